@@ -1,0 +1,69 @@
+import { commands } from './commands/index.js';
+import { UsageError, type CommandIo } from './command.js';
+
+const VERSION = '0.1.0';
+
+function topHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length), 8);
+  return [
+    'graph-connector — keep a Microsoft Graph (Copilot) connection in step with a source system',
+    '',
+    'Usage: graph-connector <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `graph-connector <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const target = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
+    stdout.write((target ? target.help : topHelp()) + '\n');
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    stdout.write(VERSION + '\n');
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    stderr.write(`graph-connector: unknown command '${name}'.\n\n${topHelp()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    stdout.write(command.help + '\n');
+    return 0;
+  }
+  let signal = io.signal;
+  let cleanup = () => {};
+  if (!signal) {
+    const ac = new AbortController();
+    const onSignal = () => ac.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    cleanup = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    signal = ac.signal;
+  }
+  try {
+    return await command.run({ argv: rest, stdout, stderr, env, signal });
+  } catch (err) {
+    if (err instanceof UsageError) {
+      stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
+      return 2;
+    }
+    const e = err as Error;
+    stderr.write(`graph-connector ${name}: ${e?.message ?? String(err)}\n`);
+    return 1;
+  } finally {
+    cleanup();
+  }
+}
