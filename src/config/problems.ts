@@ -1,0 +1,32 @@
+/**
+ * A problem found while validating configuration: where (a JSON path such as
+ * `connector.json: schema.properties[3].labels`, or an environment variable name), what, and the fix.
+ */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  fix: string;
+  severity: 'error' | 'warning';
+}
+
+/** Every configuration error at once; thrown at start-up so nothing runs on a bad config. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[], source = 'configuration') {
+    const errors = problems.filter((p) => p.severity === 'error');
+    super(
+      `${source} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n` +
+        errors.map((p, i) => `  ${i + 1}. ${p.path}: ${p.message}\n     fix: ${p.fix}`).join('\n'),
+    );
+    this.problems = problems;
+  }
+}
+
+export function problem(path: string, message: string, fix: string): ConfigProblem {
+  return { path, message, fix, severity: 'error' };
+}
+
+export function warning(path: string, message: string, fix: string): ConfigProblem {
+  return { path, message, fix, severity: 'warning' };
+}
