@@ -1,7 +1,11 @@
 import type { Command } from '../command.js';
+import { graphCommand } from './graph.js';
+import { provisionCommand } from './provision.js';
+import { validateCommand } from './validate.js';
+import { emulatorCommand } from './emulator.js';
 
 /**
  * Every subcommand of `graph-connector`, in the order `--help` lists them.
  * Each lives in its own file in this folder and is registered here.
  */
-export const commands: Command[] = [];
+export const commands: Command[] = [emulatorCommand, validateCommand, provisionCommand, graphCommand];

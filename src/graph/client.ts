@@ -1,0 +1,293 @@
+/**
+ * The Graph client: @microsoft/microsoft-graph-client with an explicit middleware chain
+ * (retry → bearer auth for the configured host only → fetch with an optional extra CA),
+ * and thin typed operations for connections, schema, operations, items, groups and members.
+ */
+import { Client, GraphClientError, ResponseType, type GraphRequest } from '@microsoft/microsoft-graph-client';
+import type { TokenCredential } from '@azure/identity';
+import type { Dispatcher } from 'undici';
+import type { ExternalGroupMember, ExternalItem } from '../config/model.js';
+import { GraphError, graphErrorFromResponse } from './errors.js';
+import { BearerAuthMiddleware, HttpMiddleware, dispatcherFromCaPath } from './http.js';
+import { GraphRetryOptions, RetryMiddleware, type RetryClock, type RetryEvent, type RetryPolicy } from './retry.js';
+import type {
+  ConnectionOperation,
+  ExternalConnection,
+  ExternalConnectionCreate,
+  ExternalConnectionPatch,
+  ExternalGroupBody,
+  SchemaResponse,
+} from './types.js';
+import type { Schema } from '../config/model.js';
+import type { ConnectorEnvironment } from '../config/env.js';
+
+export interface GraphClientOptions {
+  /** e.g. `https://graph.microsoft.com` (no version). */
+  baseUrl: string;
+  apiVersion?: string;
+  credential: TokenCredential;
+  /** Token scope; default `${baseUrl}/.default`. */
+  scope?: string;
+  /** PEM file of an extra CA to trust (GRAPH_CA_CERT_PATH). */
+  caCertPath?: string;
+  /** Or a ready dispatcher (takes precedence over caCertPath). */
+  dispatcher?: Dispatcher;
+  retry?: Partial<RetryPolicy>;
+  clock?: Partial<RetryClock>;
+  onRetry?: (e: RetryEvent) => void;
+  /** Per-attempt timeout (default 100 s). */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** The raw client with our middleware chain. Authorization goes only to the base URL's host. */
+export function createGraphClient(options: GraphClientOptions): Client {
+  const base = new URL(options.baseUrl);
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const dispatcher = options.dispatcher ?? dispatcherFromCaPath(options.caCertPath);
+  const retry = new RetryMiddleware(options.retry, options.clock, options.onRetry);
+  const auth = new BearerAuthMiddleware({
+    credential: options.credential,
+    scope: options.scope ?? `${baseUrl}/.default`,
+    allowedHosts: new Set([base.host.toLowerCase()]),
+  });
+  const http = new HttpMiddleware({
+    ...(dispatcher ? { dispatcher } : {}),
+    timeoutMs: options.timeoutMs ?? 100_000,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  retry.setNext(auth);
+  auth.setNext(http);
+  return Client.initWithMiddleware({
+    middleware: retry,
+    baseUrl,
+    defaultVersion: options.apiVersion ?? 'v1.0',
+    customHosts: new Set([base.hostname]),
+  });
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Per-call retry policy (e.g. `{ maxRetries: 0 }` on the ingest path). */
+  retry?: Partial<RetryPolicy>;
+  /** Statuses that are returned rather than thrown (e.g. 404 → null). */
+  accept?: number[];
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+export const enc = (segment: string): string => encodeURIComponent(segment);
+
+export class GraphConnectorClient {
+  readonly client: Client;
+  readonly baseUrl: string;
+  readonly apiVersion: string;
+  constructor(options: GraphClientOptions) {
+    this.client = createGraphClient(options);
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.apiVersion = options.apiVersion ?? 'v1.0';
+  }
+
+  /** The versioned base, e.g. `https://graph.microsoft.com/v1.0`. */
+  get versionedBaseUrl(): string {
+    return `${this.baseUrl}/${this.apiVersion}`;
+  }
+
+  private absolute(path: string): string {
+    return /^https?:\/\//i.test(path) ? path : `${this.versionedBaseUrl}/${path.replace(/^\/+/, '')}`;
+  }
+
+  /**
+   * Sends a request and returns the raw Response for 2xx (and `accept`ed statuses);
+   * throws GraphError otherwise (network failures: status 0, code NetworkError).
+   */
+  async request(method: Method, path: string, options: RequestOptions = {}): Promise<Response> {
+    const url = this.absolute(path);
+    let req: GraphRequest = this.client.api(url).responseType(ResponseType.RAW);
+    if (options.headers) req = req.headers(options.headers);
+    if (options.signal) req = req.option('signal', options.signal);
+    if (options.retry) req = req.middlewareOptions([new GraphRetryOptions(options.retry)]);
+    let response: Response;
+    try {
+      switch (method) {
+        case 'GET':
+          response = (await req.get()) as Response;
+          break;
+        case 'POST':
+          response = (await req.post(options.body)) as Response;
+          break;
+        case 'PATCH':
+          response = (await req.patch(options.body)) as Response;
+          break;
+        case 'PUT':
+          response = (await req.put(options.body)) as Response;
+          break;
+        case 'DELETE':
+          response = (await req.delete()) as Response;
+          break;
+      }
+    } catch (e) {
+      if (e instanceof GraphClientError && e.customError instanceof Error) throw e.customError;
+      throw e;
+    }
+    if (response.ok || options.accept?.includes(response.status)) return response;
+    throw await graphErrorFromResponse(response, { method, url });
+  }
+
+  private async json<T>(method: Method, path: string, options: RequestOptions = {}): Promise<T | null> {
+    const res = await this.request(method, path, options);
+    if (options.accept?.includes(res.status) && !res.ok) {
+      await res.arrayBuffer().catch(() => undefined);
+      return null;
+    }
+    const text = await res.text();
+    return text ? (JSON.parse(text) as T) : (undefined as T);
+  }
+
+  private async empty(method: Method, path: string, options: RequestOptions = {}): Promise<Response> {
+    const res = await this.request(method, path, options);
+    await res.arrayBuffer().catch(() => undefined);
+    return res;
+  }
+
+  // Connections
+  getConnection(id: string, o: RequestOptions = {}): Promise<ExternalConnection | null> {
+    return this.json<ExternalConnection>('GET', `external/connections/${enc(id)}`, { ...o, accept: [404] });
+  }
+  async listConnections(o: RequestOptions = {}): Promise<ExternalConnection[]> {
+    const body = await this.json<{ value: ExternalConnection[] }>('GET', 'external/connections', o);
+    return body?.value ?? [];
+  }
+  async createConnection(connection: ExternalConnectionCreate, o: RequestOptions = {}): Promise<ExternalConnection> {
+    return (await this.json<ExternalConnection>('POST', 'external/connections', { ...o, body: connection }))!;
+  }
+  async updateConnection(id: string, patch: ExternalConnectionPatch, o: RequestOptions = {}): Promise<void> {
+    await this.empty('PATCH', `external/connections/${enc(id)}`, { ...o, body: patch });
+  }
+  async deleteConnection(id: string, o: RequestOptions = {}): Promise<void> {
+    await this.empty('DELETE', `external/connections/${enc(id)}`, o);
+  }
+
+  // Schema
+  getSchema(connectionId: string, o: RequestOptions = {}): Promise<SchemaResponse | null> {
+    return this.json<SchemaResponse>('GET', `external/connections/${enc(connectionId)}/schema`, {
+      ...o,
+      accept: [404],
+    });
+  }
+  /** PATCHes the schema; returns the operation URL from Location. */
+  async patchSchema(connectionId: string, schema: Schema, o: RequestOptions = {}): Promise<string> {
+    const res = await this.empty('PATCH', `external/connections/${enc(connectionId)}/schema`, { ...o, body: schema });
+    const location = res.headers.get('location');
+    if (!location) {
+      throw new GraphError({
+        status: res.status,
+        code: 'MissingLocation',
+        message: `PATCH schema of ${connectionId} returned ${res.status} without a Location header; cannot follow the schema operation`,
+        requestId: res.headers.get('request-id') ?? undefined,
+      });
+    }
+    return new URL(location, this.versionedBaseUrl + '/').toString();
+  }
+  async getOperation(operationUrl: string, o: RequestOptions = {}): Promise<ConnectionOperation> {
+    return (await this.json<ConnectionOperation>('GET', operationUrl, o))!;
+  }
+
+  // Items
+  async putItem(connectionId: string, item: ExternalItem, o: RequestOptions = {}): Promise<void> {
+    await this.empty('PUT', `external/connections/${enc(connectionId)}/items/${enc(item.id)}`, { ...o, body: item });
+  }
+  getItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<ExternalItem | null> {
+    return this.json<ExternalItem>('GET', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
+      ...o,
+      accept: [404],
+    });
+  }
+  /** Deletes an item; returns false if Graph says it did not exist (404). */
+  async deleteItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<boolean> {
+    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
+      ...o,
+      accept: [404],
+    });
+    return res.status !== 404;
+  }
+
+  // Groups and members
+  async createGroup(
+    connectionId: string,
+    group: ExternalGroupBody,
+    o: RequestOptions = {},
+  ): Promise<ExternalGroupBody> {
+    return (await this.json<ExternalGroupBody>('POST', `external/connections/${enc(connectionId)}/groups`, {
+      ...o,
+      body: group,
+    }))!;
+  }
+  getGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<ExternalGroupBody | null> {
+    return this.json<ExternalGroupBody>('GET', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      accept: [404],
+    });
+  }
+  async updateGroup(
+    connectionId: string,
+    groupId: string,
+    patch: Omit<ExternalGroupBody, 'id'>,
+    o: RequestOptions = {},
+  ): Promise<void> {
+    await this.empty('PATCH', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      body: patch,
+    });
+  }
+  /** Returns false when the group did not exist. */
+  async deleteGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<boolean> {
+    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      accept: [404],
+    });
+    return res.status !== 404;
+  }
+  async addMember(
+    connectionId: string,
+    groupId: string,
+    member: ExternalGroupMember,
+    o: RequestOptions = {},
+  ): Promise<void> {
+    await this.empty('POST', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members`, {
+      ...o,
+      body: member,
+    });
+  }
+  /** Returns false when the member was not in the group. */
+  async removeMember(
+    connectionId: string,
+    groupId: string,
+    memberId: string,
+    o: RequestOptions = {},
+  ): Promise<boolean> {
+    const res = await this.empty(
+      'DELETE',
+      `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members/${enc(memberId)}`,
+      { ...o, accept: [404] },
+    );
+    return res.status !== 404;
+  }
+}
+
+/** The client for a validated environment: credential from GRAPH_CREDENTIAL, base URL, version and extra CA. */
+export function graphClientFromEnvironment(
+  env: ConnectorEnvironment,
+  credential: TokenCredential,
+  options: Partial<Omit<GraphClientOptions, 'credential' | 'baseUrl'>> = {},
+): GraphConnectorClient {
+  return new GraphConnectorClient({
+    baseUrl: env.graph.baseUrl,
+    apiVersion: env.graph.apiVersion,
+    ...(env.graph.caCertPath ? { caCertPath: env.graph.caCertPath } : {}),
+    ...options,
+    credential,
+  });
+}

@@ -1,0 +1,240 @@
+/**
+ * The connector's Graph credential, chosen by GRAPH_CREDENTIAL:
+ * - clientSecret: ClientSecretCredential with the secret named GRAPH_CLIENT_SECRET_NAME;
+ * - certificate: ClientCertificateCredential from a PEM or PKCS#12 (GRAPH_CERTIFICATE_PATH or the secret
+ *   GRAPH_CERTIFICATE_SECRET_NAME; a PFX is converted to PEM in memory);
+ * - managedIdentity: ManagedIdentityCredential (AZURE_CLIENT_ID for a user-assigned identity);
+ * - workloadIdentity: ClientAssertionCredential for the Graph app whose assertion is the managed identity's token
+ *   for `api://AzureADTokenExchange` (federated credential, no secret at all).
+ * Secrets are read lazily and re-read after an authentication failure (rotation). Failures name the
+ * credential, tenant, client and what to check.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpsAgent } from 'node:https';
+import {
+  ClientAssertionCredential,
+  ClientCertificateCredential,
+  ClientSecretCredential,
+  ManagedIdentityCredential,
+  type AccessToken,
+  type GetTokenOptions,
+  type TokenCredential,
+} from '@azure/identity';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import forge from 'node-forge';
+import type { ConnectorEnvironment, GraphCredentialKind } from '../config/env.js';
+import type { SecretProvider } from '../secrets/types.js';
+import { registerSecret, type Logger } from '../log.js';
+import { GraphAuthError } from './errors.js';
+
+export interface GraphCredentialOptions {
+  /** PEM of an extra CA (default: read env.graph.caCertPath). */
+  caPem?: string | Buffer;
+  logger?: Logger;
+}
+
+export interface GraphCredential extends TokenCredential {
+  readonly kind: GraphCredentialKind;
+  /** Human description (no secrets), e.g. `clientSecret (tenant t, client c, secret 'graph-client-secret' from env)`. */
+  readonly description: string;
+}
+
+/** A pipeline policy that makes @azure/identity's HTTPS calls trust an extra CA. */
+export function caPolicy(caPem: string | Buffer): PipelinePolicy {
+  const agent = new HttpsAgent({ ca: caPem, keepAlive: true });
+  return {
+    name: 'graphConnectorExtraCa',
+    sendRequest: (request, next) => {
+      if (request.url.startsWith('https:')) request.agent = agent;
+      return next(request);
+    },
+  };
+}
+
+/** Splits a PKCS#12 (PFX) into a PEM private key + certificate chain. */
+export function pfxToPem(pfx: Buffer, password = ''): string {
+  let p12: forge.pkcs12.Pkcs12Pfx;
+  try {
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary')));
+    p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
+  } catch (e) {
+    throw new Error(
+      `cannot open the PKCS#12 certificate: ${(e as Error).message}. Check GRAPH_CERTIFICATE_PASSWORD_SECRET_NAME names the right password, or export the certificate as PEM (key + certificate)`,
+      { cause: e },
+    );
+  }
+  const keyBags = [
+    ...(p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []),
+    ...(p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? []),
+  ];
+  const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
+  const key = keyBags.find((b) => b.key)?.key;
+  if (!key) throw new Error('the PKCS#12 certificate holds no private key; export it with its private key');
+  const certs = certBags.map((b) => b.cert).filter((c): c is forge.pki.Certificate => !!c);
+  if (!certs.length) throw new Error('the PKCS#12 certificate holds no certificate');
+  return forge.pki.privateKeyToPem(key) + certs.map((c) => forge.pki.certificateToPem(c)).join('');
+}
+
+/** Normalises a certificate given as PEM text, raw PFX bytes, or base64 PFX text into PEM (key + cert). */
+export function certificateToPem(data: Buffer | string, password?: string): string {
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+  if (text.includes('-----BEGIN')) {
+    if (!/PRIVATE KEY-----/.test(text)) {
+      throw new Error('the PEM certificate has no private key; concatenate the private key and the certificate');
+    }
+    return text;
+  }
+  const bytes = typeof data === 'string' ? Buffer.from(data.replace(/\s+/g, ''), 'base64') : data;
+  return pfxToPem(bytes, password);
+}
+
+interface Built {
+  credential: TokenCredential;
+  /** Secret names read to build it (invalidated after a failure). */
+  secretNames: string[];
+}
+
+class LazyGraphCredential implements GraphCredential {
+  private built?: Promise<Built>;
+  constructor(
+    readonly kind: GraphCredentialKind,
+    readonly description: string,
+    private readonly build: () => Promise<Built>,
+    private readonly fix: string,
+    private readonly secrets: SecretProvider,
+    private readonly logger?: Logger,
+  ) {}
+
+  async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    this.built ??= this.build();
+    let built: Built;
+    try {
+      built = await this.built;
+    } catch (e) {
+      this.built = undefined;
+      throw new GraphAuthError(
+        `Graph credential ${this.description} could not be set up: ${(e as Error).message}. Fix: ${this.fix}`,
+        this.kind,
+        { cause: e },
+      );
+    }
+    try {
+      return await built.credential.getToken(scopes, options);
+    } catch (e) {
+      // Maybe the secret was rotated: read it again next time.
+      for (const name of built.secretNames) this.secrets.invalidate(name);
+      this.built = undefined;
+      const msg = ((e as Error).message ?? String(e)).split('\n')[0];
+      this.logger?.warn('Graph token request failed', { credential: this.kind });
+      throw new GraphAuthError(
+        `Graph authentication failed with ${this.description}: ${msg}. Fix: ${this.fix}`,
+        this.kind,
+        { cause: e },
+      );
+    }
+  }
+}
+
+/** Builds the credential for GRAPH_CREDENTIAL. Secrets are read on the first token request. */
+export function createGraphCredential(
+  env: ConnectorEnvironment,
+  secrets: SecretProvider,
+  options: GraphCredentialOptions = {},
+): GraphCredential {
+  const g = env.graph;
+  const caPem = options.caPem ?? (g.caCertPath ? readFileSync(g.caCertPath) : undefined);
+  const common = {
+    authorityHost: g.authorityHost,
+    ...(g.customAuthority ? { disableInstanceDiscovery: true } : {}),
+    ...(caPem ? { additionalPolicies: [{ policy: caPolicy(caPem), position: 'perCall' as const }] } : {}),
+  };
+  const tenant = g.tenantId ?? '(unset)';
+  const client = g.clientId ?? '(unset)';
+  const mi = () =>
+    new ManagedIdentityCredential({
+      ...(env.azureClientId ? { clientId: env.azureClientId } : {}),
+      ...(caPem ? { additionalPolicies: common.additionalPolicies } : {}),
+    });
+
+  switch (g.credential) {
+    case 'clientSecret': {
+      const name = g.clientSecretName;
+      return new LazyGraphCredential(
+        'clientSecret',
+        `clientSecret (tenant ${tenant}, client ${client}, secret '${name}' from ${secrets.describe(name)})`,
+        async () => {
+          const secret = await secrets.get(name);
+          registerSecret(secret);
+          return {
+            credential: new ClientSecretCredential(g.tenantId!, g.clientId!, secret, common),
+            secretNames: [name],
+          };
+        },
+        `check that the secret named '${name}' (${secrets.describe(name)}) holds a current client secret of app ${client} in tenant ${tenant}, and that GRAPH_TENANT_ID/GRAPH_CLIENT_ID are right`,
+        secrets,
+        options.logger,
+      );
+    }
+    case 'certificate': {
+      const pwName = g.certificatePasswordSecretName;
+      const source = g.certificatePath
+        ? `file ${g.certificatePath}`
+        : `secret '${g.certificateSecretName}' from ${secrets.describe(g.certificateSecretName)}`;
+      return new LazyGraphCredential(
+        'certificate',
+        `certificate (tenant ${tenant}, client ${client}, ${source})`,
+        async () => {
+          const names: string[] = [];
+          const password = pwName ? await secrets.get(pwName) : undefined;
+          if (pwName) names.push(pwName);
+          registerSecret(password);
+          let raw: Buffer | string;
+          if (g.certificatePath) {
+            raw = readFileSync(g.certificatePath);
+          } else {
+            raw = await secrets.get(g.certificateSecretName);
+            names.push(g.certificateSecretName);
+            registerSecret(raw);
+          }
+          const pem = certificateToPem(raw, password);
+          return {
+            credential: new ClientCertificateCredential(g.tenantId!, g.clientId!, { certificate: pem }, common),
+            secretNames: names,
+          };
+        },
+        `check that ${source} holds the private key and certificate registered on app ${client} in tenant ${tenant} (and its password, if a PFX)`,
+        secrets,
+        options.logger,
+      );
+    }
+    case 'managedIdentity':
+      return new LazyGraphCredential(
+        'managedIdentity',
+        `managedIdentity (${env.azureClientId ? `user-assigned, client ${env.azureClientId}` : 'system-assigned'})`,
+        async () => ({ credential: mi(), secretNames: [] }),
+        'check that the Function App has this managed identity assigned (AZURE_CLIENT_ID for a user-assigned one) and that it was granted the Graph application permissions',
+        secrets,
+        options.logger,
+      );
+    case 'workloadIdentity':
+      return new LazyGraphCredential(
+        'workloadIdentity',
+        `workloadIdentity (tenant ${tenant}, client ${client}, managed identity ${env.azureClientId ?? '(unset)'})`,
+        async () => {
+          const identity = mi();
+          const assertion = async () => {
+            const t = await identity.getToken('api://AzureADTokenExchange/.default');
+            if (!t) throw new Error('the managed identity returned no token for api://AzureADTokenExchange');
+            return t.token;
+          };
+          return {
+            credential: new ClientAssertionCredential(g.tenantId!, g.clientId!, assertion, common),
+            secretNames: [],
+          };
+        },
+        `check that app ${client} has a federated identity credential trusting managed identity ${env.azureClientId ?? '(AZURE_CLIENT_ID)'} (issuer/subject), and that the managed identity is assigned to this app`,
+        secrets,
+        options.logger,
+      );
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Retry middleware for the Graph client.
+ * - 429/503/504 with Retry-After (seconds or HTTP-date): wait at least that long, never less.
+ * - Otherwise (500, 502, 503/504 without Retry-After, network errors): exponential backoff with full jitter.
+ * - The budget may be 0: the caller gets the GraphError (with retryAfterMs) and re-enqueues instead of sleeping.
+ * - sleep/random/now are injectable so tests are fast and deterministic.
+ */
+import {
+  GraphClientError,
+  type Context,
+  type Middleware,
+  type MiddlewareOptions,
+} from '@microsoft/microsoft-graph-client';
+import { randomUUID } from 'node:crypto';
+import { GraphError, parseRetryAfter } from './errors.js';
+import { requestUrl } from './http.js';
+
+export type RetryOn = number | 'network';
+
+export interface RetryPolicy {
+  /** Retries after the first attempt (0 = never retry). */
+  maxRetries: number;
+  /** Base of the exponential backoff. */
+  baseDelayMs: number;
+  /** Cap of one backoff delay. A Retry-After longer than this is not waited for: the response is returned. */
+  maxDelayMs: number;
+  /** Statuses (and 'network') that are retried; 'all' retries every 4xx/5xx and network error. */
+  retryOn: RetryOn[] | 'all';
+  backoff: 'exponential' | 'fixed';
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxRetries: 4,
+  baseDelayMs: 500,
+  maxDelayMs: 60_000,
+  retryOn: [429, 500, 502, 503, 504, 'network'],
+  backoff: 'exponential',
+};
+
+export interface RetryClock {
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  random(): number;
+  now(): number;
+}
+
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export const realClock: RetryClock = { sleep: abortableSleep, random: Math.random, now: Date.now };
+
+/** Per-request override, passed with `.middlewareOptions([new GraphRetryOptions({...})])`. */
+export class GraphRetryOptions implements MiddlewareOptions {
+  constructor(readonly policy: Partial<RetryPolicy>) {}
+}
+
+/** Statuses whose Retry-After is honoured. */
+const RETRY_AFTER_STATUSES = new Set([429, 503, 504]);
+
+export interface RetryEvent {
+  attempt: number;
+  delayMs: number;
+  status: number;
+  reason: 'retry-after' | 'backoff';
+  url: string;
+  method: string;
+}
+
+export class RetryMiddleware implements Middleware {
+  private next?: Middleware;
+  private readonly policy: RetryPolicy;
+  private readonly clock: RetryClock;
+  constructor(
+    policy: Partial<RetryPolicy> = {},
+    clock: Partial<RetryClock> = {},
+    private readonly onRetry?: (e: RetryEvent) => void,
+  ) {
+    this.policy = { ...DEFAULT_RETRY_POLICY, ...policy };
+    this.clock = { ...realClock, ...clock };
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+
+  /** The backoff delay before retry number `attempt` (1-based), full jitter. */
+  backoffDelay(attempt: number, policy: RetryPolicy = this.policy): number {
+    const ceiling =
+      policy.backoff === 'fixed'
+        ? policy.baseDelayMs
+        : Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+    return policy.backoff === 'fixed' ? ceiling : Math.floor(this.clock.random() * ceiling);
+  }
+
+  private shouldRetry(policy: RetryPolicy, status: number | 'network'): boolean {
+    if (policy.retryOn === 'all') return status === 'network' || status >= 400;
+    return policy.retryOn.includes(status);
+  }
+
+  async execute(context: Context): Promise<void> {
+    const override = context.middlewareControl?.getMiddlewareOptions(GraphRetryOptions) as
+      | GraphRetryOptions
+      | undefined;
+    const policy: RetryPolicy = { ...this.policy, ...(override?.policy ?? {}) };
+    const options = (context.options ??= {});
+    const headers = (options.headers ??= {}) as Record<string, string>;
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'client-request-id')) {
+      headers['client-request-id'] = randomUUID();
+    }
+    const url = requestUrl(context);
+    const method = (options.method ?? 'GET').toUpperCase();
+    const signal = options.signal ?? undefined;
+    for (let attempt = 1; ; attempt++) {
+      context.response = undefined;
+      let status: number | 'network';
+      let failure: unknown;
+      try {
+        await this.next!.execute(context);
+        status = context.response!.status;
+      } catch (e) {
+        const inner = e instanceof GraphClientError ? (e.customError as unknown) : undefined;
+        if (!(inner instanceof GraphError) || inner.status !== 0) throw e;
+        failure = e;
+        status = 'network';
+      }
+      if ((status !== 'network' && status < 400) || attempt > policy.maxRetries || !this.shouldRetry(policy, status)) {
+        if (failure) throw failure as Error;
+        return;
+      }
+      let delayMs: number;
+      let reason: RetryEvent['reason'] = 'backoff';
+      const retryAfter =
+        status !== 'network' && RETRY_AFTER_STATUSES.has(status)
+          ? parseRetryAfter(context.response!.headers.get('retry-after'), this.clock.now())
+          : undefined;
+      if (retryAfter !== undefined) {
+        // Never sooner than asked. If the wait is beyond our cap, hand the response back (re-enqueue upstream).
+        if (retryAfter > policy.maxDelayMs) return;
+        delayMs = retryAfter;
+        reason = 'retry-after';
+      } else {
+        delayMs = this.backoffDelay(attempt, policy);
+      }
+      const previous = context.response as Response | undefined;
+      if (previous) await previous.arrayBuffer().catch(() => undefined);
+      this.onRetry?.({ attempt, delayMs, status: status === 'network' ? 0 : status, reason, url, method });
+      await this.clock.sleep(delayMs, signal);
+    }
+  }
+}

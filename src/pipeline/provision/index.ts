@@ -1,0 +1,2 @@
+export * from './provision.js';
+export * from './schema-diff.js';
