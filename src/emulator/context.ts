@@ -1,0 +1,45 @@
+/** What every handler shares: state, identity, randomness, limits, faults, options and the log. */
+import type { Faults } from './faults.js';
+import type { Identity } from './identity.js';
+import type { Limits } from './limits.js';
+import type { Rng } from './random.js';
+import type { Store } from './store.js';
+
+export interface EmulatorSettings {
+  latencyMs: number;
+  schemaDelayMs: number;
+  faultRate: number;
+  rateLimit: number;
+  maxConcurrency: number;
+}
+
+export interface RequestLogEntry {
+  time: string;
+  method: string;
+  path: string;
+  route: string;
+  status: number;
+  connectionId?: string;
+  itemId?: string;
+  retryAfter?: number;
+  appId?: string;
+  requestId: string;
+  clientRequestId: string;
+  durationMs: number;
+  fault?: string;
+  warnings?: string[];
+}
+
+export interface Emu {
+  store: Store;
+  identity: Identity;
+  ids: Rng;
+  limits: Limits;
+  faults: Faults;
+  settings: EmulatorSettings;
+  baseUrl: string;
+  log: (line: string) => void;
+  requests: RequestLogEntry[];
+  /** Called when anything changes (persists, and lets operations advance). */
+  changed(): void;
+}

@@ -1,0 +1,89 @@
+/**
+ * The emulator's TLS certificate: a self-signed leaf for 127.0.0.1 and localhost, generated on first start
+ * and reused afterwards. Clients trust it directly (it is its own CA).
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+  /** PEM file holding only the certificate: what clients should trust. */
+  caCertPath: string;
+}
+
+const BUNDLE = 'emulator-tls.pem';
+const CA = 'emulator-ca.pem';
+
+function usable(certPem: string): boolean {
+  try {
+    const x = new X509Certificate(certPem);
+    const validTo = new Date(x.validTo).getTime();
+    const san = x.subjectAltName ?? '';
+    return validTo - Date.now() > 7 * 24 * 3600 * 1000 && san.includes('127.0.0.1') && san.includes('localhost');
+  } catch {
+    return false;
+  }
+}
+
+/** Write `content` to `path` only if the file does not exist yet (first writer wins, never a torn file). */
+function writeOnce(path: string, content: string, replace: boolean): void {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, content, { mode: 0o600 });
+  try {
+    if (replace && existsSync(path)) unlinkSync(path);
+    linkSync(tmp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+function splitBundle(pem: string): { key: string; cert: string } | undefined {
+  const key = /-----BEGIN (?:RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA )?PRIVATE KEY-----/.exec(pem)?.[0];
+  const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  return key && cert ? { key: key + '\n', cert: cert + '\n' } : undefined;
+}
+
+/** Load the certificate kept in `dir`, or create one there. Safe when several processes start at once. */
+export async function loadOrCreateTls(dir: string): Promise<TlsMaterial> {
+  mkdirSync(dir, { recursive: true });
+  const bundlePath = join(dir, BUNDLE);
+  const caCertPath = join(dir, CA);
+  let parts = existsSync(bundlePath) ? splitBundle(readFileSync(bundlePath, 'utf8')) : undefined;
+  if (!parts || !usable(parts.cert)) {
+    const stale = parts !== undefined || existsSync(bundlePath);
+    const now = new Date();
+    const generated = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      notBeforeDate: new Date(now.getTime() - 3600_000),
+      notAfterDate: new Date(now.getTime() + 5 * 365 * 24 * 3600_000),
+      extensions: [
+        { name: 'basicConstraints', cA: true },
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true },
+        { name: 'extKeyUsage', serverAuth: true },
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
+    });
+    writeOnce(bundlePath, generated.private + generated.cert, stale);
+    parts = splitBundle(readFileSync(bundlePath, 'utf8'));
+    if (!parts) throw new Error(`The emulator TLS bundle ${bundlePath} is unreadable; delete it and start again.`);
+  }
+  if (!existsSync(caCertPath) || readFileSync(caCertPath, 'utf8') !== parts.cert) {
+    const tmp = `${caCertPath}.${process.pid}.tmp`;
+    writeFileSync(tmp, parts.cert);
+    // rename is atomic; every writer writes the same content (derived from the winning bundle).
+    renameSync(tmp, caCertPath);
+  }
+  return { key: parts.key, cert: parts.cert, caCertPath };
+}
