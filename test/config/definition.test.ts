@@ -1,0 +1,177 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rm } from 'node:fs/promises';
+import {
+  checkConnectorDefinitionFile,
+  loadConnectorDefinition,
+  validateConnectorDefinition,
+} from '../../src/config/definition.js';
+import { ConfigError } from '../../src/config/problems.js';
+import { main } from '../../src/cli/index.js';
+import { Writable } from 'node:stream';
+
+let dir: string;
+const example = async () => JSON.parse(await readFile(new URL('../../connector.json', import.meta.url), 'utf8'));
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'gc-def-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function write(name: string, value: unknown): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  return path;
+}
+
+function sink() {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
+}
+
+describe('connector definition', () => {
+  it('the shipped Contoso Tasks example is valid, with no warnings', async () => {
+    const { definition, warnings } = await loadConnectorDefinition(
+      new URL('../../connector.json', import.meta.url).pathname,
+    );
+    expect(definition.connection.id).toBe('contosotasks');
+    expect(definition.connection.contentCategory).toBe('taskManagement');
+    expect(definition.schema.properties).toHaveLength(12);
+    const last = definition.schema.properties.find((p) => p.name === 'lastEditedDate')!;
+    expect(last).toMatchObject({ type: 'dateTime', isRefinable: true, labels: ['lastModifiedDateTime'] });
+    expect(warnings).toEqual([]);
+  });
+
+  it('reports all five mistakes of one file at once, each with its path and a fix', async () => {
+    const def = await example();
+    def.connection.id = 'contoso-tasks'; // 1: hyphen
+    def.schema.properties[0].isRefinable = true; // 2: title searchable + refinable
+    def.schema.properties.find((p: { name: string }) => p.name === 'createdDateTime').isSearchable = true; // 3: dateTime searchable
+    def.schema.properties.find((p: { name: string }) => p.name === 'url').isRetrievable = false; // 4: label on non-retrievable
+    def.schema.properties.push({ name: 'ticketId', type: 'string' }); // 5: duplicate name
+    const path = await write('five.json', def);
+    const err = await loadConnectorDefinition(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const errors = (err as ConfigError).problems.filter((p) => p.severity === 'error');
+    expect(errors).toHaveLength(5);
+    expect(errors.map((p) => p.path.replace(`${path}: `, ''))).toEqual([
+      'connection.id',
+      'schema.properties[0] (title)',
+      'schema.properties[2] (url).labels',
+      'schema.properties[10] (createdDateTime).isSearchable',
+      'schema.properties[12] (ticketId).name',
+    ]);
+    for (const p of errors) expect(p.fix.length).toBeGreaterThan(10);
+    expect((err as ConfigError).message).toContain('has 5 problems');
+  });
+
+  it.each([
+    ['reserved id', (d: any) => (d.connection.id = 'SharePoint'), 'connection.id', /reserved/],
+    ['Microsoft prefix', (d: any) => (d.connection.id = 'MicrosoftTasks'), 'connection.id', /Microsoft/],
+    ['too short', (d: any) => (d.connection.id = 'ab'), 'connection.id', /3-32/],
+    ['long name', (d: any) => (d.connection.name = 'x'.repeat(129)), 'connection.name', /129/],
+    ['long property name', (d: any) => (d.schema.properties[1].name = 'p'.repeat(33)), 'name', /33 characters/],
+    ['illegal char', (d: any) => (d.schema.properties[1].name = 'ticket#id'), 'name', /'#'/],
+    ['bad alias', (d: any) => (d.schema.properties[1].aliases = ['ok', 'no way']), 'aliases[1]', /whitespace/],
+    [
+      'boolean refinable',
+      (d: any) => d.schema.properties.push({ name: 'done', type: 'boolean', isRefinable: true }),
+      'isRefinable',
+      /boolean/,
+    ],
+    ['label type mismatch', (d: any) => (d.schema.properties[10].type = 'string'), 'labels[0]', /dateTime/],
+    ['label twice', (d: any) => (d.schema.properties[1].labels = ['title']), 'labels[0]', /already on property title/],
+    ['no properties', (d: any) => (d.schema.properties = []), 'schema.properties', /0 properties/],
+    [
+      'three templates',
+      (d: any) =>
+        (d.connection.searchSettings = {
+          searchResultTemplates: [1, 2, 3].map((i) => ({ id: `t${i}`, priority: i, layout: {} })),
+        }),
+      'searchResultTemplates',
+      /3 templates/,
+    ],
+    ['unknown type', (d: any) => (d.schema.properties[1].type = 'Collection(String)'), 'type', /not a property type/],
+  ])('rejects %s', async (_name, mutate, pathPart, message) => {
+    const def = await example();
+    mutate(def);
+    const problems = validateConnectorDefinition(def).filter((p) => p.severity === 'error');
+    expect(problems.length).toBeGreaterThanOrEqual(1);
+    const hit = problems.find((p) => p.path.includes(pathPart) && message.test(p.message));
+    expect(hit, JSON.stringify(problems)).toBeDefined();
+  });
+
+  it('129 properties are too many', async () => {
+    const def = await example();
+    for (let i = 0; def.schema.properties.length < 129; i++)
+      def.schema.properties.push({ name: `p${i}`, type: 'string' });
+    expect(validateConnectorDefinition(def).some((p) => p.path === 'schema.properties' && /129/.test(p.message))).toBe(
+      true,
+    );
+  });
+
+  it('warns (without failing) when the Copilot labels title, url and iconUrl are missing', async () => {
+    const def = await example();
+    for (const p of def.schema.properties) if (p.name !== 'title') delete p.labels;
+    const problems = validateConnectorDefinition(def);
+    expect(problems.filter((p) => p.severity === 'error')).toEqual([]);
+    const warnings = problems.filter((p) => p.severity === 'warning').map((p) => p.message);
+    expect(warnings).toHaveLength(2);
+    expect(warnings.join()).toMatch(/'url'/);
+    expect(warnings.join()).toMatch(/'iconUrl'/);
+  });
+
+  it('invalid JSON is reported with line and column', async () => {
+    const path = await write(
+      'broken.json',
+      '{\n  "connection": {\n    "id": "x",\n    "name": "y"\n    "description": "z"\n  }\n}\n',
+    );
+    const { problems } = await checkConnectorDefinitionFile(path);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.path).toBe(`${path}:5:5`);
+    expect(problems[0]!.fix).toMatch(/line 5, column 5/);
+  });
+
+  it('a missing file says how to point at one', async () => {
+    const { problems } = await checkConnectorDefinitionFile(join(dir, 'nope.json'));
+    expect(problems[0]!.message).toBe('does not exist');
+    expect(problems[0]!.fix).toMatch(/--config/);
+  });
+
+  it('`validate` prints every problem and exits 1 on errors, 0 on a valid file', async () => {
+    const def = await example();
+    def.connection.id = 'bad id';
+    def.schema.properties[3].labels = [];
+    const path = await write('cli.json', def);
+    const out = sink();
+    const code = await main(['validate', '--config', path], { stdout: out.stream, stderr: out.stream, env: {} });
+    expect(code).toBe(1);
+    expect(out.text()).toMatch(/error {2}.*connection\.id/);
+    expect(out.text()).toMatch(/warning .*'iconUrl'/);
+    expect(out.text()).toMatch(/1 error\(s\), 1 warning\(s\)/);
+    const ok = sink();
+    const good = new URL('../../connector.json', import.meta.url).pathname;
+    expect(await main(['validate', '-c', good], { stdout: ok.stream, stderr: ok.stream, env: {} })).toBe(0);
+    expect(ok.text()).toMatch(/is valid/);
+  });
+
+  it('connector.json points at connector.schema.json, a draft 2020-12 schema covering every label and type', async () => {
+    const def = await example();
+    expect(def.$schema).toBe('./connector.schema.json');
+    const schema = JSON.parse(await readFile(new URL('../../connector.schema.json', import.meta.url), 'utf8'));
+    expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(schema.$defs.property.properties.type.enum).toContain('stringCollection');
+    expect(schema.$defs.property.properties.labels.items.enum).toContain('iconUrl');
+    expect(schema.properties.connection.properties.searchSettings.properties.searchResultTemplates.maxItems).toBe(2);
+  });
+});
