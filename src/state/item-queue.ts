@@ -1,0 +1,448 @@
+/**
+ * The item queue: one small, versioned message per item operation (see docs/state.md for the format).
+ *
+ * - Messages are JSON, base64-encoded (the Functions host's default `messageEncoding`).
+ * - An item whose message would exceed the queue's 64 KiB limit travels by reference (claim check): the item JSON
+ *   goes to a blob in the claims container and the message carries the blob name. Nothing is ever truncated.
+ *   The ingest deletes the claim after it settled the item ({@link ItemQueue.deleteClaim}).
+ * - Every message is validated on receive; a malformed message or an unknown version gives an
+ *   {@link ItemMessageError} for the caller to dead-letter, never an exception that would loop the worker.
+ * - Messages never expire (TTL -1): an item operation that silently vanished would break "nothing is lost".
+ */
+import type { QueueClient } from '@azure/storage-queue';
+import type { ContainerClient } from '@azure/storage-blob';
+import type { ExternalItem } from '../config/model.js';
+import { silentLogger, type Logger } from '../log.js';
+import { decodeQueueMessage, encodeQueueMessage } from './storage.js';
+import { CONNECTION_ID, ITEM_ID, isNotFound, mapLimit, randomId } from './util.js';
+
+export const ITEM_MESSAGE_VERSION = 1 as const;
+
+export type ItemOp = 'upsert' | 'delete';
+
+export interface ItemMessage {
+  v: typeof ITEM_MESSAGE_VERSION;
+  op: ItemOp;
+  connectionId: string;
+  itemId: string;
+  crawlId: string;
+  /** The generation of the crawl that produced this message. */
+  generation: number;
+  /** Hash of the final item (properties + content + ACL); for a delete, the hash being deleted (may be ''). */
+  hash: string;
+  /** 0 for the first delivery; incremented on each re-enqueue (throttling, transient errors). */
+  attempt: number;
+  /** Epoch milliseconds before which the message must not be processed (Retry-After). */
+  notBefore?: number;
+  /** The item, inline (upsert only; absent when `claim` is set). */
+  item?: ExternalItem;
+  /** Blob name in the claims container holding the item JSON (upsert only, when too big to travel inline). */
+  claim?: string;
+}
+
+/** Why a raw queue message could not be accepted. Dead-letter it; do not retry. */
+export class ItemMessageError extends Error {
+  override name = 'ItemMessageError';
+  constructor(
+    message: string,
+    readonly reason: 'malformed' | 'unknownVersion' | 'invalid',
+    /** The raw (decoded) message text, truncated to 4 KiB, for the dead-letter record. */
+    readonly raw: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A claim-check blob named by a message does not exist (deleted or never written). */
+export class ClaimMissingError extends Error {
+  override name = 'ClaimMissingError';
+  constructor(readonly claim: string) {
+    super(`claim-check blob "${claim}" was not found in the claims container; the item must be re-crawled`);
+  }
+}
+
+const MAX_RAW = 4096;
+
+function fail(reason: ItemMessageError['reason'], why: string, raw: string): never {
+  throw new ItemMessageError(`invalid item message: ${why}`, reason, raw.slice(0, MAX_RAW));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validate a message as delivered by the Functions queue trigger (already base64-decoded; JSON may already be parsed
+ * into an object) or by {@link ItemQueue.receive}. Throws {@link ItemMessageError}.
+ */
+export function parseItemMessage(input: unknown): ItemMessage {
+  let raw: string;
+  let value: unknown;
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    raw = decodeQueueMessage(Buffer.isBuffer(input) ? input.toString('utf8') : input);
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      fail('malformed', 'not JSON', raw);
+    }
+  } else {
+    value = input;
+    try {
+      raw = JSON.stringify(input) ?? String(input);
+    } catch {
+      raw = String(input);
+    }
+  }
+  if (!isRecord(value)) fail('malformed', 'not a JSON object', raw);
+  const m = value;
+  if (m.v !== ITEM_MESSAGE_VERSION) {
+    fail(
+      'unknownVersion',
+      `unknown message version ${JSON.stringify(m.v)} (this build reads v${ITEM_MESSAGE_VERSION})`,
+      raw,
+    );
+  }
+  const bad = (why: string): never => fail('invalid', why, raw);
+  if (m.op !== 'upsert' && m.op !== 'delete') bad(`op must be "upsert" or "delete", got ${JSON.stringify(m.op)}`);
+  if (typeof m.connectionId !== 'string' || !CONNECTION_ID.test(m.connectionId))
+    bad('connectionId must be 3–32 alphanumerics');
+  if (typeof m.itemId !== 'string' || !ITEM_ID.test(m.itemId)) bad('itemId must be 1–128 alphanumerics');
+  if (typeof m.crawlId !== 'string' || !/^[A-Za-z0-9]{1,64}$/.test(m.crawlId))
+    bad('crawlId must be 1–64 alphanumerics');
+  if (typeof m.generation !== 'number' || !Number.isSafeInteger(m.generation) || m.generation < 0) {
+    bad('generation must be a non-negative integer');
+  }
+  if (typeof m.hash !== 'string' || m.hash.length > 128) bad('hash must be a string of at most 128 characters');
+  if (typeof m.attempt !== 'number' || !Number.isSafeInteger(m.attempt) || m.attempt < 0) {
+    bad('attempt must be a non-negative integer');
+  }
+  if (m.notBefore !== undefined && (typeof m.notBefore !== 'number' || !Number.isFinite(m.notBefore))) {
+    bad('notBefore must be epoch milliseconds');
+  }
+  if (m.claim !== undefined && (typeof m.claim !== 'string' || !m.claim || m.claim.length > 1024)) {
+    bad('claim must be a blob name');
+  }
+  if (m.op === 'upsert') {
+    if ((m.item === undefined) === (m.claim === undefined)) bad('an upsert carries exactly one of item or claim');
+    if (m.item !== undefined) validateItem(m.item, m.itemId as string, bad);
+  } else if (m.item !== undefined || m.claim !== undefined) {
+    bad('a delete carries no item and no claim');
+  }
+  const out: ItemMessage = {
+    v: ITEM_MESSAGE_VERSION,
+    op: m.op as ItemOp,
+    connectionId: m.connectionId as string,
+    itemId: m.itemId as string,
+    crawlId: m.crawlId as string,
+    generation: m.generation as number,
+    hash: m.hash as string,
+    attempt: m.attempt as number,
+  };
+  if (m.notBefore !== undefined) out.notBefore = m.notBefore as number;
+  if (m.item !== undefined) out.item = m.item as ExternalItem;
+  if (m.claim !== undefined) out.claim = m.claim as string;
+  return out;
+}
+
+function validateItem(item: unknown, itemId: string, bad: (why: string) => never): void {
+  if (!isRecord(item)) bad('item must be an object');
+  if (item.id !== itemId) bad('item.id must equal itemId');
+  if (!Array.isArray(item.acl)) bad('item.acl must be an array');
+  if (!isRecord(item.properties)) bad('item.properties must be an object');
+}
+
+/** Where a received message can be deleted or hidden again. */
+export interface MessageHandle {
+  messageId: string;
+  popReceipt: string;
+}
+
+export interface ReceivedItemMessage extends MessageHandle {
+  dequeueCount: number;
+  insertedOn?: Date;
+  /** The decoded text (before validation). */
+  text: string;
+  /** Set when the message is valid. */
+  message?: ItemMessage;
+  /** Set when it is not: dead-letter it and delete it. */
+  error?: ItemMessageError;
+}
+
+export interface SendResult extends MessageHandle {
+  /** Set when the item travelled by claim check. */
+  claim?: string;
+}
+
+export interface ItemQueueOptions {
+  queue: QueueClient;
+  /** The Functions poison queue (`<name>-poison`); defaults to the sibling of `queue` when `poisonQueue` is given. */
+  poisonQueue?: QueueClient;
+  claims: ContainerClient;
+  logger?: Logger;
+  /**
+   * Largest encoded (base64) message sent inline. Default 64 KiB minus 1 KiB of headroom. Lower it only in tests.
+   */
+  maxInlineBytes?: number;
+  /** Concurrency of {@link ItemQueue.sendBatch}. Default 16. */
+  sendConcurrency?: number;
+}
+
+export interface SendOptions {
+  /** Hide the message for this long (Retry-After + jitter). Rounded up to whole seconds; max 7 days. */
+  visibilityDelayMs?: number;
+  abortSignal?: AbortSignal;
+}
+
+/** The queue's own message limit: 64 KiB of message text (after base64). */
+export const QUEUE_MESSAGE_LIMIT = 64 * 1024;
+const MAX_VISIBILITY_S = 7 * 24 * 3600;
+
+export class ItemQueue {
+  readonly queueClient: QueueClient;
+  readonly poisonClient: QueueClient | undefined;
+  readonly claims: ContainerClient;
+  private readonly log: Logger;
+  private readonly maxInline: number;
+  private readonly concurrency: number;
+
+  constructor(options: ItemQueueOptions) {
+    this.queueClient = options.queue;
+    this.poisonClient = options.poisonQueue;
+    this.claims = options.claims;
+    this.log = options.logger ?? silentLogger;
+    this.maxInline = options.maxInlineBytes ?? QUEUE_MESSAGE_LIMIT - 1024;
+    this.concurrency = options.sendConcurrency ?? 16;
+  }
+
+  get name(): string {
+    return this.queueClient.name;
+  }
+
+  /** Create the queue, its poison queue and the claims container if missing. */
+  async ensure(abortSignal?: AbortSignal): Promise<void> {
+    await Promise.all([
+      this.queueClient.createIfNotExists({ abortSignal }),
+      this.poisonClient?.createIfNotExists({ abortSignal }),
+      this.claims.createIfNotExists({ abortSignal }),
+    ]);
+  }
+
+  /** Encode a message; a too-big inline item is moved to a claim blob first. */
+  private async encode(msg: ItemMessage, abortSignal?: AbortSignal): Promise<{ text: string; claim?: string }> {
+    const checked = parseItemMessage(msg); // never send what we would refuse to read
+    const text = encodeQueueMessage(JSON.stringify(checked));
+    if (text.length <= this.maxInline || !checked.item) {
+      if (text.length > QUEUE_MESSAGE_LIMIT) {
+        throw new Error(`item message for ${checked.itemId} is ${text.length} bytes without an item; limit is 64 KiB`);
+      }
+      return { text };
+    }
+    const claim = `${checked.connectionId}/${checked.crawlId}/${checked.itemId}-${randomId(4)}.json`;
+    const body = Buffer.from(JSON.stringify(checked.item), 'utf8');
+    await this.claims.getBlockBlobClient(claim).uploadData(body, {
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+      abortSignal,
+    });
+    const { item: _item, ...rest } = checked;
+    const small: ItemMessage = { ...rest, claim };
+    this.log.debug('queue: item travels by claim check', { itemId: checked.itemId, claim, bytes: body.length });
+    return { text: encodeQueueMessage(JSON.stringify(small)), claim };
+  }
+
+  /** Send one message. `visibilityDelayMs` hides it until then (used for Retry-After re-enqueue). */
+  async send(msg: ItemMessage, options: SendOptions = {}): Promise<SendResult> {
+    const { text, claim } = await this.encode(msg, options.abortSignal);
+    const delayS = options.visibilityDelayMs
+      ? Math.min(MAX_VISIBILITY_S, Math.ceil(options.visibilityDelayMs / 1000))
+      : 0;
+    try {
+      const r = await this.queueClient.sendMessage(text, {
+        messageTimeToLive: -1,
+        ...(delayS > 0 ? { visibilityTimeout: delayS } : {}),
+        abortSignal: options.abortSignal,
+      });
+      return { messageId: r.messageId, popReceipt: r.popReceipt, ...(claim ? { claim } : {}) };
+    } catch (err) {
+      if (claim) await this.deleteClaimBlob(claim).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Send many messages with bounded concurrency. On the first failure no new sends start; in-flight ones finish and
+   * the error is thrown (the ledger's pending marks make a re-send safe).
+   */
+  async sendBatch(
+    msgs: readonly ItemMessage[],
+    options: SendOptions & { concurrency?: number } = {},
+  ): Promise<SendResult[]> {
+    return mapLimit(msgs, options.concurrency ?? this.concurrency, (m) => this.send(m, options), options.abortSignal);
+  }
+
+  /** Receive up to `max` (1–32) messages, hidden for `visibilityTimeoutMs`. Invalid messages come back with `error`. */
+  async receive(max: number, visibilityTimeoutMs: number, abortSignal?: AbortSignal): Promise<ReceivedItemMessage[]> {
+    return receiveFrom(this.queueClient, max, visibilityTimeoutMs, abortSignal);
+  }
+
+  async delete(handle: MessageHandle, abortSignal?: AbortSignal): Promise<void> {
+    try {
+      await this.queueClient.deleteMessage(handle.messageId, handle.popReceipt, { abortSignal });
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // already deleted (or the pop receipt moved on): nothing to do
+    }
+  }
+
+  /** Hide a received message again (extend its lease); returns the new handle (the pop receipt changes). */
+  async updateVisibility(
+    handle: MessageHandle,
+    visibilityTimeoutMs: number,
+    abortSignal?: AbortSignal,
+  ): Promise<MessageHandle> {
+    const r = await this.queueClient.updateMessage(
+      handle.messageId,
+      handle.popReceipt,
+      undefined,
+      Math.min(MAX_VISIBILITY_S, Math.ceil(visibilityTimeoutMs / 1000)),
+      { abortSignal },
+    );
+    return { messageId: handle.messageId, popReceipt: r.popReceipt ?? handle.popReceipt };
+  }
+
+  /** The item of an upsert: inline, or loaded from its claim. `undefined` for a delete. */
+  async resolve(msg: ItemMessage, abortSignal?: AbortSignal): Promise<ExternalItem | undefined> {
+    if (msg.op === 'delete') return undefined;
+    if (msg.item) return msg.item;
+    const claim = msg.claim as string;
+    let buf: Buffer;
+    try {
+      buf = await this.claims.getBlobClient(claim).downloadToBuffer(undefined, undefined, { abortSignal });
+    } catch (err) {
+      if (isNotFound(err)) throw new ClaimMissingError(claim);
+      throw err;
+    }
+    const item = JSON.parse(buf.toString('utf8')) as unknown;
+    validateItem(item, msg.itemId, (why) =>
+      fail('invalid', `claim ${claim}: ${why}`, buf.toString('utf8', 0, MAX_RAW)),
+    );
+    return item as ExternalItem;
+  }
+
+  /** Delete the claim of a settled message (no-op for inline messages or an already deleted claim). */
+  async deleteClaim(msg: Pick<ItemMessage, 'claim'>, abortSignal?: AbortSignal): Promise<void> {
+    if (msg.claim) await this.deleteClaimBlob(msg.claim, abortSignal);
+  }
+
+  private async deleteClaimBlob(claim: string, abortSignal?: AbortSignal): Promise<void> {
+    await this.claims.getBlobClient(claim).deleteIfExists({ abortSignal });
+  }
+
+  /** Number of messages in the queue (approximate, as the service reports it). */
+  async approximateCount(abortSignal?: AbortSignal): Promise<number> {
+    const p = await this.queueClient.getProperties({ abortSignal });
+    return p.approximateMessagesCount ?? 0;
+  }
+
+  /** Read (without removing) up to 32 messages of the poison queue. */
+  async peekPoison(max = 32, abortSignal?: AbortSignal): Promise<ReceivedItemMessage[]> {
+    const poison = this.requirePoison();
+    const r = await poison.peekMessages({ numberOfMessages: Math.max(1, Math.min(32, max)), abortSignal });
+    return r.peekedMessageItems.map((m) => ({
+      ...toReceived(m.messageText, m.messageId, '', m.dequeueCount, m.insertedOn),
+    }));
+  }
+
+  /**
+   * Drain the poison queue: each message is passed to `handle` (e.g. write a dead-letter record), then deleted.
+   * A message whose handler throws stays in the poison queue (it reappears after `visibilityTimeoutMs`).
+   * Returns how many were drained.
+   */
+  async drainPoison(
+    handle: (msg: ReceivedItemMessage) => Promise<void>,
+    options: { max?: number; visibilityTimeoutMs?: number; abortSignal?: AbortSignal } = {},
+  ): Promise<number> {
+    const poison = this.requirePoison();
+    const max = options.max ?? 1000;
+    let drained = 0;
+    while (drained < max) {
+      const batch = await receiveFrom(
+        poison,
+        Math.min(32, max - drained),
+        options.visibilityTimeoutMs ?? 60_000,
+        options.abortSignal,
+      );
+      if (batch.length === 0) break;
+      for (const m of batch) {
+        try {
+          await handle(m);
+        } catch (err) {
+          this.log.warn('queue: poison message handler failed; message stays in the poison queue', {
+            messageId: m.messageId,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          continue;
+        }
+        await poison
+          .deleteMessage(m.messageId, m.popReceipt, { abortSignal: options.abortSignal })
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+        drained++;
+      }
+    }
+    return drained;
+  }
+
+  private requirePoison(): QueueClient {
+    if (!this.poisonClient) throw new Error(`no poison queue configured for queue "${this.name}"`);
+    return this.poisonClient;
+  }
+}
+
+function toReceived(
+  text: string,
+  messageId: string,
+  popReceipt: string,
+  dequeueCount: number,
+  insertedOn: Date | undefined,
+): ReceivedItemMessage {
+  const decoded = decodeQueueMessage(text);
+  const out: ReceivedItemMessage = { messageId, popReceipt, dequeueCount, text: decoded };
+  if (insertedOn) out.insertedOn = insertedOn;
+  try {
+    out.message = parseItemMessage(decoded);
+  } catch (err) {
+    out.error =
+      err instanceof ItemMessageError ? err : new ItemMessageError(String(err), 'malformed', decoded.slice(0, MAX_RAW));
+  }
+  return out;
+}
+
+async function receiveFrom(
+  queue: QueueClient,
+  max: number,
+  visibilityTimeoutMs: number,
+  abortSignal?: AbortSignal,
+): Promise<ReceivedItemMessage[]> {
+  const r = await queue.receiveMessages({
+    numberOfMessages: Math.max(1, Math.min(32, max)),
+    visibilityTimeout: Math.max(1, Math.min(MAX_VISIBILITY_S, Math.ceil(visibilityTimeoutMs / 1000))),
+    abortSignal,
+  });
+  return r.receivedMessageItems.map((m) =>
+    toReceived(m.messageText, m.messageId, m.popReceipt, m.dequeueCount, m.insertedOn),
+  );
+}
+
+/** An item queue over the storage clients and env names (`ITEMS_QUEUE`, `CLAIMS_CONTAINER`). */
+export function createItemQueue(
+  storage: { queue(name: string): QueueClient; container(name: string): ContainerClient },
+  names: { itemsQueue: string; claimsContainer: string },
+  options: Omit<ItemQueueOptions, 'queue' | 'poisonQueue' | 'claims'> = {},
+): ItemQueue {
+  return new ItemQueue({
+    ...options,
+    queue: storage.queue(names.itemsQueue),
+    poisonQueue: storage.queue(`${names.itemsQueue}-poison`),
+    claims: storage.container(names.claimsContainer),
+  });
+}
