@@ -76,7 +76,7 @@ export function parseResyncRequest(body: Record<string, unknown>): ResyncRequest
     if (!Array.isArray(body.itemIds) || !body.itemIds.every((v) => typeof v === 'string')) {
       problems.push('"itemIds" must be an array of strings');
     } else {
-      itemIds = body.itemIds as string[];
+      itemIds = body.itemIds;
       if (itemIds.length === 0) problems.push('"itemIds" is empty; list at least one id');
       if (itemIds.length > MAX_ITEM_IDS)
         problems.push(`"itemIds" has ${itemIds.length} ids; at most ${MAX_ITEM_IDS} per request`);

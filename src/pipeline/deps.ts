@@ -1,0 +1,67 @@
+import type { ExternalGroup } from '../config/model.js';
+import type { GraphConnectorClient } from '../graph/client.js';
+import type { Logger } from '../log.js';
+import type { Mapper } from '../mapping/mapper.js';
+import type { Source } from '../sources/types.js';
+import type { StateLayer } from '../state/index.js';
+import type { ControlQueue } from './control.js';
+
+export interface PipelineSettings {
+  /** The largest share of the ledger a sweep may delete without force (SWEEP_MAX_DELETE_RATIO). */
+  maxDeleteRatio: number;
+  /** How long a crawl's lease lasts without renewal; renewed while enumerating and on every finalize check. */
+  leaseTtlMs: number;
+  /** First delay between finalize checks; doubles up to maxFinalizeDelayMs. */
+  finalizeDelayMs: number;
+  maxFinalizeDelayMs: number;
+  /** How many times one item may be throttled (429/503) before it is dead-lettered. */
+  maxThrottleAttempts: number;
+  /** Records mapped, diffed and enqueued together. */
+  batchSize: number;
+  /** Who runs this (shown to a second crawl that finds the lease taken). */
+  holder: string;
+}
+
+export const DEFAULT_SETTINGS: PipelineSettings = {
+  maxDeleteRatio: 0.1,
+  leaseTtlMs: 30 * 60_000,
+  finalizeDelayMs: 1_000,
+  maxFinalizeDelayMs: 30_000,
+  maxThrottleAttempts: 25,
+  batchSize: 200,
+  holder: `pid-${process.pid}`,
+};
+
+export interface CrawlProgress {
+  crawlId: string;
+  phase: 'groups' | 'enumerating' | 'enumerated' | 'sweeping' | 'settling' | 'finished';
+  enumerated: number;
+  enqueued: number;
+  unchanged: number;
+  rejected: number;
+}
+
+/**
+ * Everything the pipeline needs, passed in — so the same code runs under the Functions host, in the CLI's
+ * local worker, and in tests.
+ */
+export interface PipelineDeps {
+  connectionId: string;
+  state: StateLayer;
+  control: ControlQueue;
+  /** A Graph client for the data plane. Ingest uses it with no retries of its own (it re-enqueues instead). */
+  graph: Pick<GraphConnectorClient, 'putItem' | 'deleteItem'>;
+  /** A fresh source reader for a crawl. */
+  source: () => Source;
+  mapper: Mapper;
+  /**
+   * Make sure the connection is ready and sync these external groups (the provisioning orchestration's last
+   * step). Called before items are enumerated when the source has groups.
+   */
+  syncGroups?: (groups: ExternalGroup[], signal?: AbortSignal) => Promise<void>;
+  logger: Logger;
+  now: () => number;
+  random: () => number;
+  settings: PipelineSettings;
+  onProgress?: (p: CrawlProgress) => void;
+}

@@ -1,0 +1,151 @@
+/**
+ * The local worker: what the Functions host does in Azure, done in one process for `graph-connector run`,
+ * the tests and the benchmarks. It drains the control queue (crawl, finalize) and the item queue with at most
+ * `concurrency` item operations in flight, calling the very same handlers the functions call. Messages that
+ * fail are left to reappear (as the host does) and go to the poison path after `maxDequeueCount` deliveries.
+ */
+import type { PipelineDeps } from './deps.js';
+import { enumerateCrawl, finalizeCrawl } from './crawl.js';
+import { ingestItem, ingestPoison, type IngestOutcome } from './ingest.js';
+
+export interface WorkerOptions {
+  /** Item operations in flight at once (Graph allows 25 concurrent operations per connection). */
+  concurrency: number;
+  /** Stop when both queues are empty, nothing is in flight, and this says so (e.g. the crawl finished). */
+  stopWhen: () => Promise<boolean>;
+  signal?: AbortSignal;
+  /** How long a received item message stays hidden before it is redelivered (host: visibilityTimeout). */
+  visibilityTimeoutMs?: number;
+  /** Deliveries before a message goes to the poison path (host.json maxDequeueCount). */
+  maxDequeueCount?: number;
+  /** Wait between polls of empty queues. */
+  pollMs?: number;
+  onOutcome?: (o: IngestOutcome) => void;
+}
+
+export interface WorkerStats {
+  operations: number;
+  ingested: number;
+  deleted: number;
+  throttled: number;
+  deadLettered: number;
+  superseded: number;
+  transientFailures: number;
+  controlMessages: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+export async function runWorker(deps: PipelineDeps, options: WorkerOptions): Promise<WorkerStats> {
+  const { state, control, logger } = deps;
+  const visibility = options.visibilityTimeoutMs ?? 30_000;
+  const maxDequeue = options.maxDequeueCount ?? 5;
+  const pollMs = options.pollMs ?? 250;
+  const signal = options.signal;
+  const stats: WorkerStats = {
+    operations: 0,
+    ingested: 0,
+    deleted: 0,
+    throttled: 0,
+    deadLettered: 0,
+    superseded: 0,
+    transientFailures: 0,
+    controlMessages: 0,
+  };
+  const items = new Set<Promise<void>>();
+  const controls = new Set<Promise<void>>();
+  const track = (set: Set<Promise<void>>, p: Promise<void>) => {
+    const q = p.finally(() => set.delete(q));
+    set.add(q);
+  };
+  while (!signal?.aborted) {
+    let received = 0;
+    if (controls.size < 2) {
+      const batch = await control.receive(2 - controls.size, 120_000, signal);
+      received += batch.length;
+      for (const m of batch) {
+        stats.controlMessages++;
+        track(
+          controls,
+          (async () => {
+            if (!m.message) {
+              logger.error('worker: unreadable control message dropped', { error: m.error?.message });
+              await control.delete(m);
+              return;
+            }
+            const handle = { messageId: m.messageId, popReceipt: m.popReceipt };
+            const keepAlive = setInterval(() => {
+              control.extend(handle, 120_000).then(
+                (pr) => (handle.popReceipt = pr),
+                () => undefined,
+              );
+            }, 60_000);
+            try {
+              if (m.message.kind === 'crawl') {
+                await enumerateCrawl(deps, m.message.crawlId, {
+                  dequeueCount: m.dequeueCount,
+                  ...(signal ? { signal } : {}),
+                });
+              } else {
+                await finalizeCrawl(deps, m.message.crawlId, m.message.checks, signal);
+              }
+              await control.delete(handle);
+            } finally {
+              clearInterval(keepAlive);
+            }
+          })().catch((err: unknown) => {
+            logger.error('worker: control message failed; it will be redelivered', { error: (err as Error).message });
+          }),
+        );
+      }
+    }
+    const room = options.concurrency - items.size;
+    if (room > 0) {
+      const batch = await state.queue.receive(Math.min(32, room), visibility, signal);
+      received += batch.length;
+      for (const m of batch) {
+        stats.operations++;
+        track(
+          items,
+          (async () => {
+            try {
+              const payload = m.message ?? m.text;
+              const outcome =
+                m.dequeueCount > maxDequeue
+                  ? await ingestPoison(deps, payload, m.dequeueCount)
+                  : await ingestItem(deps, { payload, dequeueCount: m.dequeueCount, ...(signal ? { signal } : {}) });
+              count(stats, outcome);
+              options.onOutcome?.(outcome);
+              await state.queue.delete(m);
+            } catch (err) {
+              // Left in the queue: it reappears after the visibility timeout, as under the Functions host.
+              stats.transientFailures++;
+              logger.debug('worker: operation failed; it will be redelivered', { error: (err as Error).message });
+            }
+          })(),
+        );
+      }
+    }
+    if (received === 0) {
+      if (items.size === 0 && controls.size === 0 && (await options.stopWhen())) break;
+      if (items.size > 0) await Promise.race([...items, sleep(pollMs, signal)]);
+      else await sleep(pollMs, signal);
+    } else if (options.concurrency - items.size <= 0) {
+      await Promise.race(items);
+    }
+  }
+  await Promise.allSettled([...items, ...controls]);
+  return stats;
+}
+
+function count(stats: WorkerStats, o: IngestOutcome): void {
+  if (o.outcome === 'ingested') stats.ingested++;
+  else if (o.outcome === 'deleted') stats.deleted++;
+  else if (o.outcome === 'throttled') stats.throttled++;
+  else if (o.outcome === 'deadLettered') stats.deadLettered++;
+  else if (o.outcome === 'superseded') stats.superseded++;
+}
