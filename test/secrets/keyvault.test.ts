@@ -3,6 +3,7 @@
  * ManagedIdentityCredential / DefaultAzureCredential talking to a fake App Service managed identity endpoint.
  */
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clearRegisteredSecrets, createMemoryLogger, redact } from '../../src/log.js';
 import {
@@ -205,6 +206,54 @@ describe('KeyVaultSecretProvider (real SecretClient + ManagedIdentityCredential 
     p.invalidate(name);
     await expect(p.get(name)).resolves.toBe(v2);
     expect(vault.versions(name)).toHaveLength(2);
+  });
+
+  it('rotation through the Key Vault API: SecretClient.setSecret (PUT) and updateSecretProperties (PATCH)', async () => {
+    const name = uniqueName('rotated-api');
+    const admin = new SecretClient(vault.url, credential, {
+      disableChallengeResourceVerification: true,
+      additionalPolicies: [vault.tls.policy],
+    });
+    const v1 = secretValue();
+    const first = await admin.setSecret(name, v1);
+    const p = provider({ ttlMs: 3_600_000 });
+    await expect(p.get(name)).resolves.toBe(v1);
+
+    const v2 = secretValue();
+    const second = await admin.setSecret(name, v2);
+    expect(second.properties.version).not.toBe(first.properties.version);
+    p.invalidate(name);
+    await expect(p.get(name)).resolves.toBe(v2);
+    expect(vault.requestsFor(name, { authorizedOnly: true }).filter((r) => r.method === 'PUT')).toHaveLength(2);
+
+    await admin.updateSecretProperties(name, second.properties.version!, { enabled: false });
+    p.invalidate(name);
+    await expect(p.get(name)).rejects.toBeInstanceOf(SecretDisabledError);
+  });
+
+  it('a failed read is not cached: the next get() tries the vault again', async () => {
+    const name = uniqueName('retry-after-failure');
+    const value = secretValue();
+    vault.setSecret(name, value);
+    const p = provider();
+    vault.denyAccess(true);
+    await expect(p.get(name)).rejects.toBeInstanceOf(SecretAccessDeniedError);
+    vault.denyAccess(false);
+    await expect(p.get(name)).resolves.toBe(value);
+  });
+
+  it('an aborted caller does not cancel the shared read of another caller', async () => {
+    const name = uniqueName('abort');
+    const value = secretValue();
+    vault.setSecret(name, value);
+    const p = provider();
+    const controller = new AbortController();
+    const aborted = p.get(name, { signal: controller.signal });
+    const other = p.get(name);
+    controller.abort(new Error('caller gave up'));
+    await expect(aborted).rejects.toThrow('caller gave up');
+    await expect(other).resolves.toBe(value);
+    expect(vault.requestsFor(name, { authorizedOnly: true })).toHaveLength(1);
   });
 
   it('invalidate() during a read: the stale read does not refill the cache', async () => {
