@@ -60,7 +60,7 @@ export function verifyJwtSignature(jwt: DecodedJwt, publicKey: KeyObject): boole
 
 /** The JWK (public part) of an RSA key, for the jwks document. */
 export function publicJwk(key: KeyObject, kid: string): JsonObject {
-  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  const jwk = (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'jwk' });
   return { kty: 'RSA', use: 'sig', kid, n: jwk.n, e: jwk.e, alg: 'RS256' };
 }
 

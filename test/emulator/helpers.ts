@@ -41,7 +41,12 @@ export function trust(emu: EmulatorHandle): Tls {
   };
 }
 
-export function secretCredential(emu: EmulatorHandle, tls: Tls, clientId = emu.info.clientId, secret = emu.info.clientSecret) {
+export function secretCredential(
+  emu: EmulatorHandle,
+  tls: Tls,
+  clientId = emu.info.clientId,
+  secret = emu.info.clientSecret,
+) {
   return new ClientSecretCredential(emu.info.tenantId, clientId, secret, {
     authorityHost: emu.info.authorityHost,
     disableInstanceDiscovery: true,
@@ -50,8 +55,15 @@ export function secretCredential(emu: EmulatorHandle, tls: Tls, clientId = emu.i
 }
 
 /** The official Graph client against the emulator, with a retry handler that honours Retry-After. */
-export function graphClient(emu: EmulatorHandle, tls: Tls, credential: TokenCredential, opts: { maxRetries?: number; version?: string } = {}) {
-  const auth = new TokenCredentialAuthenticationProvider(credential, { scopes: ['https://graph.microsoft.com/.default'] });
+export function graphClient(
+  emu: EmulatorHandle,
+  tls: Tls,
+  credential: TokenCredential,
+  opts: { maxRetries?: number; version?: string } = {},
+) {
+  const auth = new TokenCredentialAuthenticationProvider(credential, {
+    scopes: ['https://graph.microsoft.com/.default'],
+  });
   return Client.initWithMiddleware({
     middleware: [
       new AuthenticationHandler(auth),
@@ -132,8 +144,21 @@ export const CONTOSO_SCHEMA = {
 };
 
 /** Create a connection and register a schema through the raw API, waiting until it is ready. */
-export async function readyConnection(emu: EmulatorHandle, tls: Tls, token: string, id: string, schema: unknown = CONTOSO_SCHEMA) {
-  const c = await call(emu, tls, 'POST', '/v1.0/external/connections', { id, name: `Conn ${id}`, description: 'test' }, bearer(token));
+export async function readyConnection(
+  emu: EmulatorHandle,
+  tls: Tls,
+  token: string,
+  id: string,
+  schema: unknown = CONTOSO_SCHEMA,
+) {
+  const c = await call(
+    emu,
+    tls,
+    'POST',
+    '/v1.0/external/connections',
+    { id, name: `Conn ${id}`, description: 'test' },
+    bearer(token),
+  );
   if (c.status !== 201) throw new Error(`create ${id}: ${c.status} ${c.text}`);
   const s = await call(emu, tls, 'PATCH', `/v1.0/external/connections/${id}/schema`, schema, bearer(token));
   if (s.status !== 202) throw new Error(`schema ${id}: ${s.status} ${s.text}`);

@@ -51,7 +51,14 @@ describe('seed walk-through (contosotasks)', () => {
       .patch({
         baseType: 'microsoft.graph.externalItem',
         properties: [
-          { name: 'title', type: 'string', isSearchable: true, isQueryable: true, isRetrievable: true, labels: ['title'] },
+          {
+            name: 'title',
+            type: 'string',
+            isSearchable: true,
+            isQueryable: true,
+            isRetrievable: true,
+            labels: ['title'],
+          },
           { name: 'createdBy', type: 'string', isQueryable: true, isRetrievable: true, labels: ['createdBy'] },
           {
             name: 'lastEditedDate',
@@ -65,7 +72,9 @@ describe('seed walk-through (contosotasks)', () => {
       });
     expect(schemaRes.status).toBe(202);
     const location = schemaRes.headers.get('location')!;
-    expect(location).toMatch(new RegExp(`^${emu.info.baseUrl}/v1.0/external/connections/contosotasks/operations/1\\.neu\\.`));
+    expect(location).toMatch(
+      new RegExp(`^${emu.info.baseUrl}/v1.0/external/connections/contosotasks/operations/1\\.neu\\.`),
+    );
 
     const statuses: string[] = [];
     for (let i = 0; i < 100; i++) {
@@ -78,7 +87,9 @@ describe('seed walk-through (contosotasks)', () => {
     expect(statuses.at(-1)).toBe('completed');
     expect((await client.api('/external/connections/contosotasks').get()).state).toBe('ready');
 
-    await client.api('/external/connections/contosotasks/groups').post({ id: 'blockedreviewers', displayName: 'Blocked' });
+    await client
+      .api('/external/connections/contosotasks/groups')
+      .post({ id: 'blockedreviewers', displayName: 'Blocked' });
     const member = await client
       .api('/external/connections/contosotasks/groups/blockedreviewers/members')
       .post({ id: MEGAN, type: 'user' });
@@ -91,7 +102,11 @@ describe('seed walk-through (contosotasks)', () => {
         { type: 'user', value: MEGAN, accessType: 'grant' },
         { type: 'externalGroup', value: 'blockedreviewers', accessType: 'deny' },
       ],
-      properties: { title: 'Error in the payment gateway', createdBy: 'adele@contoso.com', lastEditedDate: '2024-05-01T10:00:00Z' },
+      properties: {
+        title: 'Error in the payment gateway',
+        createdBy: 'adele@contoso.com',
+        lastEditedDate: '2024-05-01T10:00:00Z',
+      },
       content: { type: 'text', value: 'Error in payment gateway when paying with a card' },
     };
     const put: Response = await client
@@ -105,7 +120,12 @@ describe('seed walk-through (contosotasks)', () => {
     expect(got).toMatchObject({ id: item.id, acl: item.acl, properties: item.properties, content: item.content });
 
     const search = (user: string, q: string) =>
-      call(emu, tls, 'GET', `/_emulator/search?connectionId=contosotasks&user=${encodeURIComponent(user)}&q=${encodeURIComponent(q)}`);
+      call(
+        emu,
+        tls,
+        'GET',
+        `/_emulator/search?connectionId=contosotasks&user=${encodeURIComponent(user)}&q=${encodeURIComponent(q)}`,
+      );
     const adele = await search('adele@contoso.com', 'payment gateway');
     expect(adele.status).toBe(200);
     expect(adele.body.value.map((v: any) => v.id)).toEqual(['TSP228082938']);
