@@ -236,6 +236,8 @@ export interface FakeKeyVault {
   /** Vault URL, e.g. `https://127.0.0.1:12345` (give it to SecretClient / KEY_VAULT_URL). */
   url: string;
   tls: TestTls;
+  /** SecretClient options that make the real client accept this fake (challenge check off, CA trusted). */
+  clientOptions: { disableChallengeResourceVerification: true; additionalPolicies: [TestTls['policy']] };
   requests: FakeKeyVaultRequest[];
   /** Requests that read or wrote one secret (excluding the unauthenticated challenge round-trips if `authorizedOnly`). */
   requestsFor(name: string, options?: { authorizedOnly?: boolean }): FakeKeyVaultRequest[];
@@ -426,6 +428,7 @@ export async function startFakeKeyVault(options: FakeKeyVaultOptions = {}): Prom
   return {
     url,
     tls,
+    clientOptions: { disableChallengeResourceVerification: true, additionalPolicies: [tls.policy] },
     requests,
     requestsFor: (name, opts = {}) => requests.filter((r) => r.name === name && (!opts.authorizedOnly || r.authorized)),
     setSecret: (name, value, opts = {}) => put(name, value, opts).version,

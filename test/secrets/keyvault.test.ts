@@ -77,7 +77,7 @@ function provider(
     ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    clientOptions: { disableChallengeResourceVerification: true, additionalPolicies: [vault.tls.policy] },
+    clientOptions: vault.clientOptions,
   });
 }
 
@@ -304,7 +304,7 @@ describe('createSecretProvider', () => {
         { KEY_VAULT_URL: vault.url + '/', AZURE_CLIENT_ID: mi.clientId },
         {
           logger,
-          clientOptions: { disableChallengeResourceVerification: true, additionalPolicies: [vault.tls.policy] },
+          clientOptions: vault.clientOptions,
         },
       ),
     );
