@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { stateNamesFromEnv } from '../../src/state/storage.js';
 import {
   findAll,
   modules,
@@ -310,6 +311,29 @@ describe('security checklist', () => {
       const r = resources(storage.root).find((x) => x.type === child)!;
       expect(r.node.text, `${child} loop`).toMatch(new RegExp(`for \\w+ in ${param}`));
     }
+  });
+
+  it('the names the state layer derives from the deployed app settings are exactly the pre-created ones', () => {
+    const s = appSettingKeys();
+    const env: Record<string, string> = {};
+    for (const k of ['ITEMS_QUEUE', 'PROVISION_QUEUE', 'LEDGER_TABLE_PREFIX', 'CLAIMS_CONTAINER']) {
+      env[k] = resolveString(s.get(k), mainVars)!;
+    }
+    const names = stateNamesFromEnv(env);
+    const storageModule = modules(main.root).find((m) => m.path === 'core/storage.bicep')!;
+    const queues = resolveStringArray(path(storageModule.body, 'params.queueNames'), mainVars)!;
+    const tables = resolveStringArray(path(storageModule.body, 'params.tableNames'), mainVars)!;
+    expect(queues).toEqual(
+      expect.arrayContaining([
+        names.itemsQueue,
+        `${names.itemsQueue}-poison`,
+        names.provisionQueue,
+        `${names.provisionQueue}-poison`,
+      ]),
+    );
+    for (const t of tables) expect(t!.startsWith(names.tablePrefix)).toBe(true);
+    // With no settings at all the code falls back to the same defaults the infra creates.
+    expect(stateNamesFromEnv({})).toEqual(names);
   });
 
   it('concurrency: maximumInstanceCount is a parameter and the defaults keep Graph operations <= 25 per connection', () => {
