@@ -26,7 +26,7 @@ export interface GraphClientOptions {
   baseUrl: string;
   apiVersion?: string;
   credential: TokenCredential;
-  /** Token scope; default `${baseUrl}/.default`. */
+  /** Token scope; default {@link graphTokenScope}(baseUrl). */
   scope?: string;
   /** PEM file of an extra CA to trust (GRAPH_CA_CERT_PATH). */
   caCertPath?: string;
@@ -40,6 +40,26 @@ export interface GraphClientOptions {
   fetch?: typeof fetch;
 }
 
+/** National-cloud Graph hosts: the token audience is the host itself. */
+const GRAPH_CLOUD_HOSTS = new Set([
+  'graph.microsoft.com',
+  'graph.microsoft.us',
+  'dod-graph.microsoft.us',
+  'microsoftgraph.chinacloudapi.cn',
+]);
+
+/**
+ * The token scope for a Graph base URL: `${GRAPH_BASE_URL}/.default` for the Graph clouds. A local stand-in
+ * (the emulator, a proxy) plays Microsoft Graph, and like the real service expects Graph's own audience,
+ * so any other host gets `https://graph.microsoft.com/.default`.
+ */
+export function graphTokenScope(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  return GRAPH_CLOUD_HOSTS.has(url.hostname.toLowerCase())
+    ? `${url.origin}/.default`
+    : 'https://graph.microsoft.com/.default';
+}
+
 /** The raw client with our middleware chain. Authorization goes only to the base URL's host. */
 export function createGraphClient(options: GraphClientOptions): Client {
   const base = new URL(options.baseUrl);
@@ -48,7 +68,7 @@ export function createGraphClient(options: GraphClientOptions): Client {
   const retry = new RetryMiddleware(options.retry, options.clock, options.onRetry);
   const auth = new BearerAuthMiddleware({
     credential: options.credential,
-    scope: options.scope ?? `${baseUrl}/.default`,
+    scope: options.scope ?? graphTokenScope(baseUrl),
     allowedHosts: new Set([base.host.toLowerCase()]),
   });
   const http = new HttpMiddleware({
@@ -95,8 +115,18 @@ export class GraphConnectorClient {
     return `${this.baseUrl}/${this.apiVersion}`;
   }
 
-  private absolute(path: string): string {
-    return /^https?:\/\//i.test(path) ? path : `${this.versionedBaseUrl}/${path.replace(/^\/+/, '')}`;
+  /**
+   * The URL handed to the Graph client. It only recognises `https://` as absolute, so an absolute URL under
+   * our own (loopback http) base is made relative, and any other plain-http URL is refused.
+   */
+  private target(path: string): string {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return `${this.versionedBaseUrl}/${path.replace(/^\/+/, '')}`;
+    if (path.startsWith(`${this.versionedBaseUrl}/`) || /^https:\/\//i.test(path)) return path;
+    throw new GraphError({
+      status: 0,
+      code: 'InvalidUrl',
+      message: `refusing to send a Graph request to '${path}': absolute URLs must use https (or be under ${this.versionedBaseUrl})`,
+    });
   }
 
   /**
@@ -104,8 +134,12 @@ export class GraphConnectorClient {
    * throws GraphError otherwise (network failures: status 0, code NetworkError).
    */
   async request(method: Method, path: string, options: RequestOptions = {}): Promise<Response> {
-    const url = this.absolute(path);
-    let req: GraphRequest = this.client.api(url).responseType(ResponseType.RAW);
+    const url = this.target(path);
+    const apiPath =
+      url.startsWith(`${this.versionedBaseUrl}/`) && !url.startsWith('https://')
+        ? url.slice(this.versionedBaseUrl.length)
+        : url;
+    let req: GraphRequest = this.client.api(apiPath).responseType(ResponseType.RAW);
     if (options.headers) req = req.headers(options.headers);
     if (options.signal) req = req.option('signal', options.signal);
     if (options.retry) req = req.middlewareOptions([new GraphRetryOptions(options.retry)]);
