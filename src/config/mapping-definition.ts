@@ -1,0 +1,605 @@
+/**
+ * The `mapping` section of connector.json: how a source record becomes a Graph externalItem
+ * (id, typed properties, content, url/iconUrl, ACL). Validated against the schema by
+ * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md.
+ */
+import type { AclType, SchemaProperty } from './model.js';
+import type { ConfigProblem } from './problems.js';
+import { problem, warning } from './problems.js';
+
+/** A value taken from the record: a template with `{field.path}` placeholders, or a bare field path. */
+export type ValueRef = string | { field: string } | { template: string };
+
+export interface PropertyMappingObject {
+  /** Dotted path into the record (`owner.email`, `tags.0`). Exactly one of field / template. */
+  field?: string;
+  /** A string template: `{a} - {b}`. A placeholder with no value makes the whole value missing. */
+  template?: string;
+  /** Collections only: split a string value on this delimiter (items are trimmed; empty ones dropped). */
+  split?: string;
+  /** Reject the record when the value is missing (default false: the property is left out). */
+  required?: boolean;
+}
+export type PropertyMapping = string | PropertyMappingObject;
+
+export interface ContentMapping {
+  type: 'text' | 'html';
+  /** Template with `{field}` placeholders; values are HTML-escaped when type is html. */
+  template?: string;
+  /** Or a field whose value is the content as-is (HTML fields are NOT escaped: they are HTML already). */
+  field?: string;
+}
+
+export interface AclCondition {
+  field: string;
+  equals?: string | number | boolean;
+  notEquals?: string | number | boolean;
+  in?: (string | number | boolean)[];
+  /** true: the field has a non-empty value; false: it has none. */
+  exists?: boolean;
+}
+
+export interface AclRule {
+  access: 'grant' | 'deny';
+  type: AclType;
+  /** Template for one principal: `{team}`, `{ownerUpn}`, or a fixed object id. */
+  value?: string;
+  /** A field holding many principals (an array, or a string split on `split`, default `,`). */
+  from?: string;
+  split?: string;
+  /** Apply this rule only when the condition holds. */
+  when?: AclCondition;
+}
+
+export interface AclMapping {
+  /** Required to use `everyone` / `everyoneExceptGuests` grants. Fail-closed by default. */
+  allowEveryone?: boolean;
+  /** What to do when a record's ACL has no resolvable grant (or an unresolvable deny). Must be explicit. */
+  onUnresolved: 'reject' | 'denyAll';
+  /** The value written for everyone / everyoneExceptGuests entries (Graph: the tenant id). Default: deps.tenantId, else "everyone". */
+  tenantId?: string;
+  rules: AclRule[];
+}
+
+export interface MappingDefinition {
+  /** A module exporting `map(record, helpers)`; replaces the declarative mapping when set. */
+  module?: string;
+  /** The item id: a template (`"{ticketId}"`) or a field path. Encoded to Graph's alphanumeric rule. */
+  id?: ValueRef;
+  properties?: Record<string, PropertyMapping>;
+  content?: ContentMapping;
+  /** Template for the property labelled `url` in the schema. */
+  url?: string;
+  /** Template (or fixed URL) for the property labelled `iconUrl`. */
+  iconUrl?: string;
+  acl?: AclMapping;
+  /** When the item would exceed the size cap: reject the record (default) or truncate the content. */
+  contentOverflow?: 'reject' | 'truncate';
+  /** Cap on the serialized item in bytes (default and maximum 4,000,000). */
+  maxItemBytes?: number;
+}
+
+export const MAX_ITEM_BYTES = 4_000_000;
+export const ACL_TYPES: AclType[] = ['user', 'group', 'everyone', 'everyoneExceptGuests', 'externalGroup'];
+
+// ------------------------------------------------------------------------------------------ templates
+
+export type TemplatePart = { text: string } | { path: string[] };
+
+/** Parse `a {x.y} b`; `{{` and `}}` are literal braces. Throws an Error with a readable message on bad syntax. */
+export function parseTemplate(template: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let text = '';
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i];
+    if (c === '{') {
+      if (template[i + 1] === '{') {
+        text += '{';
+        i++;
+        continue;
+      }
+      const end = template.indexOf('}', i + 1);
+      if (end < 0) throw new Error(`unclosed "{" at position ${i}`);
+      const inner = template.slice(i + 1, end).trim();
+      if (!inner || inner.includes('{')) throw new Error(`empty or nested placeholder at position ${i}`);
+      if (text) parts.push({ text });
+      text = '';
+      parts.push({ path: parseFieldPath(inner) });
+      i = end;
+    } else if (c === '}') {
+      if (template[i + 1] === '}') {
+        text += '}';
+        i++;
+        continue;
+      }
+      throw new Error(`unmatched "}" at position ${i} (write "}}" for a literal brace)`);
+    } else {
+      text += c;
+    }
+  }
+  if (text) parts.push({ text });
+  return parts;
+}
+
+export function parseFieldPath(path: string): string[] {
+  const segs = path.split('.').map((s) => s.trim());
+  if (segs.some((s) => s.length === 0)) throw new Error(`bad field path "${path}"`);
+  return segs;
+}
+
+/** A string with a `{` is a template; otherwise it is a field path. */
+export function valueRefKind(ref: ValueRef): { template: string } | { field: string } {
+  if (typeof ref === 'string') return ref.includes('{') ? { template: ref } : { field: ref };
+  return ref;
+}
+
+// ------------------------------------------------------------------------------------------ validation
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.trim().length > 0;
+
+function checkTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (typeof value !== 'string') {
+    out.push(problem(path, 'must be a template string', 'write e.g. "{ticketId}"'));
+    return;
+  }
+  try {
+    parseTemplate(value);
+  } catch (e) {
+    out.push(
+      problem(
+        path,
+        `bad template: ${(e as Error).message}`,
+        'placeholders are {field.path}; write {{ or }} for a literal brace',
+      ),
+    );
+  }
+}
+
+function checkField(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (!isNonEmptyString(value)) {
+    out.push(problem(path, 'must be a field name or dotted path', 'e.g. "title" or "owner.email"'));
+    return;
+  }
+  try {
+    parseFieldPath(value);
+  } catch (e) {
+    out.push(problem(path, (e as Error).message, 'write a dotted path like "owner.email"'));
+  }
+}
+
+function checkValueRef(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (typeof value === 'string') {
+    if (value.includes('{') || value.includes('}')) checkTemplate(value, path, out);
+    else checkField(value, path, out);
+    return;
+  }
+  if (isObj(value)) {
+    const hasF = value.field !== undefined;
+    const hasT = value.template !== undefined;
+    if (hasF === hasT) {
+      out.push(
+        problem(
+          path,
+          'needs exactly one of "field" or "template"',
+          'write {"field": "title"} or {"template": "{a} {b}"}',
+        ),
+      );
+      return;
+    }
+    if (hasF) checkField(value.field, `${path}.field`, out);
+    if (hasT) checkTemplate(value.template, `${path}.template`, out);
+    return;
+  }
+  out.push(problem(path, 'must be a field path, a template string, or {field}/{template}', 'e.g. "{ticketId}"'));
+}
+
+function checkLiteral(v: unknown): boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (!isObj(value)) {
+    out.push(
+      problem(
+        path,
+        'is missing: every item needs an ACL, and there is no safe default',
+        'add "acl": {"onUnresolved": "reject", "rules": [{"access": "grant", "type": "externalGroup", "value": "{team}"}]}',
+      ),
+    );
+    return;
+  }
+  if (value.onUnresolved !== 'reject' && value.onUnresolved !== 'denyAll') {
+    out.push(
+      problem(
+        `${path}.onUnresolved`,
+        `must be set explicitly to "reject" or "denyAll" (got ${JSON.stringify(value.onUnresolved)})`,
+        'choose what happens to a record whose ACL resolves to no grant: "reject" (not ingested) or "denyAll" (ingested, visible to nobody)',
+      ),
+    );
+  }
+  if (value.allowEveryone !== undefined && typeof value.allowEveryone !== 'boolean') {
+    out.push(
+      problem(
+        `${path}.allowEveryone`,
+        'must be true or false',
+        'write "allowEveryone": true only if items may be public',
+      ),
+    );
+  }
+  if (value.tenantId !== undefined && !isNonEmptyString(value.tenantId)) {
+    out.push(problem(`${path}.tenantId`, 'must be a non-empty string', 'set your Entra tenant id'));
+  }
+  const rules = value.rules;
+  if (!Array.isArray(rules) || rules.length === 0) {
+    out.push(
+      problem(
+        `${path}.rules`,
+        'must be a non-empty array of ACL rules',
+        'add at least one {"access": "grant", ...} rule',
+      ),
+    );
+    return;
+  }
+  let grants = 0;
+  rules.forEach((r: unknown, i) => {
+    const p = `${path}.rules[${i}]`;
+    if (!isObj(r)) {
+      out.push(problem(p, 'must be an object', 'write {"access": "grant", "type": "user", "from": "owners"}'));
+      return;
+    }
+    if (r.access !== 'grant' && r.access !== 'deny') {
+      out.push(problem(`${p}.access`, `must be "grant" or "deny" (got ${JSON.stringify(r.access)})`, 'set access'));
+    } else if (r.access === 'grant') grants++;
+    if (!ACL_TYPES.includes(r.type as AclType)) {
+      out.push(
+        problem(`${p}.type`, `unknown ACL type ${JSON.stringify(r.type)}`, `use one of ${ACL_TYPES.join(', ')}`),
+      );
+      return;
+    }
+    const everyone = r.type === 'everyone' || r.type === 'everyoneExceptGuests';
+    if (everyone) {
+      if (r.access === 'grant' && value.allowEveryone !== true) {
+        out.push(
+          problem(
+            `${p}.type`,
+            `a "${String(r.type)}" grant makes items visible to the whole tenant, but ${path}.allowEveryone is not true`,
+            `set ${path}.allowEveryone to true if that is intended, or grant users/groups instead`,
+          ),
+        );
+      }
+      if (r.value !== undefined || r.from !== undefined) {
+        out.push(warning(p, `"${String(r.type)}" takes no value/from; they are ignored`, 'remove value/from'));
+      }
+    } else {
+      const n = (r.value !== undefined ? 1 : 0) + (r.from !== undefined ? 1 : 0);
+      if (n !== 1) {
+        out.push(
+          problem(
+            p,
+            'needs exactly one of "value" (a template) or "from" (a field with many principals)',
+            'e.g. "value": "{team}" or "from": "allowedUsers"',
+          ),
+        );
+      }
+      if (r.value !== undefined) checkTemplate(r.value, `${p}.value`, out);
+      if (r.from !== undefined) checkField(r.from, `${p}.from`, out);
+    }
+    if (r.split !== undefined && (typeof r.split !== 'string' || r.split.length === 0)) {
+      out.push(problem(`${p}.split`, 'must be a non-empty delimiter', 'e.g. ";"'));
+    }
+    if (r.when !== undefined) {
+      const w = r.when;
+      if (!isObj(w)) {
+        out.push(problem(`${p}.when`, 'must be an object', 'write {"field": "visibility", "equals": "team"}'));
+      } else {
+        checkField(w.field, `${p}.when.field`, out);
+        const ops = ['equals', 'notEquals', 'in', 'exists'].filter((k) => w[k] !== undefined);
+        if (ops.length !== 1) {
+          out.push(problem(`${p}.when`, 'needs exactly one of equals, notEquals, in, exists', 'e.g. "equals": "team"'));
+        }
+        if (w.equals !== undefined && !checkLiteral(w.equals))
+          out.push(problem(`${p}.when.equals`, 'must be a string, number or boolean', 'fix the value'));
+        if (w.notEquals !== undefined && !checkLiteral(w.notEquals))
+          out.push(problem(`${p}.when.notEquals`, 'must be a string, number or boolean', 'fix the value'));
+        if (w.in !== undefined && (!Array.isArray(w.in) || !w.in.every(checkLiteral))) {
+          out.push(
+            problem(`${p}.when.in`, 'must be an array of strings, numbers or booleans', 'e.g. ["team", "internal"]'),
+          );
+        }
+        if (w.exists !== undefined && typeof w.exists !== 'boolean')
+          out.push(problem(`${p}.when.exists`, 'must be true or false', 'fix the value'));
+      }
+    }
+  });
+  if (grants === 0) {
+    out.push(
+      problem(
+        `${path}.rules`,
+        'has no grant rule, so no item could ever be visible to anyone',
+        'add at least one {"access": "grant", ...} rule',
+      ),
+    );
+  }
+}
+
+const SUPPORTED_TYPES = new Set([
+  'string',
+  'int64',
+  'double',
+  'dateTime',
+  'boolean',
+  'stringCollection',
+  'int64Collection',
+  'doubleCollection',
+  'dateTimeCollection',
+]);
+
+/**
+ * Validate the `mapping` section against the schema properties. Returns every problem with its JSON path
+ * (e.g. `mapping.properties.priority`) and the fix; an empty list (or warnings only) means createMapper() can use it.
+ */
+export function validateMappingDefinition(value: unknown, schema: SchemaProperty[], path = 'mapping'): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (!isObj(value)) {
+    out.push(
+      problem(
+        path,
+        'is missing or not an object',
+        'add a "mapping" object with id, properties and acl (see docs/mapping.md)',
+      ),
+    );
+    return out;
+  }
+  const known = new Set([
+    'module',
+    'id',
+    'properties',
+    'content',
+    'url',
+    'iconUrl',
+    'acl',
+    'contentOverflow',
+    'maxItemBytes',
+  ]);
+  for (const k of Object.keys(value)) {
+    if (!known.has(k))
+      out.push(
+        warning(
+          `${path}.${k}`,
+          `unknown key "${k}" is ignored`,
+          `remove it or fix the name (known: ${[...known].join(', ')})`,
+        ),
+      );
+  }
+  if (
+    value.contentOverflow !== undefined &&
+    value.contentOverflow !== 'reject' &&
+    value.contentOverflow !== 'truncate'
+  ) {
+    out.push(
+      problem(
+        `${path}.contentOverflow`,
+        `must be "reject" or "truncate" (got ${JSON.stringify(value.contentOverflow)})`,
+        'use "reject" (default) or "truncate"',
+      ),
+    );
+  }
+  if (
+    value.maxItemBytes !== undefined &&
+    (typeof value.maxItemBytes !== 'number' ||
+      !Number.isInteger(value.maxItemBytes) ||
+      value.maxItemBytes < 1024 ||
+      value.maxItemBytes > MAX_ITEM_BYTES)
+  ) {
+    out.push(
+      problem(
+        `${path}.maxItemBytes`,
+        `must be an integer between 1024 and ${MAX_ITEM_BYTES} (Graph's 4 MB item cap)`,
+        `remove it to use ${MAX_ITEM_BYTES}`,
+      ),
+    );
+  }
+
+  if (value.module !== undefined) {
+    if (!isNonEmptyString(value.module) || !/\.(m?js)$/.test(value.module)) {
+      out.push(
+        problem(
+          `${path}.module`,
+          'must be a path to a .js or .mjs module',
+          'e.g. "./my-mapper.js" (relative to connector.json), exporting map(record, helpers)',
+        ),
+      );
+    }
+    for (const k of ['id', 'properties', 'content', 'url', 'iconUrl']) {
+      if (value[k] !== undefined)
+        out.push(
+          warning(
+            `${path}.${k}`,
+            `ignored because ${path}.module replaces the declarative mapping`,
+            `remove "${k}" or "module"`,
+          ),
+        );
+    }
+    // The ACL policy flags still apply to what the module returns.
+    if (isObj(value.acl)) {
+      if (value.acl.onUnresolved !== 'reject' && value.acl.onUnresolved !== 'denyAll') {
+        out.push(
+          problem(
+            `${path}.acl.onUnresolved`,
+            'must be set to "reject" or "denyAll"',
+            'choose what happens when the module returns no grant',
+          ),
+        );
+      }
+    } else {
+      out.push(
+        problem(
+          `${path}.acl`,
+          'is required with a module too: it sets allowEveryone and onUnresolved',
+          'add "acl": {"onUnresolved": "reject", "rules": []}',
+        ),
+      );
+    }
+    return out;
+  }
+
+  const byName = new Map(schema.map((p) => [p.name, p]));
+  const labelled = (label: string) => schema.find((p) => p.labels?.includes(label as never));
+
+  if (value.id === undefined) {
+    out.push(problem(`${path}.id`, 'is missing: every item needs an id', 'add e.g. "id": "{ticketId}"'));
+  } else {
+    checkValueRef(value.id, `${path}.id`, out);
+  }
+
+  const mapped = new Set<string>();
+  if (value.properties !== undefined && !isObj(value.properties)) {
+    out.push(
+      problem(
+        `${path}.properties`,
+        'must be an object of schema property → field/template',
+        'write e.g. {"title": "title"}',
+      ),
+    );
+  } else if (isObj(value.properties)) {
+    for (const [name, m] of Object.entries(value.properties)) {
+      const p = `${path}.properties.${name}`;
+      const sp = byName.get(name);
+      if (!sp) {
+        out.push(
+          problem(
+            p,
+            `there is no schema property named "${name}"`,
+            `add "${name}" to schema.properties or remove this mapping (schema has: ${[...byName.keys()].join(', ')})`,
+          ),
+        );
+        continue;
+      }
+      mapped.add(name);
+      if (!SUPPORTED_TYPES.has(sp.type)) {
+        out.push(
+          problem(
+            p,
+            `schema type "${sp.type}" is not supported by the declarative mapping`,
+            'use a mapping.module for principal properties',
+          ),
+        );
+        continue;
+      }
+      if (typeof m === 'string') {
+        checkValueRef(m, p, out);
+        continue;
+      }
+      if (!isObj(m)) {
+        out.push(
+          problem(
+            p,
+            'must be a field path, a template, or {field|template, split, required}',
+            'e.g. "title" or {"field": "tags", "split": ";"}',
+          ),
+        );
+        continue;
+      }
+      const hasF = m.field !== undefined;
+      const hasT = m.template !== undefined;
+      if (hasF === hasT)
+        out.push(problem(p, 'needs exactly one of "field" or "template"', 'e.g. {"field": "priority"}'));
+      if (hasF) checkField(m.field, `${p}.field`, out);
+      if (hasT) checkTemplate(m.template, `${p}.template`, out);
+      if (m.split !== undefined) {
+        if (typeof m.split !== 'string' || m.split.length === 0)
+          out.push(problem(`${p}.split`, 'must be a non-empty delimiter', 'e.g. ";"'));
+        else if (!sp.type.endsWith('Collection'))
+          out.push(
+            problem(
+              `${p}.split`,
+              `"split" only applies to collection properties; "${name}" is ${sp.type}`,
+              'remove split',
+            ),
+          );
+      }
+      if (m.required !== undefined && typeof m.required !== 'boolean')
+        out.push(problem(`${p}.required`, 'must be true or false', 'fix the value'));
+      for (const k of Object.keys(m)) {
+        if (!['field', 'template', 'split', 'required'].includes(k))
+          out.push(warning(`${p}.${k}`, `unknown key "${k}" is ignored`, 'use field, template, split or required'));
+      }
+    }
+  }
+
+  for (const label of ['url', 'iconUrl'] as const) {
+    if (value[label] === undefined) continue;
+    checkTemplate(value[label], `${path}.${label}`, out);
+    const sp = labelled(label);
+    if (!sp) {
+      out.push(
+        problem(
+          `${path}.${label}`,
+          `no schema property carries the label "${label}"`,
+          `add "labels": ["${label}"] to a retrievable string property, or remove ${path}.${label}`,
+        ),
+      );
+    } else if (mapped.has(sp.name)) {
+      out.push(
+        problem(
+          `${path}.${label}`,
+          `"${sp.name}" (labelled ${label}) is mapped twice: here and in ${path}.properties.${sp.name}`,
+          'keep one of them',
+        ),
+      );
+    } else if (sp.type !== 'string') {
+      out.push(
+        problem(
+          `${path}.${label}`,
+          `the property labelled ${label} ("${sp.name}") must be a string, not ${sp.type}`,
+          'fix the schema',
+        ),
+      );
+    } else mapped.add(sp.name);
+  }
+
+  for (const sp of schema) {
+    if (!mapped.has(sp.name)) {
+      out.push(
+        warning(
+          `${path}.properties.${sp.name}`,
+          `schema property "${sp.name}" is not mapped, so it is never set`,
+          `map it, e.g. "${sp.name}": "<field>"`,
+        ),
+      );
+    }
+  }
+  if (mapped.size === 0) {
+    out.push(
+      problem(
+        `${path}.properties`,
+        'maps no property; Graph requires at least one property per item',
+        'map at least the title property',
+      ),
+    );
+  }
+
+  if (value.content !== undefined) {
+    const c = value.content;
+    const p = `${path}.content`;
+    if (!isObj(c)) {
+      out.push(problem(p, 'must be an object', 'write {"type": "text", "template": "{description}"}'));
+    } else {
+      if (c.type !== 'text' && c.type !== 'html')
+        out.push(problem(`${p}.type`, `must be "text" or "html" (got ${JSON.stringify(c.type)})`, 'set type'));
+      const hasF = c.field !== undefined;
+      const hasT = c.template !== undefined;
+      if (hasF === hasT)
+        out.push(
+          problem(p, 'needs exactly one of "template" or "field"', 'e.g. "template": "{title}\\n{description}"'),
+        );
+      if (hasF) checkField(c.field, `${p}.field`, out);
+      if (hasT) checkTemplate(c.template, `${p}.template`, out);
+    }
+  }
+
+  checkAcl(value.acl, `${path}.acl`, out);
+  return out;
+}

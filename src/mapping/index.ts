@@ -1,0 +1,23 @@
+export { createMapper, directoryFromJson } from './mapper.js';
+export type {
+  MapResult,
+  Mapper,
+  MapperDeps,
+  MapperHelpers,
+  MappableRecord,
+  ModuleMapOutput,
+  RejectReason,
+} from './mapper.js';
+export {
+  encodeItemId,
+  decodeItemId,
+  encodeItemIdDetailed,
+  encodeExternalGroupId,
+  decodeExternalGroupId,
+  isPlainId,
+  MAX_ID_LENGTH,
+} from './item-id.js';
+export { validateItem } from './validate-item.js';
+export type { ItemProblem } from './validate-item.js';
+export { buildAcl, denyAllAcl } from './acl.js';
+export { coerce, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';

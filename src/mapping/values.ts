@@ -1,0 +1,248 @@
+/**
+ * Field access, templates and type coercion to Graph property types.
+ */
+import type { PropertyType } from '../config/model.js';
+import type { TemplatePart } from '../config/mapping-definition.js';
+
+/** Read a dotted path; a literal key containing dots (`"a.b"`) wins over nesting. */
+export function getPath(data: unknown, path: string[]): unknown {
+  if (path.length > 1 && typeof data === 'object' && data !== null) {
+    const joined = path.join('.');
+    if (Object.prototype.hasOwnProperty.call(data, joined)) return (data as Record<string, unknown>)[joined];
+  }
+  let cur: unknown = data;
+  for (const seg of path) {
+    if (cur === null || cur === undefined) return undefined;
+    if (Array.isArray(cur)) {
+      if (!/^\d+$/.test(seg)) return undefined;
+      cur = cur[Number(seg)];
+    } else if (typeof cur === 'object') {
+      if (!Object.prototype.hasOwnProperty.call(cur, seg)) return undefined;
+      cur = (cur as Record<string, unknown>)[seg];
+    } else return undefined;
+  }
+  return cur;
+}
+
+export function isMissing(v: unknown): boolean {
+  return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+}
+
+/** How a value appears inside a template. */
+export function stringifyForTemplate(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return v.map(stringifyForTemplate).join(', ');
+  if (v instanceof Date) return v.toISOString();
+  return JSON.stringify(v) ?? '';
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+/**
+ * Render a parsed template. With `strict`, a placeholder without a value makes the result undefined
+ * (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
+ */
+export function renderTemplate(
+  parts: TemplatePart[],
+  data: unknown,
+  options: { strict: boolean; escape?: (s: string) => string },
+): { value: string } | { missing: string } {
+  let out = '';
+  for (const part of parts) {
+    if ('text' in part) {
+      out += part.text;
+      continue;
+    }
+    const v = getPath(data, part.path);
+    if (isMissing(v)) {
+      if (options.strict) return { missing: part.path.join('.') };
+      continue;
+    }
+    const s = stringifyForTemplate(v);
+    out += options.escape ? options.escape(s) : s;
+  }
+  return { value: out };
+}
+
+export type Coerced =
+  | { ok: true; value: string | number | boolean | string[] | number[] }
+  | { ok: true; missing: true }
+  | { ok: false; rule: string; message: string };
+
+const INT = /^[+-]?\d+$/;
+const NUM = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// Date, or date + time with optional fraction and optional offset.
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+function describe(v: unknown): string {
+  const s = JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+function toInt64(v: unknown): Coerced {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'bigint') n = Number(v);
+  else if (typeof v === 'string' && INT.test(v.trim())) {
+    const t = v.trim();
+    const big = BigInt(t);
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) {
+      return {
+        ok: false,
+        rule: 'range',
+        message: `int64 value ${t} is outside the exactly representable range ±${Number.MAX_SAFE_INTEGER}`,
+      };
+    }
+    n = Number(big);
+  } else return { ok: false, rule: 'type', message: `expected int64, got ${describe(v)}` };
+  if (!Number.isFinite(n) || !Number.isInteger(n))
+    return { ok: false, rule: 'type', message: `expected int64, got ${describe(v)} (not an integer)` };
+  if (!Number.isSafeInteger(n)) {
+    return {
+      ok: false,
+      rule: 'range',
+      message: `int64 value ${describe(v)} is outside the exactly representable range ±${Number.MAX_SAFE_INTEGER}`,
+    };
+  }
+  return { ok: true, value: n };
+}
+
+function toDouble(v: unknown): Coerced {
+  let n: number;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string' && NUM.test(v.trim())) n = Number(v.trim());
+  else return { ok: false, rule: 'type', message: `expected double, got ${describe(v)}` };
+  if (!Number.isFinite(n)) return { ok: false, rule: 'range', message: `double value ${describe(v)} is not finite` };
+  return { ok: true, value: n };
+}
+
+function toBoolean(v: unknown): Coerced {
+  if (typeof v === 'boolean') return { ok: true, value: v };
+  if (v === 1 || v === 0) return { ok: true, value: v === 1 };
+  if (typeof v === 'string') {
+    const t = v.trim().toLowerCase();
+    if (['true', 'yes', 'y', '1'].includes(t)) return { ok: true, value: true };
+    if (['false', 'no', 'n', '0'].includes(t)) return { ok: true, value: false };
+  }
+  return { ok: false, rule: 'type', message: `expected boolean, got ${describe(v)}` };
+}
+
+/** ISO 8601 → UTC `...Z`. A value without an offset is taken as UTC. Calendar-checked. */
+export function normaliseDateTime(v: unknown): Coerced {
+  if (v instanceof Date) {
+    return Number.isNaN(v.getTime())
+      ? { ok: false, rule: 'type', message: 'invalid Date' }
+      : { ok: true, value: v.toISOString() };
+  }
+  if (typeof v !== 'string')
+    return { ok: false, rule: 'type', message: `expected an ISO 8601 dateTime string, got ${describe(v)}` };
+  const m = ISO.exec(v.trim());
+  if (!m) return { ok: false, rule: 'type', message: `expected an ISO 8601 dateTime, got ${describe(v)}` };
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', off] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  const daysIn = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysIn || hour > 23 || minute > 59 || second > 59) {
+    return { ok: false, rule: 'type', message: `dateTime ${describe(v)} is not a real calendar date/time` };
+  }
+  const ms = Number((frac + '000').slice(0, 3));
+  let t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  if (year < 100) t = new Date(t).setUTCFullYear(year);
+  if (off && off.toUpperCase() !== 'Z') {
+    const sign = off.startsWith('-') ? -1 : 1;
+    const digits = off.slice(1).replace(':', '');
+    const oh = Number(digits.slice(0, 2));
+    const om = Number(digits.slice(2, 4) || '0');
+    if (oh > 23 || om > 59)
+      return { ok: false, rule: 'type', message: `dateTime ${describe(v)} has an invalid offset` };
+    t -= sign * (oh * 60 + om) * 60_000;
+  }
+  const date = new Date(t);
+  if (Number.isNaN(date.getTime()))
+    return { ok: false, rule: 'range', message: `dateTime ${describe(v)} is out of range` };
+  return { ok: true, value: date.toISOString() };
+}
+
+function scalar(v: unknown, type: PropertyType): Coerced {
+  switch (type) {
+    case 'string':
+      if (typeof v === 'string') return { ok: true, value: v };
+      if (typeof v === 'number' || typeof v === 'boolean') return { ok: true, value: String(v) };
+      return { ok: false, rule: 'type', message: `expected string, got ${describe(v)}` };
+    case 'int64':
+      return toInt64(v);
+    case 'double':
+      return toDouble(v);
+    case 'boolean':
+      return toBoolean(v);
+    case 'dateTime':
+      return normaliseDateTime(v);
+    default:
+      return { ok: false, rule: 'type', message: `property type ${type} is not supported by the declarative mapping` };
+  }
+}
+
+const ELEMENT: Partial<Record<PropertyType, PropertyType>> = {
+  stringCollection: 'string',
+  int64Collection: 'int64',
+  doubleCollection: 'double',
+  dateTimeCollection: 'dateTime',
+};
+
+/** Coerce a record value to the schema type. Missing values (null, undefined, blank) are reported as missing. */
+export function coerce(v: unknown, type: PropertyType, options: { split?: string } = {}): Coerced {
+  const element = ELEMENT[type];
+  if (!element) {
+    if (isMissing(v)) return { ok: true, missing: true };
+    if (Array.isArray(v)) return { ok: false, rule: 'type', message: `expected ${type}, got an array` };
+    return scalar(typeof v === 'string' && type !== 'string' ? v.trim() : v, type);
+  }
+  if (v === undefined || v === null) return { ok: true, missing: true };
+  let items: unknown[];
+  if (Array.isArray(v)) items = v;
+  else if (typeof v === 'string') {
+    if (v.trim() === '') return { ok: true, missing: true };
+    items = options.split !== undefined ? v.split(options.split) : [v];
+  } else items = [v];
+  const out: (string | number)[] = [];
+  for (let i = 0; i < items.length; i++) {
+    let it = items[i];
+    if (typeof it === 'string') {
+      it = it.trim();
+      if (it === '') continue;
+    } else if (it === null || it === undefined) continue;
+    const c = scalar(it, element);
+    if (!c.ok) return { ok: false, rule: c.rule, message: `element ${i}: ${c.message}` };
+    if ('value' in c) out.push(c.value as string | number);
+  }
+  return { ok: true, value: out as string[] | number[] };
+}
+
+/** The `@odata.type` annotation Graph needs for this property value, if any. */
+export function odataAnnotation(type: PropertyType, value: unknown): string | undefined {
+  switch (type) {
+    case 'stringCollection':
+      return 'Collection(String)';
+    case 'int64Collection':
+      return 'Collection(Int64)';
+    case 'doubleCollection':
+      return 'Collection(Double)';
+    case 'dateTimeCollection':
+      return 'Collection(DateTimeOffset)';
+    case 'string':
+      // eslint-disable-next-line no-control-regex
+      return typeof value === 'string' && /[^\x00-\x7f]/.test(value) ? 'String' : undefined;
+    default:
+      return undefined;
+  }
+}
