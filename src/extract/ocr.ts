@@ -1,0 +1,171 @@
+/**
+ * Offline OCR with tesseract.js. Everything is local: the worker script and wasm core come from the installed
+ * `tesseract.js` / `tesseract.js-core` packages, and the trained data is read from `@tesseract.js-data/<lang>`
+ * and handed to the worker as bytes, so tesseract has no URL to fetch. Workers run in worker threads and are
+ * terminated when a file's time limit expires.
+ */
+import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import Tesseract from 'tesseract.js';
+import { ExtractError } from './types.js';
+
+const require = createRequire(import.meta.url);
+
+export interface OcrText {
+  text: string;
+  /** 0–100, tesseract's mean word confidence */
+  confidence: number;
+}
+
+/**
+ * The local folder holding `<lang>.traineddata.gz` (LSTM "best_int" model) for a language, or an error naming the
+ * package to install.
+ */
+export function trainedDataDir(lang: string): string {
+  if (!/^[a-z_]{3,16}$/i.test(lang))
+    throw new ExtractError('unsupported', `OCR language "${lang}" is not a tesseract language code (e.g. "eng")`);
+  let dir: string;
+  try {
+    dir = path.join(path.dirname(require.resolve(`@tesseract.js-data/${lang}/package.json`)), '4.0.0_best_int');
+  } catch {
+    throw new ExtractError(
+      'unsupported',
+      `OCR language "${lang}" is not installed; add the npm package @tesseract.js-data/${lang} or remove it from ocrLanguages`,
+    );
+  }
+  if (!existsSync(path.join(dir, `${lang}.traineddata.gz`)))
+    throw new ExtractError('unsupported', `OCR language "${lang}": ${dir} has no ${lang}.traineddata.gz`);
+  return dir;
+}
+
+/** One folder with every requested language's data: the package folder itself, or a temp folder of symlinks. */
+function langPathFor(languages: readonly string[]): string {
+  const dirs = languages.map((l) => trainedDataDir(l));
+  if (new Set(dirs).size === 1) return dirs[0]!;
+  const tmp = mkdtempSync(path.join(tmpdir(), 'gc-ocr-lang-'));
+  languages.forEach((l, i) =>
+    symlinkSync(path.join(dirs[i]!, `${l}.traineddata.gz`), path.join(tmp, `${l}.traineddata.gz`)),
+  );
+  return tmp;
+}
+
+interface Slot {
+  worker: Promise<Tesseract.Worker>;
+  /** set once the worker is ready, so it can be terminated without awaiting */
+  ready?: Tesseract.Worker;
+  queue: Promise<unknown>;
+}
+const slots = new Map<string, Slot>();
+
+function localPaths(): { workerPath: string; corePath: string } {
+  const tesseractRoot = path.dirname(require.resolve('tesseract.js/package.json'));
+  const coreRoot = path.dirname(require.resolve('tesseract.js-core/package.json'));
+  return { workerPath: path.join(tesseractRoot, 'src', 'worker-script', 'node', 'index.js'), corePath: coreRoot };
+}
+
+/** Worker start-up (wasm + trained data) normally takes 1-3 s; past this it is treated as failed. */
+const STARTUP_LIMIT_MS = 60_000;
+
+function slotFor(languages: readonly string[]): Slot {
+  const key = languages.join('+');
+  let slot = slots.get(key);
+  if (!slot) {
+    const langPath = langPathFor(languages);
+    const created = Tesseract.createWorker([...languages], Tesseract.OEM.LSTM_ONLY, {
+      ...localPaths(),
+      langPath, // a local folder: tesseract reads it from disk and never builds a URL
+      cacheMethod: 'none', // never write <lang>.traineddata into the working directory
+      gzip: true,
+      errorHandler: () => undefined, // failures surface through the rejected job promise
+    });
+    const s: Slot = { worker: created, queue: Promise.resolve() };
+    let timer: NodeJS.Timeout | undefined;
+    s.worker = Promise.race([
+      created,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`the OCR worker did not start within ${STARTUP_LIMIT_MS} ms`)),
+          STARTUP_LIMIT_MS,
+        );
+        timer.unref();
+      }),
+    ]).finally(() => clearTimeout(timer));
+    created.then(
+      (w) => {
+        s.ready = w;
+        if (slots.get(key) !== s) void w.terminate().catch(() => undefined); // closed or replaced meanwhile
+      },
+      () => undefined,
+    );
+    s.worker.catch(() => {
+      if (slots.get(key) === s) slots.delete(key);
+    });
+    slot = s;
+    slots.set(key, slot);
+  }
+  return slot;
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new ExtractError('timeout', 'OCR was aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ExtractError('timeout', 'OCR was aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/** Start (or reuse) the worker for these languages and wait until it is ready. */
+export async function warmUpOcr(languages: readonly string[] = ['eng']): Promise<void> {
+  await slotFor(languages).worker;
+}
+
+/**
+ * Recognise one image (PNG/JPEG bytes). Jobs for one language set run one at a time on one worker; when `signal`
+ * aborts while this job runs, the worker thread is terminated (and replaced on the next call).
+ */
+export async function recognize(
+  image: Uint8Array,
+  languages: readonly string[],
+  signal: AbortSignal,
+): Promise<OcrText> {
+  const key = languages.join('+');
+  const slot = slotFor(languages);
+  const run = slot.queue.then(async () => {
+    if (signal.aborted) throw new ExtractError('timeout', 'OCR was aborted before it started');
+    try {
+      const worker = await abortable(slot.worker, signal);
+      const result = await abortable(
+        worker.recognize(Buffer.from(image.buffer, image.byteOffset, image.byteLength)),
+        signal,
+      );
+      return { text: result.data.text, confidence: result.data.confidence };
+    } catch (err) {
+      if (signal.aborted && slots.get(key) === slot) {
+        slots.delete(key);
+        if (slot.ready) void slot.ready.terminate().catch(() => undefined);
+      }
+      throw err;
+    }
+  });
+  slot.queue = run.catch(() => undefined);
+  return run;
+}
+
+/** Terminate every OCR worker (call on shutdown and in test teardown; idle workers keep the process alive). */
+export async function closeOcr(): Promise<void> {
+  const all = [...slots.values()];
+  slots.clear();
+  await Promise.all(all.map((s) => (s.ready ? s.ready.terminate().catch(() => undefined) : Promise.resolve())));
+}

@@ -1,0 +1,207 @@
+/**
+ * PDF extraction with pdfjs-dist (legacy build, the one meant for Node): text layer per page, the info dictionary,
+ * password detection, and the raw images of pages without a text layer (for OCR of scanned documents).
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs';
+import type { PDFDocumentProxy, PDFPageProxy } from 'pdfjs-dist/types/src/display/api.js';
+import { ExtractError } from './types.js';
+import type { ExtractMetadata } from './types.js';
+
+type PdfJs = typeof PdfJsModule;
+let pdfjsPromise: Promise<PdfJs> | undefined;
+const loadPdfJs = (): Promise<PdfJs> => (pdfjsPromise ??= import('pdfjs-dist/legacy/build/pdf.mjs'));
+
+/** Local folders of pdfjs-dist's CMaps, standard fonts, wasm decoders and ICC profiles: nothing is fetched remotely. */
+function localDataDirs(): { cMapUrl: string; standardFontDataUrl: string; wasmUrl: string; iccUrl: string } {
+  const root = path.dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json'));
+  const dir = (name: string) => path.join(root, name) + path.sep;
+  return {
+    cMapUrl: dir('cmaps'),
+    standardFontDataUrl: dir('standard_fonts'),
+    wasmUrl: dir('wasm'),
+    iccUrl: dir('iccs'),
+  };
+}
+
+export interface PdfImage {
+  width: number;
+  height: number;
+  /** RGBA, 4 bytes per pixel */
+  rgba: Uint8Array;
+}
+
+export interface PdfPageText {
+  pageNumber: number;
+  text: string;
+  /** set when the page has no text layer: its painted images, largest first (for OCR) */
+  images?: PdfImage[];
+}
+
+export interface PdfExtraction {
+  pages: PdfPageText[];
+  metadata: Pick<ExtractMetadata, 'pageCount' | 'author' | 'title' | 'created' | 'modified'>;
+  warnings: string[];
+}
+
+function toIso(pdfjs: PdfJs, value: unknown): string | undefined {
+  if (typeof value !== 'string' || !value) return undefined;
+  const d = pdfjs.PDFDateString.toDateObject(value);
+  return d && !Number.isNaN(d.getTime()) ? d.toISOString() : undefined;
+}
+
+const infoString = (info: Record<string, unknown>, key: string): string | undefined => {
+  const v = info[key];
+  return typeof v === 'string' && v.trim() ? v.trim() : undefined;
+};
+
+interface RawImage {
+  width: number;
+  height: number;
+  kind?: number;
+  data?: Uint8Array | Uint8ClampedArray;
+}
+
+function toRgba(img: RawImage, kinds: PdfJs['ImageKind']): PdfImage | undefined {
+  const { width, height, data, kind } = img;
+  if (!data || !width || !height) return undefined;
+  const n = width * height;
+  const rgba = new Uint8Array(n * 4);
+  if (kind === kinds.RGBA_32BPP) rgba.set(data.subarray(0, n * 4));
+  else if (kind === kinds.RGB_24BPP) {
+    for (let i = 0; i < n; i++) {
+      rgba[i * 4] = data[i * 3]!;
+      rgba[i * 4 + 1] = data[i * 3 + 1]!;
+      rgba[i * 4 + 2] = data[i * 3 + 2]!;
+      rgba[i * 4 + 3] = 255;
+    }
+  } else if (kind === kinds.GRAYSCALE_1BPP) {
+    const rowBytes = (width + 7) >> 3;
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const bit = (data[y * rowBytes + (x >> 3)]! >> (7 - (x & 7))) & 1;
+        const v = bit ? 255 : 0;
+        const o = (y * width + x) * 4;
+        rgba[o] = rgba[o + 1] = rgba[o + 2] = v;
+        rgba[o + 3] = 255;
+      }
+  } else return undefined;
+  return { width, height, rgba };
+}
+
+function getObj(page: PDFPageProxy, id: string): Promise<unknown> {
+  const store = id.startsWith('g_') ? page.commonObjs : page.objs;
+  return new Promise((resolve) => {
+    try {
+      store.get(id, resolve);
+    } catch {
+      resolve(undefined);
+    }
+  });
+}
+
+async function pageImages(pdfjs: PdfJs, page: PDFPageProxy): Promise<PdfImage[]> {
+  const ops = await page.getOperatorList();
+  const images: PdfImage[] = [];
+  for (let i = 0; i < ops.fnArray.length; i++) {
+    const fn = ops.fnArray[i];
+    const args = ops.argsArray[i] as unknown[] | null;
+    let raw: unknown;
+    if (fn === pdfjs.OPS.paintImageXObject || fn === pdfjs.OPS.paintImageXObjectRepeat) {
+      const id = args?.[0];
+      if (typeof id === 'string') raw = await getObj(page, id);
+    } else if (fn === pdfjs.OPS.paintInlineImageXObject) raw = args?.[0];
+    if (raw && typeof raw === 'object') {
+      const img = toRgba(raw as RawImage, pdfjs.ImageKind);
+      if (img && img.width >= 32 && img.height >= 16) images.push(img);
+    }
+  }
+  return images.sort((a, b) => b.width * b.height - a.width * a.height);
+}
+
+/**
+ * Extract text and metadata. `wantImages` asks for the images of text-less pages (only when OCR will run).
+ * `isCancelled` is polled between pages.
+ */
+export async function extractPdf(
+  bytes: Uint8Array,
+  opts: { wantImages: boolean; isCancelled: () => boolean; maxImagePages?: number },
+): Promise<PdfExtraction> {
+  const pdfjs = await loadPdfJs();
+  const warnings: string[] = [];
+  const task = pdfjs.getDocument({
+    data: bytes.slice(), // pdfjs takes ownership of (detaches) the buffer it is given
+    ...localDataDirs(),
+    useSystemFonts: false,
+    disableFontFace: true,
+    isEvalSupported: false,
+    isOffscreenCanvasSupported: false,
+    isImageDecoderSupported: false,
+    stopAtErrors: false,
+    verbosity: pdfjs.VerbosityLevel.ERRORS,
+  });
+  let doc: PDFDocumentProxy;
+  try {
+    doc = await task.promise;
+  } catch (err) {
+    await task.destroy().catch(() => undefined);
+    const name = (err as { name?: string }).name;
+    if (name === 'PasswordException')
+      throw new ExtractError(
+        'encrypted',
+        'the PDF is password-protected; remove the password at the source to index it',
+      );
+    throw new ExtractError('corrupt', `the PDF could not be parsed: ${(err as Error).message}`);
+  }
+  try {
+    const metadata: PdfExtraction['metadata'] = { pageCount: doc.numPages };
+    try {
+      const meta = await doc.getMetadata();
+      const info = (meta.info ?? {}) as Record<string, unknown>;
+      const title = infoString(info, 'Title');
+      const author = infoString(info, 'Author');
+      const created = toIso(pdfjs, info.CreationDate);
+      const modified = toIso(pdfjs, info.ModDate);
+      if (title) metadata.title = title;
+      if (author) metadata.author = author;
+      if (created) metadata.created = created;
+      if (modified) metadata.modified = modified;
+    } catch (err) {
+      warnings.push(`PDF metadata could not be read: ${(err as Error).message}`);
+    }
+    const pages: PdfPageText[] = [];
+    let imagePages = 0;
+    for (let n = 1; n <= doc.numPages; n++) {
+      if (opts.isCancelled()) break;
+      let page: PDFPageProxy;
+      try {
+        page = await doc.getPage(n);
+      } catch (err) {
+        warnings.push(`page ${n} could not be read: ${(err as Error).message}`);
+        continue;
+      }
+      const content = await page.getTextContent();
+      let text = '';
+      for (const item of content.items) {
+        if (!('str' in item)) continue;
+        text += item.str;
+        if (item.hasEOL) text += '\n';
+      }
+      text = text.replace(/[ \t]+\n/g, '\n').trim();
+      const entry: PdfPageText = { pageNumber: n, text };
+      if (!text && opts.wantImages && imagePages < (opts.maxImagePages ?? Infinity)) {
+        const images = await pageImages(pdfjs, page);
+        if (images.length) {
+          entry.images = images;
+          imagePages++;
+        }
+      }
+      pages.push(entry);
+      page.cleanup();
+    }
+    return { pages, metadata, warnings };
+  } finally {
+    await doc.destroy().catch(() => undefined);
+  }
+}
