@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['test/reliability/**', 'node_modules/**', 'dist/**'],
     globalSetup: ['./test/setup/global.ts'],
+    // Captures Azure Functions registrations outside the host (see the file).
+    setupFiles: ['./test/functions/fake-core.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,

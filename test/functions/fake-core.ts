@@ -42,7 +42,10 @@ M._load = function (this: unknown, request: string, ...rest: unknown[]) {
 /** The trigger binding of a registered function (the one binding with direction `in` and a trigger type). */
 export function triggerOf(name: string) {
   const reg = registered.find((r) => r.metadata.name === name);
-  if (!reg) throw new Error(`function "${name}" was not registered; registered: ${registered.map((r) => r.metadata.name).join(', ')}`);
+  if (!reg)
+    throw new Error(
+      `function "${name}" was not registered; registered: ${registered.map((r) => r.metadata.name).join(', ')}`,
+    );
   const trigger = Object.values(reg.metadata.bindings).find((b) => b.direction === 'in' && b.type.endsWith('Trigger'));
   if (!trigger) throw new Error(`function "${name}" has no trigger binding`);
   return trigger;

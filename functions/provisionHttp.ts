@@ -1,0 +1,11 @@
+// POST /api/provision: start the provisioning orchestration.
+import { app } from '@azure/functions';
+import { handlers } from '../src/pipeline/functions.js';
+
+export const provisionHttp = {
+  methods: ['POST' as const],
+  authLevel: 'function' as const,
+  route: 'provision',
+  handler: handlers.provisionHttp,
+};
+app.http('provisionHttp', provisionHttp);

@@ -1,0 +1,232 @@
+/**
+ * The handlers behind every Azure Function. Each function file in functions/ registers one trigger and points
+ * at one of these; each handler makes one call into the pipeline. The runtime (clients built from the
+ * environment) is passed in as a provider, so tests run the same handlers with their own runtime.
+ *
+ * Only `import type` from @azure/functions here: its other named exports do not load under plain Node ESM.
+ */
+import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import type { Logger } from '../log.js';
+import { redact } from '../log.js';
+import { ControlMessageError, parseControlMessage } from './control.js';
+import { enumerateCrawl, finalizeCrawl, startCrawl } from './crawl.js';
+import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http/requests.js';
+import { ingestItem, ingestPoison } from './ingest.js';
+import { replayDeadLetters, statusReport } from './status.js';
+import { provisionStep, startProvisioning, type ProvisionMessage } from './provision-driver.js';
+import type { Runtime } from './runtime.js';
+
+export type RuntimeProvider = () => Promise<Runtime>;
+
+function dequeueCountOf(context: InvocationContext): number {
+  const n = Number(context.triggerMetadata?.dequeueCount ?? 1);
+  return Number.isFinite(n) && n > 0 ? n : 1;
+}
+
+function contextLogger(base: Logger, context: InvocationContext): Logger {
+  return base.child({ invocationId: context.invocationId, functionName: context.functionName });
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponseInit {
+  return { status, jsonBody: body, headers: { 'content-type': 'application/json', ...headers } };
+}
+
+function problemResponse(err: unknown): HttpResponseInit {
+  if (err instanceof RequestError) return json(err.status, { error: { code: 'BadRequest', problems: err.problems } });
+  return json(500, { error: { code: 'InternalError', message: redact((err as Error)?.message ?? String(err)) } });
+}
+
+async function readBody(request: HttpRequest): Promise<Record<string, unknown>> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > 64 * 1024) throw new RequestError(413, [`the body is ${declared} bytes; the limit is 65536`]);
+  return parseJsonBody(await request.text(), request.headers.get('content-type'));
+}
+
+function baseUrlOf(request: HttpRequest): string {
+  const u = new URL(request.url);
+  return `${u.protocol}//${u.host}`;
+}
+
+export function createHandlers(runtime: RuntimeProvider) {
+  return {
+    /** Timer: start a crawl on the schedule (CRAWL_SCHEDULE). A crawl still running is left alone. */
+    crawlTimer: async (timer: Timer, context: InvocationContext): Promise<void> => {
+      const rt = await runtime();
+      const log = contextLogger(rt.logger, context);
+      if (timer.isPastDue) log.warn('crawl timer is past due (the previous schedule was missed)');
+      const result = await startCrawl(rt.pipeline, { mode: rt.timerMode, trigger: 'timer' });
+      if (result.status === 'busy')
+        log.info('scheduled crawl skipped: a crawl of this connection is running', {
+          runningCrawlId: result.crawlId,
+          holder: result.holder,
+        });
+      else log.info('scheduled crawl started', { crawlId: result.crawlId, mode: rt.timerMode });
+    },
+
+    /** Control queue: enumerate a started crawl, or check whether it settled and finish it. */
+    crawlControl: async (message: unknown, context: InvocationContext): Promise<void> => {
+      const rt = await runtime();
+      const log = contextLogger(rt.logger, context);
+      let msg;
+      try {
+        msg = parseControlMessage(typeof message === 'string' ? message : JSON.stringify(message));
+      } catch (err) {
+        if (err instanceof ControlMessageError) {
+          log.error('control message dropped', { error: err.message });
+          return;
+        }
+        throw err;
+      }
+      if (msg.kind === 'crawl') {
+        const r = await enumerateCrawl(rt.pipeline, msg.crawlId, { dequeueCount: dequeueCountOf(context) });
+        log.info('crawl enumeration finished', { crawlId: msg.crawlId, status: r.status, reason: r.reason });
+      } else {
+        await finalizeCrawl(rt.pipeline, msg.crawlId, msg.checks);
+      }
+    },
+
+    /** Item queue: PUT or DELETE one item, then settle it. */
+    ingest: async (message: unknown, context: InvocationContext): Promise<void> => {
+      const rt = await runtime();
+      await ingestItem(rt.pipeline, { payload: message, dequeueCount: dequeueCountOf(context) });
+    },
+
+    /** Poison queue: an operation that failed on every delivery becomes a dead letter (and settles). */
+    ingestPoison: async (message: unknown, context: InvocationContext): Promise<void> => {
+      const rt = await runtime();
+      const r = await ingestPoison(rt.pipeline, message, dequeueCountOf(context));
+      contextLogger(rt.logger, context).warn('poison message dead-lettered', { itemId: r.itemId });
+    },
+
+    /** Provision queue: one step of the provisioning state machine; re-enqueues itself with a delay. */
+    provision: async (message: unknown, context: InvocationContext): Promise<void> => {
+      const rt = await runtime();
+      await provisionStep(rt, message as ProvisionMessage, contextLogger(rt.logger, context));
+    },
+
+    /** POST /api/provision — start (or resume) provisioning; 202 with where to watch it. */
+    provisionHttp: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const body = await readBody(request);
+        const unknown = Object.keys(body);
+        if (unknown.length)
+          throw new RequestError(
+            400,
+            unknown.map((k) => `unknown field "${k}"; this endpoint takes no body`),
+          );
+        const rt = await runtime();
+        const state = await startProvisioning(rt, contextLogger(rt.logger, context));
+        return json(202, {
+          connectionId: state.connectionId,
+          phase: state.phase,
+          statusUrl: `${baseUrlOf(request)}/api/status`,
+        });
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** POST /api/resync {mode, itemIds?, force?} — 202 + crawl id + status URL; 409 when a crawl runs. */
+    resync: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const body = parseResyncRequest(await readBody(request));
+        const rt = await runtime();
+        const result = await startCrawl(rt.pipeline, {
+          mode: body.mode,
+          trigger: 'http',
+          force: body.force,
+          ...(body.itemIds ? { itemIds: body.itemIds } : {}),
+        });
+        const base = baseUrlOf(request);
+        if (result.status === 'busy') {
+          return json(409, {
+            error: { code: 'CrawlRunning', message: 'a crawl of this connection is running; wait for it or watch it' },
+            runningCrawlId: result.crawlId,
+            since: result.since,
+            ...(result.crawlId ? { statusUrl: `${base}/api/jobs/${result.crawlId}` } : {}),
+          });
+        }
+        contextLogger(rt.logger, context).info('resync accepted', { crawlId: result.crawlId, mode: body.mode });
+        return json(
+          202,
+          { crawlId: result.crawlId, mode: body.mode, statusUrl: `${base}/api/jobs/${result.crawlId}` },
+          { location: `${base}/api/jobs/${result.crawlId}` },
+        );
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** GET /api/status — the connection, provisioning, the crawl in progress, recent jobs, dead letters. */
+    status: async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const rt = await runtime();
+        return json(200, await statusReport(rt));
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** GET /api/jobs/{id} — one crawl job with live counts. */
+    job: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const id = request.params.id ?? '';
+        if (!/^[0-9a-f]{13,40}$/i.test(id))
+          throw new RequestError(400, [
+            `"${id.slice(0, 60)}" is not a crawl id (13+ hex digits, as returned by POST /api/resync)`,
+          ]);
+        const rt = await runtime();
+        const job = await rt.pipeline.state.ledger.getJob(rt.pipeline.connectionId, id, { live: true });
+        if (!job)
+          return json(404, {
+            error: { code: 'NotFound', message: `no crawl ${id} for connection ${rt.pipeline.connectionId}` },
+          });
+        const { etag: _etag, ...rest } = job;
+        return json(200, rest);
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** GET /api/deadletters?crawlId=&op=&top= — dead letters and rejections, newest crawl first. */
+    deadLetters: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const op = request.query.get('op') ?? undefined;
+        const problems: string[] = [];
+        if (op && !['upsert', 'delete', 'reject', 'unknown'].includes(op))
+          problems.push(`"op" must be upsert, delete, reject or unknown (got "${op}")`);
+        const top = Number(request.query.get('top') ?? '100');
+        if (!Number.isInteger(top) || top < 1 || top > 1000) problems.push('"top" must be an integer from 1 to 1000');
+        if (problems.length) throw new RequestError(400, problems);
+        const rt = await runtime();
+        const crawlId = request.query.get('crawlId') ?? undefined;
+        const out = [];
+        for await (const dl of rt.pipeline.state.deadLetters.list(rt.pipeline.connectionId, {
+          ...(crawlId ? { crawlId } : {}),
+          ...(op ? { op: op as 'upsert' } : {}),
+        })) {
+          out.push(dl);
+          if (out.length >= top) break;
+        }
+        return json(200, { value: out, count: out.length });
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** POST /api/deadletters/replay {all | crawlId | itemIds} — re-enqueue dead-lettered operations. */
+    replay: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const body = parseReplayRequest(await readBody(request));
+        const rt = await runtime();
+        const result = await replayDeadLetters(rt, body);
+        contextLogger(rt.logger, context).info('dead letters replayed', { ...result });
+        return json(202, result);
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+  };
+}
+
+export type Handlers = ReturnType<typeof createHandlers>;

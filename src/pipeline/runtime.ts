@@ -1,0 +1,169 @@
+/**
+ * The composition root: builds every collaborator the pipeline needs from the environment (the Functions
+ * app settings, or the CLI's environment) and the connector definition. Validation happens here, once, at
+ * start-up: a bad environment or definition stops everything with every problem listed (ConfigError).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { QueueClient } from '@azure/storage-queue';
+import type { ConnectorDefinition } from '../config/definition.js';
+import { loadConnectorDefinition } from '../config/definition.js';
+import { loadEnvironment, type ConnectorEnvironment } from '../config/env.js';
+import type { ExternalGroup } from '../config/model.js';
+import { GraphConnectorClient } from '../graph/client.js';
+import { createGraphCredential } from '../graph/credentials.js';
+import { createLogger, type Logger } from '../log.js';
+import { createMapper, directoryFromJson } from '../mapping/mapper.js';
+import { createSecretProvider } from '../secrets/index.js';
+import type { SecretProvider } from '../secrets/types.js';
+import { createSource } from '../sources/index.js';
+import { createStateLayer, type StateLayer } from '../state/index.js';
+import { TableProvisionStore, type ProvisionStore } from '../state/provision-store.js';
+import { ControlQueue } from './control.js';
+import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from './deps.js';
+import { runProvisionToCompletion } from './provision/provision.js';
+
+export interface Runtime {
+  env: ConnectorEnvironment;
+  definition: ConnectorDefinition;
+  /** Folder of the connector definition; relative paths in it resolve here. */
+  baseDir: string;
+  logger: Logger;
+  secrets: SecretProvider;
+  /** Graph client for the control plane (with retries). The pipeline's own client re-enqueues instead. */
+  graph: GraphConnectorClient;
+  pipeline: PipelineDeps;
+  provisionStore: ProvisionStore;
+  provisionQueue: QueueClient;
+  /** What the timer starts: `full` or `incremental` (CRAWL_TIMER_MODE). */
+  timerMode: 'full' | 'incremental';
+  /** Create every queue, table and container (idempotent). */
+  ensureStorage(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** Overrides of pipeline settings (tests, benchmarks). */
+  settings?: Partial<PipelineSettings>;
+  /** Override of the definition file (else CONNECTOR_CONFIG). */
+  configPath?: string;
+  /** Storage names (tests use unique ones). */
+  names?: Partial<{
+    itemsQueue: string;
+    tablePrefix: string;
+    claimsContainer: string;
+    crawlQueue: string;
+    provisionQueue: string;
+  }>;
+}
+
+/** Upper-case a secret name's env var, as the env secret provider does (for docs and errors). */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const env = options.env ?? process.env;
+  const envConfig = loadEnvironment(env);
+  const logger = options.logger ?? createLogger({ level: envConfig.logLevel });
+  const configPath = resolve(options.configPath ?? envConfig.connectorConfig);
+  const baseDir = dirname(configPath);
+  const { definition, warnings } = await loadConnectorDefinition(configPath);
+  for (const w of warnings) logger.warn(`connector definition: ${w.path}: ${w.message}`, { fix: w.fix });
+  const connectionId = definition.connection.id;
+
+  const secrets = createSecretProvider(env, { logger, cwd: process.cwd() });
+  const credential = createGraphCredential(envConfig, secrets, { logger });
+  const graphOptions = {
+    baseUrl: envConfig.graph.baseUrl,
+    apiVersion: envConfig.graph.apiVersion,
+    credential,
+    ...(envConfig.graph.caCertPath ? { caCertPath: envConfig.graph.caCertPath } : {}),
+  };
+  const graph = new GraphConnectorClient(graphOptions);
+  const ingestGraph = new GraphConnectorClient({ ...graphOptions, retry: { maxRetries: 0 } });
+
+  const names = options.names ?? {};
+  const state: StateLayer = createStateLayer({
+    env,
+    logger,
+    names: {
+      ...(names.itemsQueue ? { itemsQueue: names.itemsQueue } : {}),
+      ...(names.tablePrefix ? { tablePrefix: names.tablePrefix } : {}),
+      ...(names.claimsContainer ? { claimsContainer: names.claimsContainer } : {}),
+      ...(names.provisionQueue ? { provisionQueue: names.provisionQueue } : {}),
+    },
+  });
+  const control = new ControlQueue(state.storage.queue(names.crawlQueue ?? (env.CRAWL_QUEUE?.trim() || 'graph-crawl')));
+  const provisionQueue = state.storage.queue(state.names.provisionQueue);
+  const provisionStore = new TableProvisionStore(state.storage.table(`${state.names.tablePrefix}provision`));
+
+  const mappingDef = definition.mapping as { acl?: { directory?: string } } & Parameters<typeof createMapper>[0];
+  let directory: Map<string, string> | undefined;
+  if (mappingDef.acl?.directory) {
+    const path = resolve(baseDir, mappingDef.acl.directory);
+    directory = directoryFromJson(JSON.parse(await readFile(path, 'utf8')) as unknown);
+  }
+  const mapper = await createMapper(mappingDef, definition.schema.properties, {
+    baseDir,
+    ...(directory ? { directory } : {}),
+    ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
+  });
+  const sourceDef = definition.source as Parameters<typeof createSource>[0];
+
+  const settings: PipelineSettings = {
+    ...DEFAULT_SETTINGS,
+    maxDeleteRatio: envConfig.sweepMaxDeleteRatio,
+    holder: `${env.WEBSITE_INSTANCE_ID?.slice(0, 12) ?? 'local'}/${process.pid}/${randomUUID().slice(0, 8)}`,
+    ...options.settings,
+  };
+  const pipeline: PipelineDeps = {
+    connectionId,
+    state,
+    control,
+    graph: ingestGraph,
+    source: () => createSource(sourceDef, { secrets, logger: logger.child({ component: 'source' }), baseDir }),
+    mapper,
+    syncGroups: async (groups: ExternalGroup[], signal?: AbortSignal) => {
+      await runProvisionToCompletion({
+        graph,
+        definition,
+        groups,
+        logger: logger.child({ component: 'provision' }),
+        store: provisionStore,
+        ...(signal ? { signal } : {}),
+      });
+    },
+    logger,
+    now: () => Date.now(),
+    random: Math.random,
+    settings,
+  };
+  const timerMode = env.CRAWL_TIMER_MODE?.trim() === 'incremental' ? 'incremental' : 'full';
+  return {
+    env: envConfig,
+    definition,
+    baseDir,
+    logger,
+    secrets,
+    graph,
+    pipeline,
+    provisionStore,
+    provisionQueue,
+    timerMode,
+    async ensureStorage() {
+      await state.ensure();
+      await control.ensure();
+      await provisionQueue.createIfNotExists();
+    },
+  };
+}
+
+let shared: Promise<Runtime> | undefined;
+
+/** The process-wide runtime for the Functions host, built on first use from process.env. */
+export function getRuntime(): Promise<Runtime> {
+  shared ??= createRuntime().catch((err: unknown) => {
+    shared = undefined; // try again on the next invocation (e.g. after an app-setting fix)
+    throw err;
+  });
+  return shared;
+}

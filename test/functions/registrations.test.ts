@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { registered, triggerOf } from './fake-core.js';
+
+// Importing the registration files runs their app.* calls against the captured fake core.
+const files = import.meta.glob('../../functions/*.ts', { eager: true });
+
+describe('Azure Functions registrations', () => {
+  it('registers every function file exactly once', () => {
+    expect(Object.keys(files).length).toBe(11);
+    expect(registered.map((r) => r.metadata.name).sort()).toEqual(
+      [
+        'crawlControl',
+        'crawlTimer',
+        'deadLetters',
+        'ingest',
+        'ingestPoison',
+        'job',
+        'provision',
+        'provisionHttp',
+        'replay',
+        'resync',
+        'status',
+      ].sort(),
+    );
+  });
+
+  it('schedules the crawl from the CRAWL_SCHEDULE app setting, without running on start-up', () => {
+    expect(triggerOf('crawlTimer')).toMatchObject({
+      type: 'timerTrigger',
+      schedule: '%CRAWL_SCHEDULE%',
+      runOnStartup: false,
+    });
+  });
+
+  it('binds the queue triggers to the queues named by app settings, through AzureWebJobsStorage', () => {
+    expect(triggerOf('ingest')).toMatchObject({
+      type: 'queueTrigger',
+      queueName: '%ITEMS_QUEUE%',
+      connection: 'AzureWebJobsStorage',
+    });
+    expect(triggerOf('ingestPoison')).toMatchObject({ type: 'queueTrigger', queueName: '%ITEMS_QUEUE%-poison' });
+    expect(triggerOf('crawlControl')).toMatchObject({ type: 'queueTrigger', queueName: '%CRAWL_QUEUE%' });
+    expect(triggerOf('provision')).toMatchObject({ type: 'queueTrigger', queueName: '%PROVISION_QUEUE%' });
+  });
+
+  it('requires a function key on every HTTP trigger, with the documented routes and methods', () => {
+    const http = registered.filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'));
+    expect(http.length).toBe(6);
+    for (const r of http) expect(triggerOf(r.metadata.name).authLevel).toBe('function');
+    expect(triggerOf('resync')).toMatchObject({ route: 'resync', methods: ['POST'] });
+    expect(triggerOf('status')).toMatchObject({ route: 'status', methods: ['GET'] });
+    expect(triggerOf('job')).toMatchObject({ route: 'jobs/{id}', methods: ['GET'] });
+    expect(triggerOf('deadLetters')).toMatchObject({ route: 'deadletters', methods: ['GET'] });
+    expect(triggerOf('replay')).toMatchObject({ route: 'deadletters/replay', methods: ['POST'] });
+    expect(triggerOf('provisionHttp')).toMatchObject({ route: 'provision', methods: ['POST'] });
+  });
+});
