@@ -58,6 +58,13 @@ param entraAppDisplayName string = 'graph-connector (${environmentName})'
 @description('Crawl timer schedule: 6-field NCRONTAB.')
 param crawlSchedule string = '0 0 */6 * * *'
 
+@allowed([
+  'full'
+  'incremental'
+])
+@description('What the crawl timer starts (CRAWL_TIMER_MODE): a full crawl (enumerate everything, then sweep) or an incremental one (changes since the watermark; no sweep).')
+param crawlTimerMode string = 'full'
+
 @description('Microsoft Graph base URL (override only for a sovereign cloud).')
 param graphBaseUrl string = 'https://graph.microsoft.com'
 
@@ -118,16 +125,21 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
-// The names the connector uses (defaults of ITEMS_QUEUE, PROVISION_QUEUE, LEDGER_TABLE_PREFIX,
+// The names the connector uses (defaults of ITEMS_QUEUE, CRAWL_QUEUE, PROVISION_QUEUE, LEDGER_TABLE_PREFIX,
 // CLAIMS_CONTAINER); all are created here so nothing is created at run time. The Functions host moves a
-// message to <queue>-poison after maxDequeueCount attempts.
+// message to <queue>-poison after maxDequeueCount attempts. The functions bind these queues through the app
+// settings (%ITEMS_QUEUE%, %ITEMS_QUEUE%-poison, %CRAWL_QUEUE%, %PROVISION_QUEUE%), so every one of them
+// must also be an app setting below.
 var itemsQueue = 'graph-items'
+var crawlQueue = 'graph-crawl'
 var provisionQueue = 'graph-provision'
 var ledgerTablePrefix = 'gc'
 var claimsContainer = 'graph-claims'
 var queueNames = [
   'graph-items'
   'graph-items-poison'
+  'graph-crawl'
+  'graph-crawl-poison'
   'graph-provision'
   'graph-provision-poison'
 ]
@@ -243,7 +255,9 @@ module api 'app/api.bicep' = {
       // Connector behaviour
       CONNECTOR_CONFIG: connectorConfig
       CRAWL_SCHEDULE: crawlSchedule
+      CRAWL_TIMER_MODE: crawlTimerMode
       ITEMS_QUEUE: itemsQueue
+      CRAWL_QUEUE: crawlQueue
       PROVISION_QUEUE: provisionQueue
       LEDGER_TABLE_PREFIX: ledgerTablePrefix
       CLAIMS_CONTAINER: claimsContainer

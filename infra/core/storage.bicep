@@ -1,4 +1,4 @@
-// The storage account behind AzureWebJobsStorage, the Flex deployment package, the item/provision queues,
+// The storage account behind AzureWebJobsStorage, the Flex deployment package, the item/crawl/provision queues,
 // the ledger tables and the claims container. Shared keys are disabled: every caller uses Entra ID.
 param name string
 param location string

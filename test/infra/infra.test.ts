@@ -3,10 +3,11 @@
  * between files is consistent (parameters file, module params, outputs, abbreviations, azure.yaml), and the
  * security and capacity rules hold on the syntax tree.
  */
-import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { validateNcrontab } from '../../src/config/ncrontab.js';
 import { stateNamesFromEnv } from '../../src/state/storage.js';
 import {
   findAll,
@@ -45,6 +46,35 @@ const resourceBody = (f: ParsedBicep, typePrefix: string) => {
   return r!.body;
 };
 const literal = (n: SyntaxNode | undefined) => (n ? (n.type === 'string' ? stringValue(n) : n.text) : undefined);
+
+/** The `@allowed([...])` values of a param in main.bicep (the decorators node right before it). */
+function allowedValues(name: string): string[] | undefined {
+  const kids = main.root.namedChildren;
+  const i = kids.findIndex((n) => n.type === 'parameter_declaration' && n.namedChildren[0]?.text === name);
+  const decorators = i > 0 && kids[i - 1]!.type === 'decorators' ? kids[i - 1]! : undefined;
+  const allowed = decorators?.namedChildren.find((d) => /^@allowed\(/.test(d.text));
+  if (!allowed) return undefined;
+  return findAll(allowed, 'array')[0]?.namedChildren.map((c) => stringValue(c) ?? c.text);
+}
+
+/** A deployed app setting's value: a literal, a var holding one, or a main.bicep param's default. */
+function settingValue(node: SyntaxNode | undefined): string | undefined {
+  const direct = resolveString(node, mainVars);
+  if (direct !== undefined || node?.type !== 'identifier') return direct;
+  return stringValue(params(main.root).find((p) => p.name === node.text)?.defaultValue);
+}
+
+/** Every binding of the function registrations in functions/*.ts that names an app setting (`%NAME%`). */
+function functionBindings(): { file: string; key: 'queueName' | 'schedule'; value: string }[] {
+  const dir = join(ROOT, 'functions');
+  const out: { file: string; key: 'queueName' | 'schedule'; value: string }[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const src = readFileSync(join(dir, file), 'utf8');
+    for (const m of src.matchAll(/\b(queueName|schedule):\s*'([^']*)'/g))
+      out.push({ file: `functions/${file}`, key: m[1] as 'queueName' | 'schedule', value: m[2]! });
+  }
+  return out;
+}
 
 /** The api module's appSettings object in main.bicep merged with the settings literal in api.bicep. */
 function appSettingKeys(): Map<string, SyntaxNode> {
@@ -261,7 +291,9 @@ describe('security checklist', () => {
       'AZURE_CLIENT_ID',
       'KEY_VAULT_URL',
       'CRAWL_SCHEDULE',
+      'CRAWL_TIMER_MODE',
       'ITEMS_QUEUE',
+      'CRAWL_QUEUE',
       'PROVISION_QUEUE',
       'LEDGER_TABLE_PREFIX',
       'CLAIMS_CONTAINER',
@@ -285,12 +317,22 @@ describe('security checklist', () => {
     const containers = containerArg.namedChildren.map((c) => resolveString(c, mainVars) ?? c.text);
 
     const itemsQueue = resolveString(s.get('ITEMS_QUEUE'), mainVars)!;
+    const crawlQueue = resolveString(s.get('CRAWL_QUEUE'), mainVars)!;
     const provisionQueue = resolveString(s.get('PROVISION_QUEUE'), mainVars)!;
     expect(itemsQueue).toBe('graph-items');
+    expect(crawlQueue).toBe('graph-crawl');
     expect(provisionQueue).toBe('graph-provision');
     expect(queues).toEqual(
-      expect.arrayContaining([itemsQueue, `${itemsQueue}-poison`, provisionQueue, `${provisionQueue}-poison`]),
+      expect.arrayContaining([
+        itemsQueue,
+        `${itemsQueue}-poison`,
+        crawlQueue,
+        `${crawlQueue}-poison`,
+        provisionQueue,
+        `${provisionQueue}-poison`,
+      ]),
     );
+    expect(new Set(queues).size, 'no queue listed twice').toBe(queues.length);
 
     const prefix = resolveString(s.get('LEDGER_TABLE_PREFIX'), mainVars)!;
     expect(prefix).toBe('gc');
@@ -311,6 +353,61 @@ describe('security checklist', () => {
       const r = resources(storage.root).find((x) => x.type === child)!;
       expect(r.node.text, `${child} loop`).toMatch(new RegExp(`for \\w+ in ${param}`));
     }
+  });
+
+  it('every %SETTING% a function binding uses is an app setting; every bound queue and its -poison queue is pre-created', () => {
+    // Regression: a function bound through an app setting the template does not define fails to index on
+    // Azure ("'%CRAWL_QUEUE%' does not resolve to a value"), and a queue missing from the account is created
+    // at run time only if the identity may, so a new queue must land in the app settings and the storage module.
+    const bindings = functionBindings();
+    expect(bindings.map((b) => b.value)).toEqual(
+      expect.arrayContaining(['%ITEMS_QUEUE%', '%ITEMS_QUEUE%-poison', '%CRAWL_QUEUE%', '%PROVISION_QUEUE%']),
+    );
+    const s = appSettingKeys();
+    const storageModule = modules(main.root).find((m) => m.path === 'core/storage.bicep')!;
+    const queues = resolveStringArray(path(storageModule.body, 'params.queueNames'), mainVars)!;
+    const example = JSON.parse(readFileSync(join(ROOT, 'local.settings.example.json'), 'utf8')) as {
+      Values: Record<string, string>;
+    };
+    const substitute = (value: string, lookup: (name: string) => string | undefined, where: string) =>
+      value.replace(/%([A-Za-z_][A-Za-z0-9_]*)%/g, (_, name: string) => {
+        const v = lookup(name);
+        expect(v, `${where}: %${name}% is not defined`).toBeDefined();
+        return v ?? '';
+      });
+    for (const b of bindings) {
+      for (const [, name] of b.value.matchAll(/%([A-Za-z_][A-Za-z0-9_]*)%/g)) {
+        expect(s.has(name!), `${b.file}: ${b.key} uses %${name}%, which is not an app setting in infra/`).toBe(true);
+        expect(example.Values, `${b.file}: %${name}% missing from local.settings.example.json`).toHaveProperty(name!);
+      }
+      const deployed = substitute(b.value, (n) => settingValue(s.get(n)), b.file);
+      const local = substitute(b.value, (n) => example.Values[n], `local.settings.example.json for ${b.file}`);
+      if (b.key === 'queueName') {
+        expect(queues, `${b.file}: queue ${deployed} is not pre-created`).toContain(deployed);
+        if (!deployed.endsWith('-poison'))
+          expect(queues, `${b.file}: poison queue ${deployed}-poison is not pre-created`).toContain(
+            `${deployed}-poison`,
+          );
+        expect(local, `${b.file}: local.settings.example.json names another queue`).toBe(deployed);
+      } else {
+        expect(validateNcrontab(deployed), `${b.file}: deployed schedule '${deployed}'`).toEqual([]);
+        expect(validateNcrontab(local), `${b.file}: local schedule '${local}'`).toEqual([]);
+      }
+    }
+  });
+
+  it('CRAWL_TIMER_MODE is a parameter limited to the modes the runtime knows, defaulting to full', () => {
+    const s = appSettingKeys();
+    expect(s.get('CRAWL_TIMER_MODE')?.text).toBe('crawlTimerMode');
+    const p = params(main.root).find((x) => x.name === 'crawlTimerMode')!;
+    expect(stringValue(p.defaultValue)).toBe('full');
+    expect(allowedValues('crawlTimerMode')?.sort()).toEqual(['full', 'incremental']);
+    const runtime = readFileSync(join(ROOT, 'src', 'pipeline', 'runtime.ts'), 'utf8');
+    expect(runtime).toMatch(/CRAWL_TIMER_MODE[^\n]*'incremental'/);
+    const json = JSON.parse(readFileSync(join(INFRA, 'main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, { value: string }>;
+    };
+    expect(json.parameters.crawlTimerMode?.value).toBe('${CRAWL_TIMER_MODE=full}');
   });
 
   it('the names the state layer derives from the deployed app settings are exactly the pre-created ones', () => {
