@@ -98,16 +98,33 @@ export interface RequestOptions {
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
+/**
+ * Labels after `unknownFutureValue` (iconUrl, containerName, containerUrl, ...) come back as
+ * `unknownFutureValue` unless the request asks for them (reference §1.1).
+ */
+const EVOLVABLE_ENUMS = { Prefer: 'include-unknown-enum-members' };
+
 export const enc = (segment: string): string => encodeURIComponent(segment);
 
 export class GraphConnectorClient {
   readonly client: Client;
   readonly baseUrl: string;
   readonly apiVersion: string;
+  private readonly credential: TokenCredential;
   constructor(options: GraphClientOptions) {
     this.client = createGraphClient(options);
+    this.credential = options.credential;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.apiVersion = options.apiVersion ?? 'v1.0';
+  }
+
+  /**
+   * Drop cached tokens so the next request gets a fresh one (after admin consent, a cached token still
+   * lacks the new roles). Works with credentials that have a `reset()` (see createGraphCredential).
+   */
+  refreshToken(): void {
+    const c = this.credential as TokenCredential & { reset?: () => void };
+    c.reset?.();
   }
 
   /** The versioned base, e.g. `https://graph.microsoft.com/v1.0`. */
@@ -208,12 +225,17 @@ export class GraphConnectorClient {
   getSchema(connectionId: string, o: RequestOptions = {}): Promise<SchemaResponse | null> {
     return this.json<SchemaResponse>('GET', `external/connections/${enc(connectionId)}/schema`, {
       ...o,
+      headers: { ...EVOLVABLE_ENUMS, ...o.headers },
       accept: [404],
     });
   }
   /** PATCHes the schema; returns the operation URL from Location. */
   async patchSchema(connectionId: string, schema: Schema, o: RequestOptions = {}): Promise<string> {
-    const res = await this.empty('PATCH', `external/connections/${enc(connectionId)}/schema`, { ...o, body: schema });
+    const res = await this.empty('PATCH', `external/connections/${enc(connectionId)}/schema`, {
+      ...o,
+      headers: { ...EVOLVABLE_ENUMS, ...o.headers },
+      body: schema,
+    });
     const location = res.headers.get('location');
     if (!location) {
       throw new GraphError({

@@ -35,6 +35,8 @@ export interface GraphCredentialOptions {
 
 export interface GraphCredential extends TokenCredential {
   readonly kind: GraphCredentialKind;
+  /** Drop cached tokens (and re-read secrets lazily): the next getToken asks the authority again. */
+  reset(): void;
   /** Human description (no secrets), e.g. `clientSecret (tenant t, client c, secret 'graph-client-secret' from env)`. */
   readonly description: string;
 }
@@ -104,6 +106,11 @@ class LazyGraphCredential implements GraphCredential {
     private readonly secrets: SecretProvider,
     private readonly logger?: Logger,
   ) {}
+
+  /** Forget the built credential (and its token cache): the next token is fetched anew. */
+  reset(): void {
+    this.built = undefined;
+  }
 
   async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
     this.built ??= this.build();

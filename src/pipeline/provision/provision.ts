@@ -44,7 +44,8 @@ export interface ProvisionDeps {
     | 'deleteGroup'
     | 'addMember'
     | 'removeMember'
-  >;
+  > &
+    Partial<Pick<GraphConnectorClient, 'refreshToken'>>;
   definition: ConnectorDefinition;
   /** The external groups wanted (e.g. teams). Undefined = group sync is not part of this provisioning. */
   groups?: ExternalGroup[];
@@ -208,7 +209,11 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
             if (e instanceof GraphError && e.status === 409) {
               if (state.createPending) {
                 log.info(`connection ${cid}: 409 after an earlier failed create means it was created; continuing`);
-              } else if (!(await deps.graph.getConnection(cid, o))) {
+              } else if (await deps.graph.getConnection(cid, o)) {
+                log.info(
+                  `connection ${cid}: create answered 409 but the connection is ours (an earlier attempt that failed with 503 created it); continuing`,
+                );
+              } else {
                 throw new StepFailure(
                   `connection id '${cid}' is taken (409 Conflict) but this app cannot read it: another app owns it. ` +
                     'Choose another connection.id, or have the owner add this app to configuration.authorizedAppIds',
@@ -386,6 +391,8 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
         state.consentDeadline = new Date(until).toISOString();
         if (now() < until) {
           state.attempts += 1;
+          // A token cached before consent keeps lacking the roles: ask for a new one next time.
+          deps.graph.refreshToken?.();
           const msg =
             `Graph answered ${e.status} ${e.code} during ${state.phase}. Right after admin consent, permissions take a few ` +
             `minutes to apply; retrying every ${Math.round(opts.consentRetryMs / 1000)} s until ${state.consentDeadline}. ` +
