@@ -13,6 +13,7 @@ import {
   tokenFor,
   trust,
   type Tls,
+  type Rec,
 } from './helpers.js';
 
 describe('emulator connections and schema', () => {
@@ -57,7 +58,7 @@ describe('emulator connections and schema', () => {
     const got = await g('GET', '/v1.0/external/connections/contosohr');
     expect(got.body.state).toBe('draft');
     const list = await g('GET', '/v1.0/external/connections');
-    expect(list.body.value.map((c: any) => c.id)).toEqual(['contosohr']);
+    expect(list.body.value.map((c: Rec) => c.id)).toEqual(['contosohr']);
   });
 
   it.each([
@@ -155,7 +156,7 @@ describe('emulator connections and schema', () => {
     expect((await client.api('/external/connections/schemaflow').get()).state).toBe('ready');
     const schema = await client.api('/external/connections/schemaflow/schema').get();
     expect(schema.baseType).toBe('microsoft.graph.externalItem');
-    expect(schema.properties.find((p: any) => p.name === 'title')).toMatchObject({
+    expect(schema.properties.find((p: Rec) => p.name === 'title')).toMatchObject({
       type: 'string',
       isSearchable: true,
       labels: ['title'],
@@ -271,7 +272,8 @@ describe('emulator connections and schema', () => {
     const poll = async (loc: string) => {
       for (let i = 0; i < 100; i++) {
         const op = await g('GET', new URL(loc).pathname);
-        if (op.body.status !== 'inprogress') return op.body;
+        const body: { status: string; error: { message: string } } = op.body;
+        if (body.status !== 'inprogress') return body;
         await new Promise((r) => setTimeout(r, 20));
       }
       throw new Error('operation stuck');

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TokenCredential } from '@azure/identity';
+import type { PipelineRequest, PipelineResponse, SendRequest } from '@azure/core-rest-pipeline';
 import { ClientSecretCredential } from '@azure/identity';
 import {
   Client,
@@ -18,7 +19,10 @@ export interface Tls {
   agent: https.Agent;
   dispatcher: Agent;
   /** @azure/identity pipeline policy that trusts the emulator's certificate. */
-  policy: { position: 'perCall'; policy: { name: string; sendRequest: (req: any, next: any) => Promise<any> } };
+  policy: {
+    position: 'perCall';
+    policy: { name: string; sendRequest: (req: PipelineRequest, next: SendRequest) => Promise<PipelineResponse> };
+  };
 }
 
 export function trust(emu: EmulatorHandle): Tls {
@@ -73,13 +77,17 @@ export function graphClient(
     baseUrl: emu.info.baseUrl,
     defaultVersion: opts.version ?? 'v1.0',
     customHosts: new Set(['127.0.0.1']),
-    fetchOptions: { dispatcher: tls.dispatcher } as any,
+    fetchOptions: { dispatcher: tls.dispatcher },
   });
 }
+
+/** A loosely typed JSON record, for reading response bodies in tests. */
+export type Rec = Record<string, unknown>;
 
 export interface RawResponse {
   status: number;
   headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are read field by field
   body: any;
   text: string;
 }
@@ -98,9 +106,9 @@ export async function call(
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     dispatcher: tls.dispatcher,
-  } as any);
+  });
   const text = await res.text();
-  let parsed: any;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {

@@ -8,8 +8,9 @@ import {
 } from '@azure/identity';
 import { generate } from 'selfsigned';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { bearer, call, graphClient, secretCredential, tokenFor, trust, type Tls } from './helpers.js';
+import { bearer, call, graphClient, secretCredential, tokenFor, trust, type Tls, type Rec } from './helpers.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- claims are read field by field
 function claims(token: string): any {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
 }
@@ -136,7 +137,7 @@ describe('emulator identity', () => {
 
   it('exchanges a managed identity token for an app token through a federated credential (workload identity)', async () => {
     const mis = await call(emu, tls, 'GET', '/_emulator/managed-identities');
-    const miObjectId = mis.body.value.find((m: any) => m.clientId === emu.info.managedIdentityClientId).objectId;
+    const miObjectId = mis.body.value.find((m: Rec) => m.clientId === emu.info.managedIdentityClientId).objectId;
     const reg = await call(emu, tls, 'POST', '/_emulator/apps', {
       displayName: 'federated app',
       roles: ['ExternalConnection.ReadWrite.OwnedBy', 'ExternalItem.ReadWrite.OwnedBy'],
@@ -218,10 +219,10 @@ describe('emulator identity', () => {
     });
     const other = graphClient(emu, tls, bCred);
     const listB = await other.api('/external/connections').get();
-    expect(listB.value.map((c: any) => c.id)).not.toContain('ownedone');
+    expect(listB.value.map((c: Rec) => c.id)).not.toContain('ownedone');
     await expect(other.api('/external/connections/ownedone').get()).rejects.toMatchObject({ statusCode: 403 });
     await owner.api('/external/connections/ownedone').patch({ configuration: { authorizedAppIds: [b.body.clientId] } });
-    expect((await other.api('/external/connections').get()).value.map((c: any) => c.id)).toContain('ownedone');
+    expect((await other.api('/external/connections').get()).value.map((c: Rec) => c.id)).toContain('ownedone');
     expect((await other.api('/external/connections/ownedone').get()).id).toBe('ownedone');
     // Duplicate ids are tenant-wide: another app cannot reuse it either.
     await expect(
@@ -235,6 +236,6 @@ describe('emulator identity', () => {
     const allToken = await tokenFor(emu, tls, all.body.clientId, all.body.clientSecret);
     await owner.api('/external/connections').post({ id: 'ownedtwo', name: 'Owned two', description: 'd' });
     const seen = await call(emu, tls, 'GET', '/v1.0/external/connections', undefined, bearer(allToken));
-    expect(seen.body.value.map((c: any) => c.id)).toEqual(expect.arrayContaining(['ownedone', 'ownedtwo']));
+    expect(seen.body.value.map((c: Rec) => c.id)).toEqual(expect.arrayContaining(['ownedone', 'ownedtwo']));
   });
 });

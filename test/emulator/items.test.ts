@@ -11,6 +11,7 @@ import {
   tokenFor,
   trust,
   type Tls,
+  type Rec,
 } from './helpers.js';
 
 const USER = '5f0c3b8e-0b1a-4a57-9a39-6f3c1c0a1d01';
@@ -69,7 +70,7 @@ describe('emulator items and groups', () => {
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ id: 'abc1', acl: body.acl, properties: body.properties, content: body.content });
     const admin = await call(emu, tls, 'GET', '/_emulator/connections/items1/items');
-    expect(admin.body.value.map((i: any) => i.id)).toContain('abc1');
+    expect(admin.body.value.map((i: Rec) => i.id)).toContain('abc1');
     expect((await g('DELETE', `${I}/abc1`)).status).toBe(204);
     expect((await g('GET', `${I}/abc1`)).status).toBe(404);
     const again = await g('DELETE', `${I}/abc1`);
@@ -209,7 +210,7 @@ describe('emulator items and groups', () => {
     const ok = await g('POST', `${I}/act1/addActivities`, { activities: [act(), act('created')] });
     expect(ok.status).toBe(200);
     expect(ok.body.value).toHaveLength(2);
-    expect(ok.body.value.every((v: any) => v.error === null)).toBe(true);
+    expect(ok.body.value.every((v: Rec) => v.error === null)).toBe(true);
     const ns = await g('POST', `${I}/act1/microsoft.graph.externalConnectors.addActivities`, {
       activities: [act(), act('liked')],
     });
@@ -262,7 +263,7 @@ describe('emulator items and groups', () => {
     expect(beta.status).toBe(201);
     expect(beta.body).toMatchObject({ id: 'outer2', type: 'group', identitySource: 'external' });
     const groups = await call(emu, tls, 'GET', '/_emulator/connections/items1/groups');
-    const outer = groups.body.value.find((x: any) => x.id === 'outer');
+    const outer = groups.body.value.find((x: Rec) => x.id === 'outer');
     expect(outer.members).toEqual([
       { id: USER, type: 'user' },
       { id: GROUP, type: 'group' },

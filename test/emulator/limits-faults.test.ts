@@ -11,6 +11,7 @@ import {
   tokenFor,
   trust,
   type Tls,
+  type Rec,
 } from './helpers.js';
 
 describe('emulator limits and faults', () => {
@@ -83,7 +84,7 @@ describe('emulator limits and faults', () => {
       );
       expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
       const stored = await call(emu, tls, 'GET', '/_emulator/connections/limits/items');
-      for (let i = 0; i < 20; i++) expect(stored.body.value.some((x: any) => x.id === `honour${i}`)).toBe(true);
+      for (let i = 0; i < 20; i++) expect(stored.body.value.some((x: Rec) => x.id === `honour${i}`)).toBe(true);
       const log = await call(emu, tls, 'GET', '/_emulator/requests?route=item&status=429');
       expect(log.body.value.length).toBeGreaterThan(0);
       expect(log.body.value[0].retryAfter).toBeGreaterThanOrEqual(1);
@@ -119,7 +120,7 @@ describe('emulator limits and faults', () => {
     expect((await client.api('/external/connections/limits').get()).id).toBe('limits');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
     const log = await call(emu, tls, 'GET', '/_emulator/requests?route=connection&status=429');
-    expect(log.body.value.slice(-2).map((e: any) => e.retryAfter)).toEqual([1, 1]);
+    expect(log.body.value.slice(-2).map((e: Rec) => e.retryAfter)).toEqual([1, 1]);
   });
 
   it('drop-connection destroys the socket; delay slows the response; after:true applies the write then fails', async () => {

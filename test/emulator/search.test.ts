@@ -1,7 +1,7 @@
 /** The ACL-aware search: deny over grant, everyone/everyoneExceptGuests, nested Entra and external groups. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { bearer, call, readyConnection, tokenFor, trust, type Tls } from './helpers.js';
+import { bearer, call, readyConnection, tokenFor, trust, type Tls, type Rec } from './helpers.js';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const U = { adele: id(1), megan: id(2), alex: id(3), diego: id(4), lynne: id(5), guest: id(6) };
@@ -107,16 +107,16 @@ describe('emulator ACL search', () => {
         .filter(([, c]) => c.visible.includes(user))
         .map(([k]) => k)
         .sort();
-      expect(res.body.value.map((v: any) => v.id).sort()).toEqual(expected);
+      expect(res.body.value.map((v: Rec) => v.id).sort()).toEqual(expected);
     });
   }
 
   it('matches all words against content (HTML stripped) and searchable properties only', async () => {
     const both = await search('adele@contoso.com', 'SHARED nestedExternal');
-    expect(both.body.value.map((v: any) => v.id)).toEqual(['nestedExternal']);
+    expect(both.body.value.map((v: Rec) => v.id)).toEqual(['nestedExternal']);
     expect((await search('adele@contoso.com', 'shared <b>')).body.value).toEqual([]);
     // title is searchable, ticketId is not.
-    expect((await search(U.adele, 'Ticket everyone')).body.value.map((v: any) => v.id)).toContain('everyone');
+    expect((await search(U.adele, 'Ticket everyone')).body.value.map((v: Rec) => v.id)).toContain('everyone');
     expect((await search(U.adele, 'Teveryone')).body.value).toEqual([]);
   });
 
@@ -124,7 +124,7 @@ describe('emulator ACL search', () => {
     const GR = '/v1.0/external/connections/acls/groups';
     expect((await search('diego@contoso.com', 'nestedExternal')).body.value).toEqual([]);
     await g('POST', `${GR}/ext1/members`, { id: G.g3, type: 'group' });
-    expect((await search('diego@contoso.com', 'nestedExternal')).body.value.map((v: any) => v.id)).toEqual([
+    expect((await search('diego@contoso.com', 'nestedExternal')).body.value.map((v: Rec) => v.id)).toEqual([
       'nestedExternal',
     ]);
     await g('DELETE', `${GR}/ext1/members/${G.g3}`);

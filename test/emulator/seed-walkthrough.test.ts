@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseType } from '@microsoft/microsoft-graph-client';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import { call, graphClient, secretCredential, trust, type Tls } from './helpers.js';
+import { call, graphClient, secretCredential, trust, type Tls, type Rec } from './helpers.js';
 
 const ADELE = '5f0c3b8e-0b1a-4a57-9a39-6f3c1c0a1d01';
 const MEGAN = '6a1d4c9f-1c2b-4b68-8b4a-7a4d2d1b2e02';
@@ -128,7 +128,7 @@ describe('seed walk-through (contosotasks)', () => {
       );
     const adele = await search('adele@contoso.com', 'payment gateway');
     expect(adele.status).toBe(200);
-    expect(adele.body.value.map((v: any) => v.id)).toEqual(['TSP228082938']);
+    expect(adele.body.value.map((v: Rec) => v.id)).toEqual(['TSP228082938']);
     const megan = await search(MEGAN, 'payment gateway');
     expect(megan.body.value).toEqual([]);
     const adeleOther = await search(ADELE, 'unrelated words');
