@@ -12,8 +12,11 @@ import { ConfigError } from '../../src/config/problems.js';
 import { main } from '../../src/cli/index.js';
 import { Writable } from 'node:stream';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Def = any;
 let dir: string;
-const example = async () => JSON.parse(await readFile(new URL('../../connector.json', import.meta.url), 'utf8'));
+const example = async (): Promise<Def> =>
+  JSON.parse(await readFile(new URL('../../connector.json', import.meta.url), 'utf8')) as Def;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gc-def-'));
@@ -76,32 +79,32 @@ describe('connector definition', () => {
   });
 
   it.each([
-    ['reserved id', (d: any) => (d.connection.id = 'SharePoint'), 'connection.id', /reserved/],
-    ['Microsoft prefix', (d: any) => (d.connection.id = 'MicrosoftTasks'), 'connection.id', /Microsoft/],
-    ['too short', (d: any) => (d.connection.id = 'ab'), 'connection.id', /3-32/],
-    ['long name', (d: any) => (d.connection.name = 'x'.repeat(129)), 'connection.name', /129/],
-    ['long property name', (d: any) => (d.schema.properties[1].name = 'p'.repeat(33)), 'name', /33 characters/],
-    ['illegal char', (d: any) => (d.schema.properties[1].name = 'ticket#id'), 'name', /'#'/],
-    ['bad alias', (d: any) => (d.schema.properties[1].aliases = ['ok', 'no way']), 'aliases[1]', /whitespace/],
+    ['reserved id', (d: Def) => (d.connection.id = 'SharePoint'), 'connection.id', /reserved/],
+    ['Microsoft prefix', (d: Def) => (d.connection.id = 'MicrosoftTasks'), 'connection.id', /Microsoft/],
+    ['too short', (d: Def) => (d.connection.id = 'ab'), 'connection.id', /3-32/],
+    ['long name', (d: Def) => (d.connection.name = 'x'.repeat(129)), 'connection.name', /129/],
+    ['long property name', (d: Def) => (d.schema.properties[1].name = 'p'.repeat(33)), 'name', /33 characters/],
+    ['illegal char', (d: Def) => (d.schema.properties[1].name = 'ticket#id'), 'name', /'#'/],
+    ['bad alias', (d: Def) => (d.schema.properties[1].aliases = ['ok', 'no way']), 'aliases[1]', /whitespace/],
     [
       'boolean refinable',
-      (d: any) => d.schema.properties.push({ name: 'done', type: 'boolean', isRefinable: true }),
+      (d: Def) => void d.schema.properties.push({ name: 'done', type: 'boolean', isRefinable: true }),
       'isRefinable',
       /boolean/,
     ],
-    ['label type mismatch', (d: any) => (d.schema.properties[10].type = 'string'), 'labels[0]', /dateTime/],
-    ['label twice', (d: any) => (d.schema.properties[1].labels = ['title']), 'labels[0]', /already on property title/],
-    ['no properties', (d: any) => (d.schema.properties = []), 'schema.properties', /0 properties/],
+    ['label type mismatch', (d: Def) => (d.schema.properties[10].type = 'string'), 'labels[0]', /dateTime/],
+    ['label twice', (d: Def) => (d.schema.properties[1].labels = ['title']), 'labels[0]', /already on property title/],
+    ['no properties', (d: Def) => (d.schema.properties = []), 'schema.properties', /0 properties/],
     [
       'three templates',
-      (d: any) =>
+      (d: Def) =>
         (d.connection.searchSettings = {
           searchResultTemplates: [1, 2, 3].map((i) => ({ id: `t${i}`, priority: i, layout: {} })),
         }),
       'searchResultTemplates',
       /3 templates/,
     ],
-    ['unknown type', (d: any) => (d.schema.properties[1].type = 'Collection(String)'), 'type', /not a property type/],
+    ['unknown type', (d: Def) => (d.schema.properties[1].type = 'Collection(String)'), 'type', /not a property type/],
   ])('rejects %s', async (_name, mutate, pathPart, message) => {
     const def = await example();
     mutate(def);
