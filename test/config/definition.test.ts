@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 type Def = any;
 let dir: string;
 const example = async (): Promise<Def> =>
-  JSON.parse(await readFile(new URL('../../connector.json', import.meta.url), 'utf8')) as Def;
+  JSON.parse(await readFile(new URL('../../connector.json', import.meta.url), 'utf8'));
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'gc-def-'));
