@@ -39,6 +39,11 @@ describe('item id encoding', () => {
     }
   });
 
+  it('matches RFC 4648 base32 (known vectors, independent of our decoder)', () => {
+    expect(encodeItemId('TSP-1')).toBe('b32krjvaljr');
+    expect(encodeItemId('Zürich')).toBe('b32llb3y4tjmnua');
+  });
+
   it('encodes ids with other characters into alphanumerics and back', () => {
     for (const id of ['TSP-1234', 'a/b', 'folder/file name.txt', 'Zürich', '日本', 'y'.repeat(70) + '-']) {
       const enc = encodeItemId(id);
