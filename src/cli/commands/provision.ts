@@ -23,7 +23,8 @@ Options:
   -c, --config <file>     the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
       --groups <file>     JSON array of external groups [{id, displayName, members:[{id,type}]}] to sync
       --timeout <dur>     how long to wait for the schema operation (default 20m; e.g. 90s, 15m)
-      --consent-timeout <dur>  how long 401/403 are retried after admin consent (default 10m)`;
+      --consent-timeout <dur>  how long 401/403 are retried after admin consent (default 10m)
+      --poll-interval <dur>    first delay between schema operation polls (default 5s, doubling up to 60s)`;
 
 export function parseDuration(text: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -46,6 +47,7 @@ export const provisionCommand: Command = {
           groups: { type: 'string' },
           timeout: { type: 'string' },
           'consent-timeout': { type: 'string' },
+          'poll-interval': { type: 'string' },
         },
         strict: true,
       }));
@@ -88,6 +90,9 @@ export const provisionCommand: Command = {
         signal: io.signal,
         options: {
           ...(values.timeout ? { operationTimeoutMs: parseDuration(values.timeout, '--timeout') } : {}),
+          ...(values['poll-interval']
+            ? { pollIntervalMs: parseDuration(values['poll-interval'], '--poll-interval') }
+            : {}),
           ...(values['consent-timeout']
             ? { consentTimeoutMs: parseDuration(values['consent-timeout'], '--consent-timeout') }
             : {}),
