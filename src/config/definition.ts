@@ -4,6 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, problem, warning, type ConfigProblem } from './problems.js';
+import { validateMappingDefinition, type MappingDefinition } from './mapping-definition.js';
+import { validateSourceDefinition, type SourceDefinition } from './source-definition.js';
 import {
   CONTENT_CATEGORIES,
   LABELS,
@@ -58,9 +60,9 @@ export interface ConnectorDefinition {
   connection: ConnectionDefinition;
   schema: SchemaDefinition;
   /** Validated by src/config/source-definition.ts. */
-  source: unknown;
+  source: SourceDefinition;
   /** Validated by src/config/mapping-definition.ts. */
-  mapping: unknown;
+  mapping: MappingDefinition;
 }
 
 /** Hooks for the parts of the definition owned by other modules (source, mapping). */
@@ -608,9 +610,8 @@ export async function loadConnectorDefinition(
   return { definition: value as ConnectorDefinition, warnings: problems };
 }
 
-/**
- * Validators for `source` and `mapping`.
- * TODO(integrator): wire validateSourceDefinition / validateMappingDefinition from
- * ./source-definition.js and ./mapping-definition.js here once they exist.
- */
-export const defaultValidators: DefinitionValidators = {};
+/** Validators for `source` and `mapping` (owned by src/config/source-definition.ts and mapping-definition.ts). */
+export const defaultValidators: DefinitionValidators = {
+  source: validateSourceDefinition,
+  mapping: validateMappingDefinition,
+};

@@ -55,6 +55,7 @@ export interface LoggedRequest {
   route: string;
   status: number;
   appId?: string;
+  connectionId?: string;
   clientRequestId: string;
   requestId: string;
   fault?: string;
