@@ -107,7 +107,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ...(directory ? { directory } : {}),
     ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
   });
-  const sourceDef = definition.source as Parameters<typeof createSource>[0];
+  const sourceDef = definition.source;
 
   const settings: PipelineSettings = {
     ...DEFAULT_SETTINGS,

@@ -1,0 +1,143 @@
+/**
+ * The whole local world for end-to-end tests: the Graph emulator over HTTPS (real tokens through
+ * @azure/identity), the shared Azurite, and a runtime built exactly as the Functions host builds it — from
+ * environment variables and a connector definition — with unique storage names per stack.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Agent } from 'undici';
+import { inject } from 'vitest';
+import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
+import { createMemoryLogger, type Logger } from '../../src/log.js';
+import type { StartCrawlRequest } from '../../src/pipeline/crawl.js';
+import type { PipelineSettings } from '../../src/pipeline/deps.js';
+import { crawlLocally, type LocalCrawlResult } from '../../src/pipeline/local.js';
+import { runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
+import { createRuntime, type Runtime } from '../../src/pipeline/runtime.js';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const SAMPLE = join(ROOT, 'samples', 'contoso-tasks');
+
+export interface StackOptions {
+  emulator?: EmulatorOptions;
+  /** JSON lines of the source (default: the sample's tasks.jsonl). */
+  records?: string;
+  /** Edit the connector definition before the runtime reads it. */
+  editDefinition?: (def: Record<string, any>) => void;
+  settings?: Partial<PipelineSettings>;
+  env?: Record<string, string>;
+  logger?: Logger;
+}
+
+export interface Stack {
+  emu: EmulatorHandle;
+  rt: Runtime;
+  dir: string;
+  recordsPath: string;
+  logger: Logger & { lines?: string[] };
+  /** Replace the source's records (JSON lines). */
+  writeRecords(text: string): Promise<void>;
+  crawl(request?: Partial<StartCrawlRequest>, concurrency?: number): Promise<LocalCrawlResult>;
+  admin<T = any>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  /** Graph writes the emulator saw (PUT/DELETE on items) since the last call. */
+  takeWrites(): Promise<{ puts: number; deletes: number; throttled: number }>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const emu = await startEmulator({
+    directory: join(SAMPLE, 'directory.json'),
+    schemaDelayMs: 150,
+    log: () => {},
+    ...options.emulator,
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'gc-stack-'));
+  const recordsPath = join(dir, 'tasks.jsonl');
+  await writeFile(recordsPath, options.records ?? (await readFile(join(SAMPLE, 'tasks.jsonl'), 'utf8')));
+  const def = JSON.parse(await readFile(join(ROOT, 'connector.json'), 'utf8')) as Record<string, any>;
+  delete def.$schema;
+  def.source.path = recordsPath;
+  if (def.source.groups?.path) def.source.groups.path = join(SAMPLE, 'teams.json');
+  if (def.mapping?.acl) def.mapping.acl.directory = join(SAMPLE, 'directory.json');
+  options.editDefinition?.(def);
+  const configPath = join(dir, 'connector.json');
+  await writeFile(configPath, JSON.stringify(def, null, 2));
+
+  const uid = randomBytes(4).toString('hex');
+  const info = emu.info;
+  const env: Record<string, string> = {
+    CONNECTOR_CONFIG: configPath,
+    GRAPH_BASE_URL: info.baseUrl,
+    GRAPH_AUTHORITY_HOST: info.authorityHost,
+    GRAPH_TENANT_ID: info.tenantId,
+    GRAPH_CLIENT_ID: info.clientId,
+    GRAPH_CREDENTIAL: 'clientSecret',
+    GRAPH_CLIENT_SECRET: info.clientSecret,
+    ...(info.caCertPath ? { GRAPH_CA_CERT_PATH: info.caCertPath } : {}),
+    AzureWebJobsStorage: inject('storageConnectionString'),
+    ITEMS_QUEUE: `items${uid}`,
+    CRAWL_QUEUE: `crawl${uid}`,
+    PROVISION_QUEUE: `prov${uid}`,
+    LEDGER_TABLE_PREFIX: `t${uid}`,
+    CLAIMS_CONTAINER: `claims${uid}`,
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  };
+  const logger = options.logger ?? createMemoryLogger('debug');
+  const rt = await createRuntime({
+    env,
+    logger,
+    settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 500, ...options.settings },
+  });
+  await rt.ensureStorage();
+  await runProvisionToCompletion({ graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore });
+
+  const ca = info.caCertPath ? await readFile(info.caCertPath) : undefined;
+  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
+  const admin = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
+    const res = await fetch(`${info.adminUrl}/${path.replace(/^\//, '')}`, {
+      method: init.method ?? 'GET',
+      ...(init.body !== undefined
+        ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }
+        : {}),
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`emulator admin ${path}: ${res.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  return {
+    emu,
+    rt,
+    dir,
+    recordsPath,
+    logger,
+    writeRecords: (text) => writeFile(recordsPath, text),
+    crawl: (request = {}, concurrency = 8) =>
+      crawlLocally(
+        rt.pipeline,
+        { mode: 'full', trigger: 'cli', ...request },
+        { concurrency, pollMs: 50, visibilityTimeoutMs: 5_000 },
+      ),
+    admin,
+    async takeWrites() {
+      const { value } = await admin<{ value: { method: string; route: string; status: number; time: string }[] }>(
+        `requests?connectionId=${rt.definition.connection.id}`,
+      );
+      await admin('requests', { method: 'DELETE' });
+      const items = value.filter((e) => e.route === 'item');
+      return {
+        puts: items.filter((e) => e.method === 'PUT' && e.status < 300).length,
+        deletes: items.filter((e) => e.method === 'DELETE' && e.status < 300).length,
+        throttled: items.filter((e) => e.status === 429).length,
+      };
+    },
+    async close() {
+      await emu.close();
+      await dispatcher?.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
