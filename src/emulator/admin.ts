@@ -155,7 +155,17 @@ export interface AdminHooks {
 }
 
 export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promise<Reply> {
-  const segs = ctx.path.split('/').filter(Boolean).slice(1).map(decodeURIComponent);
+  const segs = ctx.path
+    .split('/')
+    .filter(Boolean)
+    .slice(1)
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
   const [a, b, c, d] = segs;
   const M = ctx.method;
   const q = ctx.url.searchParams;

@@ -114,7 +114,8 @@ export async function handleGraph(emu: Emu, ctx: Ctx): Promise<Reply | undefined
   let release = () => {};
   try {
     if (m.cid) {
-      const slot = emu.limits.enter(m.cid.toLowerCase());
+      // 25 concurrent operations per app per connection (reference §6.1).
+      const slot = emu.limits.enter(m.cid.toLowerCase(), principal.appId.toLowerCase());
       if (!slot.admission.ok) return throttled(ctx, slot.admission.retryAfter!, slot.admission.reason!);
       release = slot.release;
     }

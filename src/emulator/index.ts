@@ -32,7 +32,7 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** Items/s per connection for item PUT/DELETE (0/undefined = unlimited); token bucket. */
   rateLimit?: number;
-  /** Concurrent requests per connection (default 25) → 429 + Retry-After beyond it. */
+  /** Concurrent requests per app per connection (default 25) → 429 + Retry-After beyond it. */
   maxConcurrency?: number;
   /** 0..1 probability of a random fault per Graph call. */
   faultRate?: number;

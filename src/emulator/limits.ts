@@ -21,28 +21,29 @@ export class Limits {
     public rateLimit: number,
   ) {}
 
-  /** Take a concurrency slot for `connectionId`; call the returned release when the response is sent. */
-  enter(connectionId: string): { admission: Admission; release: () => void } {
-    const n = this.inflight.get(connectionId) ?? 0;
+  /** Take a concurrency slot for `appId` on `connectionId`; call the returned release when the response is sent. */
+  enter(connectionId: string, appId = ''): { admission: Admission; release: () => void } {
+    const key = `${appId}|${connectionId}`;
+    const n = this.inflight.get(key) ?? 0;
     if (this.maxConcurrency > 0 && n >= this.maxConcurrency)
       return {
         admission: {
           ok: false,
           retryAfter: 1,
-          reason: `More than ${this.maxConcurrency} concurrent requests on connection '${connectionId}'.`,
+          reason: `More than ${this.maxConcurrency} concurrent requests from app '${appId}' on connection '${connectionId}'.`,
         },
         release: () => {},
       };
-    this.inflight.set(connectionId, n + 1);
+    this.inflight.set(key, n + 1);
     let released = false;
     return {
       admission: { ok: true },
       release: () => {
         if (released) return;
         released = true;
-        const left = (this.inflight.get(connectionId) ?? 1) - 1;
-        if (left <= 0) this.inflight.delete(connectionId);
-        else this.inflight.set(connectionId, left);
+        const left = (this.inflight.get(key) ?? 1) - 1;
+        if (left <= 0) this.inflight.delete(key);
+        else this.inflight.set(key, left);
       },
     };
   }

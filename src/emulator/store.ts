@@ -256,7 +256,7 @@ export class Store {
     try {
       mkdirSync(join(this.path, '..'), { recursive: true });
       const tmp = `${this.path}.${process.pid}.tmp`;
-      writeFileSync(tmp, toJson(this.state));
+      writeFileSync(tmp, toJson(this.state), { mode: 0o600 });
       renameSync(tmp, this.path);
     } catch (err) {
       this.onError(`emulator: could not save state to ${this.path}: ${(err as Error).message}`);

@@ -53,9 +53,11 @@ export async function loadOrCreateTls(dir: string): Promise<TlsMaterial> {
   mkdirSync(dir, { recursive: true });
   const bundlePath = join(dir, BUNDLE);
   const caCertPath = join(dir, CA);
-  let parts = existsSync(bundlePath) ? splitBundle(readFileSync(bundlePath, 'utf8')) : undefined;
+  const existing = existsSync(bundlePath) ? readFileSync(bundlePath, 'utf8') : undefined;
+  let parts = existing !== undefined ? splitBundle(existing) : undefined;
   if (!parts || !usable(parts.cert)) {
-    const stale = parts !== undefined || existsSync(bundlePath);
+    // Replace only a file we read and rejected (expired or broken); a missing one is created first-writer-wins.
+    const stale = existing !== undefined;
     const now = new Date();
     const generated = await generate([{ name: 'commonName', value: 'localhost' }], {
       keySize: 2048,

@@ -124,6 +124,13 @@ describe('emulator identity', () => {
       appid: emu.info.managedIdentityClientId,
       roles: ['ExternalConnection.ReadWrite.OwnedBy', 'ExternalItem.ReadWrite.OwnedBy'],
     });
+    // The managed identity's token works on Graph directly (GRAPH_CREDENTIAL=managedIdentity).
+    const viaMi = graphClient(emu, tls, mi);
+    expect(await viaMi.api('/external/connections').post({ id: 'bymi', name: 'By MI' })).toMatchObject({
+      state: 'draft',
+    });
+    const state = await call(emu, tls, 'GET', '/_emulator/state');
+    expect(state.body.connections.find((c: Rec) => c.id === 'bymi').createdBy).toBe(emu.info.managedIdentityClientId);
     const res = await fetch(
       `${emu.info.managedIdentityEndpoint}?api-version=2019-08-01&resource=https://graph.microsoft.com`,
       {

@@ -41,8 +41,17 @@ describe('emulator limits and faults', () => {
       expect(throttled).toHaveLength(4);
       expect(throttled[0]!.headers.get('retry-after')).toBe('1');
       expect(throttled[0]!.body.error.code).toBe('TooManyRequests');
-      // Another connection has its own budget.
+      // Another connection has its own budget, and so has another app on the same connection (per app per connection).
       expect((await g('GET', '/v1.0/external/connections')).status).toBe(200);
+      const other = await call(emu, tls, 'POST', '/_emulator/apps', { roles: ['ExternalConnection.ReadWrite.All'] });
+      const otherToken = await tokenFor(emu, tls, other.body.clientId, other.body.clientSecret);
+      const mixed = await Promise.all([
+        ...Array.from({ length: 2 }, () => g('GET', '/v1.0/external/connections/limits')),
+        ...Array.from({ length: 2 }, () =>
+          call(emu, tls, 'GET', '/v1.0/external/connections/limits', undefined, bearer(otherToken)),
+        ),
+      ]);
+      expect(mixed.map((r) => r.status)).toEqual([200, 200, 200, 200]);
     } finally {
       await settings({ maxConcurrency: 25, latencyMs: 0 });
     }
@@ -104,6 +113,17 @@ describe('emulator limits and faults', () => {
     expect(first.body.error.code).toBe('ServiceUnavailable');
     expect((await g('GET', '/v1.0/external/connections/halfmade')).status).toBe(200);
     expect((await g('POST', '/v1.0/external/connections', { id: 'halfmade', name: 'Half made' })).status).toBe(409);
+    // The Graph client's retry handler turns the same fault into the documented 409 on the retry.
+    await call(emu, tls, 'POST', '/_emulator/faults', {
+      match: { method: 'POST', route: 'connections' },
+      action: '503-but-create',
+      retryAfter: 1,
+    });
+    const client = graphClient(emu, tls, secretCredential(emu, tls), { maxRetries: 2 });
+    await expect(client.api('/external/connections').post({ id: 'halfmade2', name: 'H' })).rejects.toMatchObject({
+      statusCode: 409,
+    });
+    expect((await g('GET', '/v1.0/external/connections/halfmade2')).status).toBe(200);
   });
 
   it('status faults with retryAfter and count: the Graph client honours Retry-After and succeeds', async () => {

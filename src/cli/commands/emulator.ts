@@ -17,7 +17,7 @@ Options:
   --state-dir DIR      persist the whole state and the TLS certificate in DIR; reload on start
   --latency-ms N       added to every Graph response (default 0)
   --rate-limit N       item PUT/DELETE per second per connection (default 0 = unlimited)
-  --max-concurrency N  concurrent requests per connection before 429 (default 25)
+  --max-concurrency N  concurrent requests per app per connection before 429 (default 25)
   --fault-rate F       0..1 probability of a random fault per Graph call (default 0)
   --seed N             seed for every random choice (faults, ids)
   --schema-delay-ms N  how long a schema operation stays inprogress (default 1000)
