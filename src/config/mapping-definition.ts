@@ -58,6 +58,11 @@ export interface AclMapping {
   onUnresolved: 'reject' | 'denyAll';
   /** The value written for everyone / everyoneExceptGuests entries (Graph: the tenant id). Default: deps.tenantId, else "everyone". */
   tenantId?: string;
+  /**
+   * A directory file (`{"users":[{"id","userPrincipalName"}],"groups":[{"id","displayName"}]}`, relative to
+   * connector.json) that resolves UPNs and group names to Entra object ids. Used when the caller passes no map.
+   */
+  directory?: string;
   rules: AclRule[];
 }
 
@@ -227,6 +232,26 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
         'write "allowEveryone": true only if items may be public',
       ),
     );
+  }
+  if (value.directory !== undefined && (!isNonEmptyString(value.directory) || !/\.json$/i.test(value.directory))) {
+    out.push(
+      problem(
+        `${path}.directory`,
+        'must be the path of a directory JSON file',
+        'e.g. "samples/contoso-tasks/directory.json" (relative to connector.json)',
+      ),
+    );
+  }
+  for (const k of Object.keys(value)) {
+    if (!['allowEveryone', 'onUnresolved', 'tenantId', 'directory', 'rules'].includes(k)) {
+      out.push(
+        warning(
+          `${path}.${k}`,
+          `unknown key "${k}" is ignored`,
+          'use allowEveryone, onUnresolved, tenantId, directory or rules',
+        ),
+      );
+    }
   }
   if (value.tenantId !== undefined && !isNonEmptyString(value.tenantId)) {
     out.push(problem(`${path}.tenantId`, 'must be a non-empty string', 'set your Entra tenant id'));

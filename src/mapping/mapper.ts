@@ -1,6 +1,7 @@
 /**
  * createMapper: a source record → a Graph externalItem, or a reject reason. Never throws per record.
  */
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MappingDefinition, PropertyMapping, TemplatePart } from '../config/mapping-definition.js';
@@ -44,7 +45,7 @@ export interface Mapper {
 }
 
 export interface MapperDeps {
-  /** upn (any case) → Entra object id, e.g. from {@link directoryFromJson}. */
+  /** upn (any case) → Entra object id, e.g. from {@link directoryFromJson}. Else mapping.acl.directory is loaded. */
   directory?: Map<string, string>;
   /** Folder of connector.json: `mapping.module` is resolved against it. */
   baseDir: string;
@@ -182,7 +183,27 @@ export async function createMapper(
   const allowEveryone = def.acl?.allowEveryone === true;
   const onUnresolved = def.acl?.onUnresolved ?? 'reject';
   const everyoneValue = def.acl?.tenantId ?? deps.tenantId ?? 'everyone';
-  const aclCtx = { directory: deps.directory, everyoneValue, allowEveryone };
+  let directory = deps.directory;
+  if (!directory && def.acl?.directory) {
+    const file = resolve(deps.baseDir, def.acl.directory);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      throw new Error(
+        `mapping.acl.directory: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix the path (relative to connector.json)`,
+        { cause: e },
+      );
+    }
+    try {
+      directory = directoryFromJson(JSON.parse(text));
+    } catch (e) {
+      throw new Error(`mapping.acl.directory: ${file} is not valid JSON (${(e as Error).message})`, {
+        cause: e,
+      });
+    }
+  }
+  const aclCtx = { directory, everyoneValue, allowEveryone };
   const byName = new Map(schema.map((p) => [p.name, p]));
 
   /** Shared tail: annotate, apply ACL policy, size cap, final validation. */

@@ -105,9 +105,9 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
     if (res) {
       if (res.ok) return res;
       if (res.status === 401 && ctx.auth && !reauthed) {
-        await res.body?.cancel();
         reauthed = true;
         if (await ctx.auth.onUnauthorized()) {
+          await res.body?.cancel();
           attempt--; // a credential refresh is not a retry of the request
           continue;
         }

@@ -176,6 +176,26 @@ describe('ids, templates, url and iconUrl', () => {
     expect(reason).toMatchObject({ field: 'properties', rule: 'required' });
   });
 
+  it('loads mapping.acl.directory itself and fails at start-up on a bad path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gc-dir-'));
+    writeFileSync(
+      join(dir, 'dir.json'),
+      JSON.stringify({ users: [{ id: ADELE, userPrincipalName: 'Adele@Contoso.com' }] }),
+    );
+    const acl = {
+      onUnresolved: 'reject' as const,
+      directory: 'dir.json',
+      rules: [{ access: 'grant' as const, type: 'user' as const, from: 'owner' }],
+    };
+    const mapper = await createMapper(def({ acl }), schema, { baseDir: dir });
+    expect(ok(mapper.map({ key: 'K', data: { id: 'K1', title: 'x', owner: 'adele@contoso.com' } })).item.acl).toEqual([
+      { type: 'user', value: ADELE, accessType: 'grant' },
+    ]);
+    await expect(
+      createMapper(def({ acl: { ...acl, directory: 'nope.json' } }), schema, { baseDir: dir }),
+    ).rejects.toThrow(/mapping\.acl\.directory: cannot read .*nope\.json/);
+  });
+
   it('turns a source parse error into a rejection, not a throw', async () => {
     const mapper = await createMapper(def(), schema, { baseDir: '.' });
     const r = mapper.map({ key: 'line 7', error: 'line 7: invalid JSON' });

@@ -66,7 +66,9 @@ describe('Contoso Tasks sample', () => {
     expect(groups.some((g) => g.members.some((m) => m.type === 'group'))).toBe(true);
     for (const g of groups) for (const m of g.members) if (m.type === 'user') expect(userIds.has(m.id)).toBe(true);
 
-    const mapper = await createMapper(connector.mapping, schema, { directory, baseDir: root, tenantId: 'tenant' });
+    expect(directory.get('adele@contoso.com')).toBe(directoryJson.users[0]!.id);
+    // No directory passed in: the mapping loads mapping.acl.directory itself.
+    const mapper = await createMapper(connector.mapping, schema, { baseDir: root, tenantId: 'tenant' });
     const counts = { total: 0, team: 0, restricted: 0, public: 0, deny: 0 };
     for await (const record of source.read()) {
       counts.total++;
