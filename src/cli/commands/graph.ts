@@ -5,7 +5,7 @@ import { loadEnvironment } from '../../config/env.js';
 import { createGraphCredential } from '../../graph/credentials.js';
 import { GraphConnectorClient } from '../../graph/client.js';
 import { GraphError } from '../../graph/errors.js';
-import { createLogger, redact } from '../../log.js';
+import { createLogger, redact, redactValue } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 import { parseDuration } from './provision.js';
 
@@ -126,7 +126,7 @@ export const graphCommand: Command = {
       );
       io.stderr.write(`> Authorization: Bearer [REDACTED] (${credential.description})\n`);
       for (const [k, v] of Object.entries(headers)) io.stderr.write(`> ${k}: ${redact(v)}\n`);
-      if (body !== undefined) io.stderr.write(`> ${redact(JSON.stringify(body))}\n`);
+      if (body !== undefined) io.stderr.write(`> ${redact(JSON.stringify(redactValue(body)))}\n`);
     }
     let res: Response;
     try {
