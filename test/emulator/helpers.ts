@@ -87,7 +87,7 @@ export type Rec = Record<string, unknown>;
 export interface RawResponse {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test bodies are read field by field
+   
   body: any;
   text: string;
 }
