@@ -87,7 +87,7 @@ export type Rec = Record<string, unknown>;
 export interface RawResponse {
   status: number;
   headers: Headers;
-   
+
   body: any;
   text: string;
 }

@@ -10,7 +10,6 @@ import { generate } from 'selfsigned';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { bearer, call, graphClient, secretCredential, tokenFor, trust, type Tls, type Rec } from './helpers.js';
 
- 
 function claims(token: string): any {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
 }
