@@ -10,6 +10,7 @@ import type { OcrImage } from './image.js';
 import { recognize } from './ocr.js';
 import { coreProperties, docxText, ooxmlKind, pptxText, readZip, xlsxText, zipEntries } from './ooxml.js';
 import { extractPdf } from './pdf.js';
+import type { PdfImage } from './pdf.js';
 import { decodeText, truncateAtWordBoundary } from './text.js';
 import { ExtractError } from './types.js';
 import type { DetectedFormat, ExtractInput, ExtractMetadata, ExtractOptions, ExtractResult } from './types.js';
@@ -111,26 +112,35 @@ async function extractImage(format: 'png' | 'jpeg' | 'tiff', bytes: Uint8Array, 
 
 async function extractPdfFile(bytes: Uint8Array, ctx: Ctx): Promise<Extracted> {
   const maxImages = ctx.options.maxOcrImages ?? 50;
-  const pdf = await extractPdf(bytes, {
-    wantImages: ctx.options.ocr,
-    isCancelled: () => ctx.signal.aborted,
-    maxImagePages: maxImages,
-  });
-  const warnings = [...pdf.warnings];
-  let ocrUsed = false;
+  const warnings: string[] = [];
   let ocrBudget = maxImages;
+  let ocrUsed = false;
+  let ocrSkipped = false;
+  const pdf = await extractPdf(bytes, {
+    isCancelled: () => ctx.signal.aborted,
+    ...(ctx.options.ocr
+      ? {
+          ocrPage: async (pageNumber: number, images: PdfImage[]) => {
+            if (ocrBudget <= 0) {
+              ocrSkipped = true;
+              return '';
+            }
+            const pngs = images.slice(0, Math.min(4, ocrBudget)).map((i) => rgbaToPng(i.rgba, i.width, i.height));
+            ocrBudget -= pngs.length;
+            ocrUsed = true;
+            return ocrImages(pngs, ctx, `page ${pageNumber}`, warnings);
+          },
+        }
+      : {}),
+  });
+  warnings.unshift(...pdf.warnings);
+  if (ocrSkipped)
+    warnings.push(`OCR stopped after ${maxImages} images (maxOcrImages); later scanned pages were not read`);
   const textless: number[] = [];
   const pageTexts: string[] = [];
   for (const page of pdf.pages) {
-    let text = page.text;
-    if (!text && page.images?.length && ocrBudget > 0) {
-      const imgs = page.images.slice(0, Math.min(4, ocrBudget)).map((i) => rgbaToPng(i.rgba, i.width, i.height));
-      ocrBudget -= imgs.length;
-      text = await ocrImages(imgs, ctx, `page ${page.pageNumber}`, warnings);
-      ocrUsed = true;
-    }
-    if (!text) textless.push(page.pageNumber);
-    pageTexts.push(text);
+    if (!page.text) textless.push(page.pageNumber);
+    pageTexts.push(page.text);
   }
   if (textless.length) {
     const list = textless.length > 10 ? `${textless.slice(0, 10).join(', ')}, ...` : textless.join(', ');

@@ -35,8 +35,8 @@ export interface PdfImage {
 export interface PdfPageText {
   pageNumber: number;
   text: string;
-  /** set when the page has no text layer: its painted images, largest first (for OCR) */
-  images?: PdfImage[];
+  /** true when the page had no text layer and its images were handed to `ocrPage` */
+  ocr?: boolean;
 }
 
 export interface PdfExtraction {
@@ -101,7 +101,10 @@ function getObj(page: PDFPageProxy, id: string): Promise<unknown> {
   });
 }
 
-async function pageImages(pdfjs: PdfJs, page: PDFPageProxy): Promise<PdfImage[]> {
+/** Above this many pixels an embedded image is skipped (same bound as for image files). */
+const MAX_PDF_IMAGE_PIXELS = 100_000_000;
+
+async function pageImages(pdfjs: PdfJs, page: PDFPageProxy, warnings: string[], n: number): Promise<PdfImage[]> {
   const ops = await page.getOperatorList();
   const images: PdfImage[] = [];
   for (let i = 0; i < ops.fnArray.length; i++) {
@@ -113,6 +116,11 @@ async function pageImages(pdfjs: PdfJs, page: PDFPageProxy): Promise<PdfImage[]>
       if (typeof id === 'string') raw = await getObj(page, id);
     } else if (fn === pdfjs.OPS.paintInlineImageXObject) raw = args?.[0];
     if (raw && typeof raw === 'object') {
+      const { width, height } = raw as RawImage;
+      if (width * height > MAX_PDF_IMAGE_PIXELS) {
+        warnings.push(`page ${n}: an image of ${width}x${height} pixels is above the OCR size limit and was skipped`);
+        continue;
+      }
       const img = toRgba(raw as RawImage, pdfjs.ImageKind);
       if (img && img.width >= 32 && img.height >= 16) images.push(img);
     }
@@ -121,12 +129,19 @@ async function pageImages(pdfjs: PdfJs, page: PDFPageProxy): Promise<PdfImage[]>
 }
 
 /**
- * Extract text and metadata. `wantImages` asks for the images of text-less pages (only when OCR will run).
+ * Extract text and metadata; `ocrPage` (when OCR is on) reads pages without a text layer from their images.
  * `isCancelled` is polled between pages.
  */
 export async function extractPdf(
   bytes: Uint8Array,
-  opts: { wantImages: boolean; isCancelled: () => boolean; maxImagePages?: number },
+  opts: {
+    isCancelled: () => boolean;
+    /**
+     * Called for each page without a text layer that paints images (largest first); returns the page's OCR text.
+     * Pages are handled one at a time so that only one page's decoded images are in memory.
+     */
+    ocrPage?: (pageNumber: number, images: PdfImage[]) => Promise<string>;
+  },
 ): Promise<PdfExtraction> {
   const pdfjs = await loadPdfJs();
   const warnings: string[] = [];
@@ -171,7 +186,6 @@ export async function extractPdf(
       warnings.push(`PDF metadata could not be read: ${(err as Error).message}`);
     }
     const pages: PdfPageText[] = [];
-    let imagePages = 0;
     for (let n = 1; n <= doc.numPages; n++) {
       if (opts.isCancelled()) break;
       let page: PDFPageProxy;
@@ -190,11 +204,11 @@ export async function extractPdf(
       }
       text = text.replace(/[ \t]+\n/g, '\n').trim();
       const entry: PdfPageText = { pageNumber: n, text };
-      if (!text && opts.wantImages && imagePages < (opts.maxImagePages ?? Infinity)) {
-        const images = await pageImages(pdfjs, page);
+      if (!text && opts.ocrPage) {
+        const images = await pageImages(pdfjs, page, warnings, n);
         if (images.length) {
-          entry.images = images;
-          imagePages++;
+          entry.text = (await opts.ocrPage(n, images)).trim();
+          entry.ocr = true;
         }
       }
       pages.push(entry);

@@ -95,3 +95,15 @@ describe('OCR (offline tesseract.js)', () => {
     });
   });
 });
+
+describe('OCR budget for long scanned PDFs', () => {
+  it('stops at maxOcrImages and says so', async () => {
+    const page = { image: renderTextLines(['BUDGET']) };
+    const bytes = makePdf({ pages: [page, page, page] });
+    const r = await extractFile({ bytes, fileName: 'scans.pdf' }, { ...opts, maxOcrImages: 1 });
+    if (!r.ok) throw new Error(r.reason);
+    expect(words(r.text)).toEqual(['budget']);
+    expect(r.warnings.join(' ')).toMatch(/OCR stopped after 1 images \(maxOcrImages\)/);
+    expect(r.warnings.join(' ')).toMatch(/2 page\(s\) have no readable text \(2, 3\)/);
+  });
+});
