@@ -389,6 +389,25 @@ describe('code hook (mapping.module)', () => {
     expect(r.sourceId).toBe('ext/5');
   });
 
+  it('rejects unknown properties and unencodable ids returned by the module', async () => {
+    writeFileSync(
+      join(dir, 'loose.mjs'),
+      `export function map(r) { return { id: r.id, properties: r.props, acl: [{ type: 'group', value: 'g', accessType: 'grant' }] }; }`,
+    );
+    const mapper = await createMapper({ module: './loose.mjs', acl: { onUnresolved: 'reject', rules: [] } }, schema, {
+      baseDir: dir,
+    });
+    expect(rejected(mapper.map({ key: 'L', data: { id: 'a', props: { nope: 1 } } }))).toMatchObject({
+      field: 'nope',
+      rule: 'schema',
+    });
+    expect(rejected(mapper.map({ key: 'L', data: { id: 'a\ud800', props: { title: 't' } } }))).toMatchObject({
+      field: 'id',
+      rule: 'id',
+    });
+    expect(ok(mapper.map({ key: 'L', data: { id: 'a', props: { title: 't' } } })).item.id).toBe('a');
+  });
+
   it('turns helpers.reject, throws, bad types and everyone-without-flag into rejections', async () => {
     expect(rejected(await hook({ skip: true })).rule).toBe('custom');
     expect(rejected(await hook({ boom: true, n: 1, name: 'x' })).message).toContain('boom');
