@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { AuthDefinition } from '../config/source-definition.js';
 import { registerSecret } from '../log.js';
 import type { AuthProvider } from './http.js';
+import { parseRetryAfter, sleep } from './http.js';
 import type { SourceDeps } from './types.js';
 import { displayUrl, SourceError } from './types.js';
 
@@ -47,22 +48,42 @@ async function tokenRequest(
 ): Promise<{ accessToken: string; expiresAt: number; refreshToken?: string }> {
   const doFetch = deps.fetch ?? fetch;
   const shown = displayUrl(tokenUrl);
-  let res: Response;
-  try {
-    res = await doFetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...headers },
-      body: new URLSearchParams(form).toString(),
-      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
-      ...(dispatcher ? { dispatcher } : {}),
-    });
-  } catch (e) {
-    throw new SourceError('auth', `token request to ${shown} failed: ${(e as Error).message}`, {
-      url: shown,
-      retryable: true,
-      cause: e,
-    });
+  let res: Response | undefined;
+  // Token endpoints throttle too: up to 3 attempts on 429/5xx and network errors, honouring Retry-After (≤ 60 s).
+  for (let attempt = 1; ; attempt++) {
+    let failure: unknown;
+    try {
+      res = await doFetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...headers },
+        body: new URLSearchParams(form).toString(),
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
+        ...(dispatcher ? { dispatcher } : {}),
+      });
+    } catch (e) {
+      if (signal?.aborted)
+        throw new SourceError('aborted', `token request to ${shown} aborted`, { url: shown, cause: e });
+      failure = e;
+    }
+    const transient = failure !== undefined || (res !== undefined && (res.status === 429 || res.status >= 500));
+    if (!transient || attempt >= 3) {
+      if (failure !== undefined) {
+        throw new SourceError('auth', `token request to ${shown} failed: ${(failure as Error).message}`, {
+          url: shown,
+          retryable: true,
+          cause: failure,
+        });
+      }
+      break;
+    }
+    const retryAfter = res ? parseRetryAfter(res.headers.get('retry-after')) : undefined;
+    const wait = retryAfter ?? 500 * 2 ** (attempt - 1);
+    if (wait > 60_000) break;
+    await res?.body?.cancel();
+    deps.logger.warn('token request will be retried', { url: shown, status: res?.status, attempt, waitMs: wait });
+    await sleep(wait, signal);
   }
+  if (!res) throw new SourceError('auth', `token request to ${shown} failed`, { url: shown });
   let body: TokenResponse;
   try {
     body = (await res.json()) as TokenResponse;

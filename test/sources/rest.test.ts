@@ -26,7 +26,14 @@ interface Hit {
   at: number;
 }
 const hits: Hit[] = [];
-const state = { refreshToken: 'rt-1', rotations: 0, tokens: 0, accessTokens: new Set<string>(), throttled: false };
+const state = {
+  refreshToken: 'rt-1',
+  rotations: 0,
+  tokens: 0,
+  accessTokens: new Set<string>(),
+  throttled: false,
+  tokenThrottled: false,
+};
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -75,6 +82,10 @@ async function handler(req: IncomingMessage, res: ServerResponse) {
       return req.headers['x-api-key'] === 'key 12345' ? json(res, 200, { value: rows(0, 1) }) : json(res, 403, {});
     case '/token': {
       const form = new URLSearchParams(body);
+      if (form.get('scope') === 'throttle-once' && !state.tokenThrottled) {
+        state.tokenThrottled = true;
+        return json(res, 429, { error: 'temporarily_unavailable' }, { 'retry-after': '1' });
+      }
       state.tokens++;
       if (form.get('grant_type') === 'client_credentials') {
         if (form.get('client_id') !== 'app' || form.get('client_secret') !== 'cc-secret-value') {
@@ -249,6 +260,25 @@ describe('auth modes', () => {
     expect(state.tokens - before).toBe(1);
     const tokenHit = hits.filter((h) => h.path === '/token').at(-1)!;
     expect(new URLSearchParams(tokenHit.body).get('scope')).toBe('api');
+  });
+
+  it('OAuth2 client credentials: a throttled token endpoint is retried after Retry-After', async () => {
+    const start = hits.length;
+    const d = deps({}, { 'cc-secret': 'cc-secret-value' });
+    const def = rest({
+      url: `${base}/protected`,
+      auth: {
+        type: 'oauth2ClientCredentials',
+        tokenUrl: `${base}/token`,
+        clientId: 'app',
+        clientSecretSecret: 'cc-secret',
+        scope: 'throttle-once',
+      },
+    });
+    expect((await collect(createSource(def, d))).length).toBe(2);
+    const tokenHits = hits.slice(start).filter((h) => h.path === '/token');
+    expect(tokenHits.length).toBe(2);
+    expect(tokenHits[1]!.at - tokenHits[0]!.at).toBeGreaterThanOrEqual(990);
   });
 
   it('OAuth2 client credentials: a rejected client fails with the OAuth error, not the secret', async () => {
