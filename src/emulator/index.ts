@@ -251,7 +251,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (closed) return;
       closed = true;
       clearInterval(tick);
-      store.flush();
+      store.close();
       await Promise.all(
         [main, mi].map(
           (s) =>

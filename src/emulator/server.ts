@@ -126,7 +126,10 @@ async function handle(emu: Emu, hooks: AdminHooks, req: IncomingMessage, res: Se
     if (err instanceof GraphError)
       reply = { status: err.status, body: errorBody(ctx, err.code, err.message, err.inner), headers: err.headers };
     else if (err instanceof OAuthError) reply = oauthReply(ctx, err);
-    else {
+    else if (req.destroyed || res.destroyed) {
+      ctx.fault ??= 'client-aborted';
+      return;
+    } else {
       emu.log(`emulator: internal error on ${ctx.method} ${ctx.path}: ${(err as Error)?.stack ?? String(err)}`);
       reply = {
         status: 500,

@@ -238,8 +238,10 @@ export class Store {
     }
   }
 
+  private closed = false;
+
   changed(): void {
-    if (!this.path || this.timer) return;
+    if (!this.path || this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
@@ -247,12 +249,18 @@ export class Store {
     this.timer.unref();
   }
 
+  /** Write what is pending and stop writing (a closed emulator must not overwrite a successor's state). */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
   flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (!this.path) return;
+    if (!this.path || this.closed) return;
     try {
       mkdirSync(join(this.path, '..'), { recursive: true });
       const tmp = `${this.path}.${process.pid}.tmp`;

@@ -87,7 +87,6 @@ export type Rec = Record<string, unknown>;
 export interface RawResponse {
   status: number;
   headers: Headers;
-
   body: any;
   text: string;
 }

@@ -119,6 +119,30 @@ describe('emulator persistence', () => {
     }
   });
 
+  it('a closed emulator never writes its state again (no stale overwrite of a successor)', async () => {
+    const stateDir = tempDir();
+    const first = await startEmulator({ stateDir, schemaDelayMs: 200, log: () => {} });
+    const tls1 = trust(first);
+    const token = await tokenFor(first, tls1);
+    await call(first, tls1, 'POST', '/v1.0/external/connections', { id: 'closing', name: 'C' }, bearer(token));
+    const s = await call(
+      first,
+      tls1,
+      'PATCH',
+      '/v1.0/external/connections/closing/schema',
+      { baseType: 'microsoft.graph.externalItem', properties: [{ name: 'a', type: 'string' }] },
+      bearer(token),
+    );
+    expect(s.status).toBe(202);
+    await first.close();
+    await tls1.dispatcher.close();
+    const { unlinkSync } = await import('node:fs');
+    unlinkSync(join(stateDir, 'emulator-state.json'));
+    // The operation's completion timer fires after close; it must not write.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(existsSync(join(stateDir, 'emulator-state.json'))).toBe(false);
+  });
+
   it('refuses a corrupt state file with a message naming it', async () => {
     const stateDir = tempDir();
     const { writeFileSync } = await import('node:fs');
