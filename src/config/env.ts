@@ -2,6 +2,7 @@
  * The connector's environment (the shared variable contract), parsed and validated all at once.
  * Every problem names the variable and says how to fix it; nothing runs on a bad environment.
  */
+import { existsSync } from 'node:fs';
 import { ConfigError, problem, type ConfigProblem } from './problems.js';
 import { validateNcrontab } from './ncrontab.js';
 import type { LogLevel } from '../log.js';
@@ -171,6 +172,25 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
   }
 
   const caCertPath = value(env, 'GRAPH_CA_CERT_PATH');
+  if (caCertPath && !existsSync(caCertPath)) {
+    problems.push(
+      problem(
+        'GRAPH_CA_CERT_PATH',
+        `file '${caCertPath}' does not exist`,
+        'point it at the PEM of the CA that signed the Graph/authority endpoint (local emulator only), or unset it',
+      ),
+    );
+  }
+  const certPathCheck = value(env, 'GRAPH_CERTIFICATE_PATH');
+  if (certPathCheck && !existsSync(certPathCheck)) {
+    problems.push(
+      problem(
+        'GRAPH_CERTIFICATE_PATH',
+        `file '${certPathCheck}' does not exist`,
+        'point it at a PEM (private key + certificate) or PFX file, or unset it to read the certificate from the secret GRAPH_CERTIFICATE_SECRET_NAME',
+      ),
+    );
+  }
   const keyVaultUrlRaw = value(env, 'KEY_VAULT_URL');
   const keyVaultUrl = keyVaultUrlRaw
     ? checkUrl(problems, 'KEY_VAULT_URL', keyVaultUrlRaw, 'Key Vault', { allowLocalHttp: true })

@@ -27,6 +27,8 @@ export interface ProvisionState {
   /** A create answered 503: a later 409 means it was created. */
   createPending?: boolean;
   lastError?: string;
+  /** The phase that failed (when phase is 'failed'). */
+  failedPhase?: ProvisionPhase;
   /** Graph error details of the last failure (no secrets). */
   lastErrorCode?: string;
   /** Consecutive attempts of the current phase. */
@@ -92,6 +94,7 @@ function fromEntity(e: Record<string, unknown>): ProvisionState {
   for (const k of ['operationUrl', 'deadline', 'consentDeadline', 'lastError', 'lastErrorCode'] as const) {
     if (typeof e[k] === 'string') s[k] = e[k];
   }
+  if (typeof e.failedPhase === 'string') s.failedPhase = e.failedPhase as ProvisionPhase;
   if (e.createPending === true) s.createPending = true;
   if (groups) s.groups = groups;
   return s;

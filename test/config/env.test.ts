@@ -1,9 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadEnvironment } from '../../src/config/env.js';
 import { isValidNcrontab, validateNcrontab } from '../../src/config/ncrontab.js';
 import { ConfigError } from '../../src/config/problems.js';
 
 const base = { GRAPH_TENANT_ID: 't1', GRAPH_CLIENT_ID: 'c1' };
+const caFile = fileURLToPath(new URL('../../connector.json', import.meta.url)); // any existing file
 
 describe('loadEnvironment', () => {
   it('applies the documented defaults', () => {
@@ -36,7 +38,7 @@ describe('loadEnvironment', () => {
       GRAPH_AUTHORITY_HOST: 'https://127.0.0.1:8443',
       GRAPH_CREDENTIAL: 'workloadIdentity',
       AZURE_CLIENT_ID: 'mi-1',
-      GRAPH_CA_CERT_PATH: '/tmp/ca.pem',
+      GRAPH_CA_CERT_PATH: caFile,
       AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net',
       AzureWebJobsStorage__credential: 'managedidentity',
       SWEEP_MAX_DELETE_RATIO: '1',
@@ -44,7 +46,7 @@ describe('loadEnvironment', () => {
     });
     expect(env.graph.baseUrl).toBe('https://127.0.0.1:8443');
     expect(env.graph.customAuthority).toBe(true);
-    expect(env.graph.caCertPath).toBe('/tmp/ca.pem');
+    expect(env.graph.caCertPath).toBe(caFile);
     expect(env.storage).toMatchObject({ kind: 'identity', queueServiceUri: 'https://acct.queue.core.windows.net' });
     expect(env.sweepMaxDeleteRatio).toBe(1);
   });
@@ -59,6 +61,7 @@ describe('loadEnvironment', () => {
         SWEEP_MAX_DELETE_RATIO: '0',
         LOG_LEVEL: 'loud',
         ITEMS_QUEUE: 'Graph_Items',
+        GRAPH_CA_CERT_PATH: '/nonexistent/ca.pem',
       });
     } catch (e) {
       err = e;
@@ -69,6 +72,7 @@ describe('loadEnvironment', () => {
       [
         'CRAWL_SCHEDULE',
         'GRAPH_BASE_URL',
+        'GRAPH_CA_CERT_PATH',
         'GRAPH_CREDENTIAL',
         'ITEMS_QUEUE',
         'LOG_LEVEL',

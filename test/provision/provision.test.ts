@@ -322,3 +322,28 @@ describe('provisioning against the emulator', () => {
     expect(progress.at(-1)?.progress).toMatch(/0 created, 0 updated, 0 deleted, 0 members added, 0 removed/);
   });
 });
+
+describe('provisioning while a schema operation is already running', () => {
+  it('waits for a running operation instead of failing on its 409, then applies the rest', async () => {
+    await admin(emu.info, 'PATCH', 'settings', { schemaDelayMs: 700 });
+    const id = connectionId('busy');
+    const def = definition(id);
+    const graph = clientFor(emu.info);
+    await graph.createConnection({ id, name: def.connection.name, description: def.connection.description });
+    // someone else's registration (one property short) is still running when we start
+    await graph.patchSchema(id, {
+      baseType: 'microsoft.graph.externalItem',
+      properties: def.schema.properties.slice(0, 11),
+    });
+    const { run, progress } = await provision(def, { options: { pollIntervalMs: 100 } });
+    expect((await run).phase).toBe('ready');
+    const log = await calls();
+    const patches = log.filter((c) => c.startsWith('PATCH schema'));
+    expect(patches[0]).toBe('PATCH schema 202');
+    expect(patches.at(-1)).toBe('PATCH schema 202');
+    expect(patches.slice(1, -1).length).toBeGreaterThan(0);
+    expect(patches.slice(1, -1).every((c) => c === 'PATCH schema 409')).toBe(true);
+    expect((await graph.getSchema(id))?.properties).toHaveLength(12);
+    expect(progress.some((p) => /another schema operation is in progress/.test(p.progress))).toBe(true);
+  });
+});

@@ -178,11 +178,13 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
     delete state.consentDeadline;
     delete state.lastError;
     delete state.lastErrorCode;
+    delete state.failedPhase;
     touch(progress);
     log.info(progress);
     return { state, next: phase === 'ready' ? 'done' : { delayMs: 0 } };
   };
   const fail = (message: string, code: string): ProvisionStepResult => {
+    state.failedPhase = state.phase;
     state.phase = 'failed';
     state.lastError = redact(message);
     state.lastErrorCode = code;
@@ -256,7 +258,29 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
             log.warn(`schema change needs a full crawl to re-ingest items: ${d.reingest.join('; ')}`);
           }
         }
-        const operationUrl = await deps.graph.patchSchema(cid, desired, o);
+        let operationUrl: string;
+        try {
+          operationUrl = await deps.graph.patchSchema(cid, desired, o);
+        } catch (e) {
+          if (!(e instanceof GraphError && e.status === 409)) throw e;
+          // A schema operation is already running (its URL was not kept): wait for it, then compare again.
+          state.deadline ??= new Date(now() + opts.operationTimeoutMs).toISOString();
+          if (now() >= Date.parse(state.deadline)) {
+            throw new StepFailure(
+              `a schema operation of connection '${cid}' has been in progress since before ${state.deadline} and Graph refuses a new one (${e.message}). Wait for it to finish and run provision again`,
+              'SchemaOperationInProgress',
+            );
+          }
+          state.attempts += 1;
+          touch(`another schema operation is in progress on ${cid}; checking again shortly`);
+          log.info(state.progress);
+          return {
+            state,
+            next: {
+              delayMs: Math.min(opts.maxPollIntervalMs, opts.pollIntervalMs * 2 ** Math.min(state.attempts - 1, 10)),
+            },
+          };
+        }
         state.operationUrl = operationUrl;
         state.deadline = new Date(now() + opts.operationTimeoutMs).toISOString();
         const r = advance(
@@ -459,8 +483,9 @@ export async function runProvisionToCompletion(
     if (after.delayMs > 0) await sleep(after.delayMs, deps.signal);
   }
   if (state.phase === 'failed') {
-    throw new ProvisionError(state.lastError ?? 'provisioning failed', cid, 'failed', {
+    throw new ProvisionError(state.lastError ?? 'provisioning failed', cid, state.failedPhase ?? 'failed', {
       ...(state.lastErrorCode ? { code: state.lastErrorCode } : {}),
+      ...(state.operationUrl ? { operationUrl: state.operationUrl } : {}),
     });
   }
   return state;

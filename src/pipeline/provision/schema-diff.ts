@@ -60,7 +60,8 @@ export function diffSchema(current: SchemaProperty[], desired: SchemaProperty[])
         diff.reingest.push(`${d.name}.${f} changed`);
       }
     }
-    const cLabels = new Set(c.labels ?? []);
+    // `unknownFutureValue` is how Graph shows a newer label to a client that did not ask for it: not comparable.
+    const cLabels = new Set((c.labels ?? []).filter((l) => (l as string) !== 'unknownFutureValue'));
     const dLabels = new Set(d.labels ?? []);
     for (const l of dLabels) if (!cLabels.has(l)) diff.additive.push(`add label ${l} to ${d.name}`);
     for (const l of cLabels) if (!dLabels.has(l)) diff.additive.push(`remove label ${l} from ${d.name}`);
