@@ -11,7 +11,7 @@ import { recognize } from './ocr.js';
 import { coreProperties, docxText, ooxmlKind, pptxText, readZip, xlsxText, zipEntries } from './ooxml.js';
 import { extractPdf } from './pdf.js';
 import type { PdfImage } from './pdf.js';
-import { decodeText, truncateAtWordBoundary } from './text.js';
+import { charsetFromContentType, charsetFromHtml, decodeText, truncateAtWordBoundary } from './text.js';
 import { ExtractError } from './types.js';
 import type { DetectedFormat, ExtractInput, ExtractMetadata, ExtractOptions, ExtractResult } from './types.js';
 
@@ -252,7 +252,7 @@ async function run(input: ExtractInput, ctx: Ctx): Promise<Extracted & { format:
       out = await extractImage(format, bytes, ctx);
       break;
     case 'html': {
-      const decoded = decodeText(bytes);
+      const decoded = decodeText(bytes, charsetFromContentType(input.contentType) ?? charsetFromHtml(bytes));
       const { text, title, author } = htmlToText(decoded.text);
       const metadata: Partial<ExtractMetadata> = { ...(title ? { title } : {}), ...(author ? { author } : {}) };
       out =
@@ -269,7 +269,7 @@ async function run(input: ExtractInput, ctx: Ctx): Promise<Extracted & { format:
     }
     case 'text':
     case 'markdown': {
-      const decoded = decodeText(bytes);
+      const decoded = decodeText(bytes, charsetFromContentType(input.contentType));
       out = { text: decoded.text, contentType: 'text', metadata: {}, warnings: decoded.warnings, ocrUsed: false };
       break;
     }

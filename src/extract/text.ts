@@ -3,7 +3,50 @@
 export interface DecodedText {
   text: string;
   warnings: string[];
-  encoding: 'utf-8' | 'utf-16le' | 'utf-16be';
+  /** the WHATWG encoding name used */
+  encoding: string;
+}
+
+/** Charset from a MIME type parameter (`text/plain; charset=windows-1252`). */
+export function charsetFromContentType(contentType: string | undefined): string | undefined {
+  const m = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '');
+  return m?.[1];
+}
+
+/** Charset declared in the first 2 KB of an HTML document (`<meta charset>` or `http-equiv` content type). */
+export function charsetFromHtml(bytes: Uint8Array): string | undefined {
+  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 2048));
+  return /<meta[^>]+charset\s*=\s*["']?([a-z0-9_.:-]+)/i.exec(head)?.[1];
+}
+
+/** windows-1252 0x80–0x9F (0 = undefined there, kept as the C1 control). */
+const CP1252_HIGH = [
+  0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0, 0,
+  0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
+];
+
+/**
+ * windows-1252 decoded by hand: Node 20's TextDecoder takes a latin1 fast path for this label and returns C1
+ * controls for 0x80–0x9F (for example 0x80 should be €).
+ */
+function decodeCp1252(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 8192) {
+    const chunk = bytes.subarray(i, i + 8192);
+    out += String.fromCharCode(...Array.from(chunk, (b) => (b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] || b : b)));
+  }
+  return out;
+}
+
+function decoderFor(label: string | undefined): { encoding: string; decode: (b: Uint8Array) => string } | undefined {
+  if (!label) return undefined;
+  try {
+    const d = new TextDecoder(label.toLowerCase());
+    if (d.encoding === 'windows-1252') return { encoding: d.encoding, decode: decodeCp1252 };
+    return { encoding: d.encoding, decode: (b) => d.decode(b) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Guess UTF-16 without a BOM: many NUL bytes, nearly all on one parity (ASCII-range text in UTF-16). */
@@ -22,14 +65,21 @@ function sniffUtf16(bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
   return undefined;
 }
 
-/** Decode text bytes: UTF-8/UTF-16 BOMs honoured, BOM-less UTF-16 sniffed, invalid UTF-8 replaced with U+FFFD. */
-export function decodeText(bytes: Uint8Array): DecodedText {
+/**
+ * Decode text bytes: UTF-8/UTF-16 BOMs honoured, BOM-less UTF-16 sniffed; then a declared charset (from the MIME
+ * type or an HTML meta tag) other than UTF-8; else UTF-8 with invalid sequences replaced by U+FFFD and a warning.
+ */
+export function decodeText(bytes: Uint8Array, declaredCharset?: string): DecodedText {
   const warnings: string[] = [];
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return utf8(bytes.subarray(3), warnings);
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return utf16(bytes.subarray(2), 'utf-16le', warnings);
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return utf16(bytes.subarray(2), 'utf-16be', warnings);
   const sniffed = sniffUtf16(bytes);
   if (sniffed) return utf16(bytes, sniffed, warnings);
+  const declared = decoderFor(declaredCharset);
+  if (declared && declared.encoding !== 'utf-8' && !declared.encoding.startsWith('utf-16'))
+    return { text: declared.decode(bytes), warnings, encoding: declared.encoding };
+  if (declaredCharset && !declared) warnings.push(`unknown charset "${declaredCharset}" was ignored; read as UTF-8`);
   return utf8(bytes, warnings);
 }
 

@@ -212,6 +212,22 @@ describe('plain text and Markdown', () => {
     expect(r.warnings.join(' ')).toMatch(/invalid UTF-8/);
   });
 
+  it('honours a declared legacy charset (MIME parameter or HTML meta) instead of mangling it as UTF-8', async () => {
+    const cafe = new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80, 0x35]); // "café €5" in windows-1252
+    const t = ok(
+      await extractFile({ bytes: cafe, fileName: 'menu.txt', contentType: 'text/plain; charset=windows-1252' }, opts),
+    );
+    expect(t.text).toBe('café €5');
+    expect(t.warnings).toEqual([]);
+    const html = new Uint8Array([
+      ...strToU8('<html><head><meta charset="windows-1252"></head><body><p>'),
+      ...cafe,
+      ...strToU8('</p></body></html>'),
+    ]);
+    const h = ok(await extractFile({ bytes: html, fileName: 'menu.html' }, opts));
+    expect(h.text).toBe('café €5');
+  });
+
   it('Markdown is kept as its text', async () => {
     const r = ok(await extractFile({ bytes: strToU8(`# Title\n\n${SENTENCE}\n`), fileName: 'README.md' }, opts));
     expect(r.text).toBe(`# Title\n\n${SENTENCE}`);
