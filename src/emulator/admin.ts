@@ -262,6 +262,7 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
     }
     emu.limits.maxConcurrency = emu.settings.maxConcurrency;
     emu.limits.rateLimit = emu.settings.rateLimit;
+    emu.limits.groupRateLimit = emu.settings.groupRateLimit;
     emu.faults.rate = emu.settings.faultRate;
     return ok(emu.settings);
   }

@@ -160,7 +160,13 @@ function ctxUrl(emu: Emu, version: string, fragment: string): string {
 
 /** Move finished schema operations to completed/failed; completing one makes the connection ready. */
 export function advanceOperations(emu: Emu, now = Date.now()): void {
-  for (const c of emu.store.state.connections.values()) {
+  for (const c of [...emu.store.state.connections.values()]) {
+    if (c.deleteAt !== undefined && c.deleteAt <= now) {
+      emu.store.state.connections.delete(c.id.toLowerCase());
+      emu.log(`emulator: connection '${c.id}' deleted (${c.items.size} items removed)`);
+      emu.changed();
+      continue;
+    }
     for (const op of c.operations.values()) {
       if (op.status !== 'inprogress' || op.completesAt > now) continue;
       if (op.failure) {
@@ -278,6 +284,13 @@ export function updateConnection(emu: Emu, c: Connection, body: Record<string, u
 }
 
 export function deleteConnection(emu: Emu, c: Connection): Reply {
+  if (emu.settings.deleteDelayMs > 0) {
+    // Asynchronous deletion: still visible for a while after the 202 (reference §2.1 C5).
+    c.deleteAt ??= Date.now() + emu.settings.deleteDelayMs;
+    emu.changed();
+    emu.log(`emulator: connection '${c.id}' will disappear in ${emu.settings.deleteDelayMs} ms`);
+    return { status: 202 };
+  }
   emu.store.state.connections.delete(c.id.toLowerCase());
   emu.changed();
   emu.log(`emulator: connection '${c.id}' deleted (${c.items.size} items removed)`);

@@ -10,6 +10,8 @@ export interface EmulatorSettings {
   schemaDelayMs: number;
   faultRate: number;
   rateLimit: number;
+  groupRateLimit: number;
+  deleteDelayMs: number;
   maxConcurrency: number;
 }
 

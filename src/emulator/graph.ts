@@ -123,6 +123,10 @@ export async function handleGraph(emu: Emu, ctx: Ctx): Promise<Reply | undefined
       const adm = emu.limits.takeItem(m.cid.toLowerCase());
       if (!adm.ok) return throttled(ctx, adm.retryAfter!, adm.reason!);
     }
+    if (['groups', 'group', 'members', 'member'].includes(m.route) && ctx.method !== 'GET' && m.cid) {
+      const adm = emu.limits.takeGroup(m.cid.toLowerCase());
+      if (!adm.ok) return throttled(ctx, adm.retryAfter!, adm.reason!);
+    }
     let reply: Reply;
     try {
       reply = await dispatch(emu, ctx, m, principal);

@@ -32,6 +32,10 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** Items/s per connection for item PUT/DELETE (0/undefined = unlimited); token bucket. */
   rateLimit?: number;
+  /** Group and member writes per second per connection (0/undefined = unlimited; Graph documents 1,000/s). */
+  groupRateLimit?: number;
+  /** How long a deleted connection stays visible after DELETE's 202 (default 0 = gone at once). */
+  deleteDelayMs?: number;
   /** Concurrent requests per app per connection (default 25) → 429 + Retry-After beyond it. */
   maxConcurrency?: number;
   /** 0..1 probability of a random fault per Graph call. */
@@ -162,6 +166,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   checkNumber('port', options.port, 0, 65535);
   checkNumber('latencyMs', options.latencyMs, 0);
   checkNumber('rateLimit', options.rateLimit, 0);
+  checkNumber('groupRateLimit', options.groupRateLimit, 0);
+  checkNumber('deleteDelayMs', options.deleteDelayMs, 0);
   checkNumber('maxConcurrency', options.maxConcurrency, 0);
   checkNumber('faultRate', options.faultRate, 0, 1);
   checkNumber('schemaDelayMs', options.schemaDelayMs, 0);
@@ -176,6 +182,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     schemaDelayMs: options.schemaDelayMs ?? 1000,
     faultRate: options.faultRate ?? 0,
     rateLimit: options.rateLimit ?? 0,
+    groupRateLimit: options.groupRateLimit ?? 0,
+    deleteDelayMs: options.deleteDelayMs ?? 0,
     maxConcurrency: options.maxConcurrency ?? 25,
   };
   const ids = createRng(deriveSeed(seed, 2));
@@ -185,7 +193,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     store,
     identity,
     ids,
-    limits: new Limits(settings.maxConcurrency, settings.rateLimit),
+    limits: new Limits(settings.maxConcurrency, settings.rateLimit, settings.groupRateLimit),
     faults: new Faults(createRng(deriveSeed(seed, 3)), settings.faultRate),
     settings,
     baseUrl: '',

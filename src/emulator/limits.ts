@@ -19,6 +19,7 @@ export class Limits {
   constructor(
     public maxConcurrency: number,
     public rateLimit: number,
+    public groupRateLimit = 0,
   ) {}
 
   /** Take a concurrency slot for `appId` on `connectionId`; call the returned release when the response is sent. */
@@ -50,13 +51,21 @@ export class Limits {
 
   /** Spend one item token (PUT/DELETE of an item). */
   takeItem(connectionId: string, now = Date.now()): Admission {
-    const rate = this.rateLimit;
+    return this.take(`item|${connectionId}`, this.rateLimit, 'item writes', connectionId, now);
+  }
+
+  /** Spend one group-administration token (group and member writes). */
+  takeGroup(connectionId: string, now = Date.now()): Admission {
+    return this.take(`group|${connectionId}`, this.groupRateLimit, 'group administration requests', connectionId, now);
+  }
+
+  private take(key: string, rate: number, what: string, connectionId: string, now: number): Admission {
     if (!rate || rate <= 0) return { ok: true };
     const capacity = Math.max(1, rate);
-    const b = this.buckets.get(connectionId) ?? { tokens: capacity, last: now };
+    const b = this.buckets.get(key) ?? { tokens: capacity, last: now };
     b.tokens = Math.min(capacity, b.tokens + ((now - b.last) / 1000) * rate);
     b.last = now;
-    this.buckets.set(connectionId, b);
+    this.buckets.set(key, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return { ok: true };
@@ -65,7 +74,7 @@ export class Limits {
     return {
       ok: false,
       retryAfter,
-      reason: `More than ${rate} item writes per second on connection '${connectionId}'.`,
+      reason: `More than ${rate} ${what} per second on connection '${connectionId}'.`,
     };
   }
 

@@ -141,6 +141,8 @@ export interface Connection {
   groups: Map<string, ExternalGroup>;
   /** Items allowed in this connection; reaching it moves the connection to limitExceeded. */
   itemQuota?: number;
+  /** Set by DELETE with a deletion delay: the connection disappears at this time (epoch ms). */
+  deleteAt?: number;
 }
 
 export interface EmulatorState {

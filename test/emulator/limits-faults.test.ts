@@ -102,6 +102,38 @@ describe('emulator limits and faults', () => {
     }
   });
 
+  it('throttles group administration with its own bucket (groupRateLimit)', async () => {
+    await settings({ groupRateLimit: 5 });
+    try {
+      const res = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => g('POST', '/v1.0/external/connections/limits/groups', { id: `grp${i}` })),
+      );
+      expect(res.filter((r) => r.status === 201).length).toBe(5);
+      const limited = res.filter((r) => r.status === 429);
+      expect(limited).toHaveLength(7);
+      expect(limited[0]!.body.error.message).toMatch(/group administration/);
+      // Item writes are not group writes.
+      expect((await g('PUT', '/v1.0/external/connections/limits/items/notgroup', item('notgroup'))).status).toBe(200);
+    } finally {
+      await settings({ groupRateLimit: 0 });
+    }
+  });
+
+  it('with deleteDelayMs a deleted connection stays visible for a while, then disappears', async () => {
+    await settings({ deleteDelayMs: 300 });
+    try {
+      await g('POST', '/v1.0/external/connections', { id: 'lagging', name: 'Lagging' });
+      expect((await g('DELETE', '/v1.0/external/connections/lagging')).status).toBe(202);
+      expect((await g('GET', '/v1.0/external/connections/lagging')).status).toBe(200);
+      expect((await g('POST', '/v1.0/external/connections', { id: 'lagging', name: 'Again' })).status).toBe(409);
+      await new Promise((r) => setTimeout(r, 350));
+      expect((await g('GET', '/v1.0/external/connections/lagging')).status).toBe(404);
+      expect((await g('POST', '/v1.0/external/connections', { id: 'lagging', name: 'Again' })).status).toBe(201);
+    } finally {
+      await settings({ deleteDelayMs: 0 });
+    }
+  });
+
   it('503-but-create: the connection is created, a retry gets 409 (the documented known issue)', async () => {
     await call(emu, tls, 'POST', '/_emulator/faults', {
       match: { method: 'POST', route: 'connections' },

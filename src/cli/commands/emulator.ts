@@ -17,6 +17,8 @@ Options:
   --state-dir DIR      persist the whole state and the TLS certificate in DIR; reload on start
   --latency-ms N       added to every Graph response (default 0)
   --rate-limit N       item PUT/DELETE per second per connection (default 0 = unlimited)
+  --group-rate-limit N group/member writes per second per connection (default 0 = unlimited)
+  --delete-delay-ms N  a deleted connection stays visible this long after the 202 (default 0)
   --max-concurrency N  concurrent requests per app per connection before 429 (default 25)
   --fault-rate F       0..1 probability of a random fault per Graph call (default 0)
   --seed N             seed for every random choice (faults, ids)
@@ -50,6 +52,8 @@ export const emulatorCommand: Command = {
           'latency-ms': { type: 'string' },
           'rate-limit': { type: 'string' },
           'max-concurrency': { type: 'string' },
+          'group-rate-limit': { type: 'string' },
+          'delete-delay-ms': { type: 'string' },
           'fault-rate': { type: 'string' },
           seed: { type: 'string' },
           'schema-delay-ms': { type: 'string' },
@@ -70,6 +74,8 @@ export const emulatorCommand: Command = {
       latencyMs: num('latency-ms', values['latency-ms'], 0),
       rateLimit: num('rate-limit', values['rate-limit'], 0),
       maxConcurrency: num('max-concurrency', values['max-concurrency'], 0),
+      groupRateLimit: num('group-rate-limit', values['group-rate-limit'], 0),
+      deleteDelayMs: num('delete-delay-ms', values['delete-delay-ms'], 0),
       faultRate: num('fault-rate', values['fault-rate'], 0, 1),
       seed: num('seed', values.seed, 0),
       schemaDelayMs: num('schema-delay-ms', values['schema-delay-ms'], 0),
