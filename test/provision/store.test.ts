@@ -5,13 +5,14 @@ import { TableClient } from '@azure/data-tables';
 import { ProvisionConflictError, TableProvisionStore, type ProvisionState } from '../../src/state/provision-store.js';
 import {
   initialProvisionState,
+  provisionTick,
   runProvisionStep,
   runProvisionToCompletion,
 } from '../../src/pipeline/provision/provision.js';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { clientFor, connectionId, requests, startTestEmulator } from '../graph/helpers.js';
+import { admin, clientFor, connectionId, requests, startTestEmulator } from '../graph/helpers.js';
 
 const prefix = `t${process.pid}${Date.now().toString(36)}`.replace(/[^A-Za-z0-9]/g, '');
 let store: TableProvisionStore;
@@ -109,5 +110,74 @@ describe('resumable provisioning (steps persisted in the table)', () => {
     expect(log.filter((r) => r.method === 'PATCH' && r.route === 'schema')).toHaveLength(1);
     const creates = (await requests(emu.info)).filter((r) => r.method === 'POST' && r.route === 'connections');
     expect(creates).toHaveLength(1);
+  });
+});
+
+describe('queue-driven provisioning (provisionTick)', () => {
+  it('a throttled group call is not slept on: the step returns Retry-After as the delay and keeps partial progress', async () => {
+    const example = JSON.parse(
+      readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'),
+    ) as ConnectorDefinition;
+    const id = connectionId('tick');
+    const definition = { ...example, connection: { ...example.connection, id } };
+    const graph = clientFor(emu.info, { retry: { maxRetries: 0 } });
+    const groups = [
+      {
+        id: 'g1',
+        displayName: 'One',
+        members: [{ id: '55555555-5555-5555-5555-555555555555', type: 'user' as const }],
+      },
+      { id: 'g2', displayName: 'Two', members: [] },
+    ];
+    const deps = {
+      graph,
+      definition,
+      groups,
+      logger: createMemoryLogger('info'),
+      store,
+      options: { pollIntervalMs: 50 },
+    };
+    const seen: string[] = [];
+    let r = await provisionTick(deps);
+    while (r.next !== 'done' && r.state.phase !== 'groups') {
+      seen.push(r.state.phase);
+      if (r.next.delayMs)
+        await new Promise((res) => setTimeout(res, Math.min(r.next !== 'done' ? r.next.delayMs : 0, 200)));
+      r = await provisionTick(deps);
+    }
+    expect(r.state.phase).toBe('groups');
+    await admin(emu.info, 'POST', 'faults', {
+      match: { method: 'POST', route: 'members' },
+      action: 'status',
+      status: 429,
+      retryAfter: 9,
+      count: 1,
+    });
+    const started = Date.now();
+    const throttled = await provisionTick(deps);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(throttled.next).toEqual({ delayMs: 9000 });
+    expect(throttled.state.phase).toBe('groups');
+    expect(throttled.state.lastErrorCode).toBeDefined();
+    // g1 was created before its member add was throttled: remembered, so it is not created twice
+    expect(throttled.state.groups).toEqual({ g1: { displayName: 'One', members: [] } });
+    expect((await store.get(id))?.state.groups).toEqual({ g1: { displayName: 'One', members: [] } });
+    // the next message (after the visibility delay) finishes the job
+    const done = await provisionTick(deps);
+    expect(done.next).toBe('done');
+    expect(done.state.phase).toBe('ready');
+    expect(Object.keys(done.state.groups ?? {}).sort()).toEqual(['g1', 'g2']);
+    expect((await store.get(id))?.state.phase).toBe('ready');
+    const groupCalls = (await requests(emu.info)).filter((x) => x.connectionId === id && /group|member/.test(x.route));
+    expect(groupCalls.map((x) => `${x.method} ${x.route} ${x.status}`)).toEqual([
+      'POST groups 201',
+      'POST members 429',
+      'POST members 201',
+      'POST groups 201',
+    ]);
+    // a stale worker holding an old etag cannot overwrite
+    const stale = await store.get(id);
+    await store.save({ ...stale!.state, progress: 'touched' }, stale!.etag);
+    await expect(store.save(stale!.state, stale!.etag)).rejects.toBeInstanceOf(ProvisionConflictError);
   });
 });

@@ -451,6 +451,26 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
   }
 }
 
+/**
+ * One step for a queue-driven host (Azure Functions): load the state (or start), run one step, save it
+ * with its ETag. `fresh` restarts a finished (ready/failed) provisioning. The caller re-enqueues with a
+ * visibility delay of `next.delayMs`, or stops on 'done'. A ProvisionConflictError means another worker
+ * advanced it concurrently: drop this message.
+ */
+export async function provisionTick(
+  deps: ProvisionDeps & { store: ProvisionStore },
+  opts: { fresh?: boolean } = {},
+): Promise<ProvisionStepResult> {
+  const cid = deps.definition.connection.id;
+  const now = (deps.clock ?? Date).now();
+  const stored = await deps.store.get(cid);
+  const terminal = stored && (stored.state.phase === 'ready' || stored.state.phase === 'failed');
+  const state = !stored || (terminal && opts.fresh) ? initialProvisionState(cid, now, stored?.state) : stored.state;
+  const result = await runProvisionStep(state, deps);
+  await deps.store.save(result.state, stored?.etag);
+  return result;
+}
+
 export interface RunProvisionDeps extends ProvisionDeps {
   store: ProvisionStore;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
