@@ -1,0 +1,393 @@
+/**
+ * `graph-connector doctor` end to end through main(): the real Graph connectors emulator (HTTPS, Entra-like
+ * token endpoint, trusted through GRAPH_CA_CERT_PATH), the shared Azurite, real @azure/identity credentials.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { QueueServiceClient } from '@azure/storage-queue';
+import { TableClient } from '@azure/data-tables';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { main } from '../../src/cli/index.js';
+import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
+import type { CheckResult, DoctorReport } from '../../src/doctor/index.js';
+import { loadEnvironment } from '../../src/config/env.js';
+import { GraphConnectorClient } from '../../src/graph/client.js';
+import { createGraphCredential } from '../../src/graph/credentials.js';
+import { createSecretProvider } from '../../src/secrets/index.js';
+
+let emu: EmulatorHandle;
+let dir: string;
+let hang: { server: Server; sockets: Set<Socket>; port: number };
+const conn = inject('storageConnectionString');
+
+let n = 0;
+/** Unique storage names and connection id per test (the Azurite and the emulator are shared). */
+function names() {
+  const id = `${process.pid.toString(36)}${Date.now().toString(36)}${n++}`.replace(/[^a-z0-9]/g, '');
+  return {
+    connectionId: `doc${id}`.slice(0, 32),
+    itemsQueue: `dq${id}-items`,
+    crawlQueue: `dq${id}-crawl`,
+    provisionQueue: `dq${id}-prov`,
+    prefix: `dr${id}`,
+    container: `dc${id}`,
+  };
+}
+
+function definitionFile(connectionId: string): string {
+  const def = JSON.parse(readFileSync(new URL('../../connector.json', import.meta.url), 'utf8')) as {
+    connection: { id: string };
+  };
+  def.connection.id = connectionId;
+  const path = join(dir, `${connectionId}.json`);
+  writeFileSync(path, JSON.stringify(def, null, 2));
+  return path;
+}
+
+function envFor(nm: ReturnType<typeof names>, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    CONNECTOR_CONFIG: definitionFile(nm.connectionId),
+    GRAPH_BASE_URL: emu.info.baseUrl,
+    GRAPH_AUTHORITY_HOST: emu.info.authorityHost,
+    GRAPH_TENANT_ID: emu.info.tenantId,
+    GRAPH_CLIENT_ID: emu.info.clientId,
+    GRAPH_CREDENTIAL: 'clientSecret',
+    GRAPH_CLIENT_SECRET: emu.info.clientSecret,
+    GRAPH_CA_CERT_PATH: emu.info.caCertPath!,
+    AzureWebJobsStorage: conn,
+    ITEMS_QUEUE: nm.itemsQueue,
+    CRAWL_QUEUE: nm.crawlQueue,
+    PROVISION_QUEUE: nm.provisionQueue,
+    LEDGER_TABLE_PREFIX: nm.prefix,
+    CLAIMS_CONTAINER: nm.container,
+    CRAWL_SCHEDULE: '0 0 */6 * * *',
+    LOG_LEVEL: 'error',
+  };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+function sink() {
+  const chunks: string[] = [];
+  return {
+    stream: new Writable({
+      write(c, _e, cb) {
+        chunks.push(String(c));
+        cb();
+      },
+    }),
+    text: () => chunks.join(''),
+  };
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  const out = sink();
+  const err = sink();
+  const code = await main(argv, { env, stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+async function doctorJson(env: NodeJS.ProcessEnv, ...args: string[]) {
+  const r = await run(['doctor', '--json', ...args], env);
+  const report = JSON.parse(r.stdout) as DoctorReport;
+  const by = (id: string): CheckResult => {
+    const c = report.checks.find((x) => x.id === id);
+    if (!c) throw new Error(`no check ${id} in ${r.stdout}`);
+    return c;
+  };
+  return { ...r, report, by };
+}
+
+async function admin<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const { Agent } = await import('undici');
+  const dispatcher = new Agent({ connect: { ca: readFileSync(emu.info.caCertPath!) } });
+  try {
+    const res = await fetch(`${emu.info.adminUrl}/${path}`, {
+      method,
+      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      dispatcher,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status}: ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+beforeAll(async () => {
+  emu = await startEmulator({ schemaDelayMs: 100, log: () => {} });
+  dir = mkdtempSync(join(tmpdir(), 'gc-doctor-'));
+  // A TCP server that accepts and never answers: a Graph endpoint that hangs.
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  hang = { server, sockets, port: (server.address() as { port: number }).port };
+});
+
+afterAll(async () => {
+  for (const s of hang?.sockets ?? []) s.destroy();
+  await new Promise((r) => hang?.server.close(r));
+  await emu?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ALL = [
+  'environment',
+  'definition',
+  'secrets',
+  'graph-token',
+  'graph-roles',
+  'graph-reachable',
+  'connection',
+  'storage',
+  'schedule',
+];
+
+describe('graph-connector doctor', () => {
+  it('a good local stack: missing storage and connection are reported, --create and provision fix them, then all pass', async () => {
+    const nm = names();
+    const env = envFor(nm);
+
+    const first = await doctorJson(env);
+    expect(first.code).toBe(1);
+    expect(first.report.checks.map((c) => c.id)).toEqual(ALL);
+    for (const id of [
+      'environment',
+      'definition',
+      'secrets',
+      'graph-token',
+      'graph-roles',
+      'graph-reachable',
+      'schedule',
+    ])
+      expect(first.by(id).status, `${id}: ${first.by(id).message}`).toBe('pass');
+    expect(first.by('connection')).toMatchObject({ status: 'warn' });
+    expect(first.by('connection').fix).toMatch(/graph-connector provision/);
+    expect(first.by('storage').status).toBe('fail');
+    expect(first.by('storage').message).toMatch(/^missing 11 of 11: /);
+    expect(first.by('storage').details).toContain(`queue ${nm.crawlQueue} (from CRAWL_QUEUE)`);
+    expect(first.by('storage').details).toContain(`table ${nm.prefix}deadletters (from LEDGER_TABLE_PREFIX)`);
+    expect(first.by('storage').fix).toMatch(/--create/);
+
+    const created = await doctorJson(env, '--create');
+    expect(created.by('storage').status, created.by('storage').message).toBe('pass');
+    expect(created.by('storage').message).toMatch(/created 11/);
+    // Independently: Azurite now holds them.
+    const qs = QueueServiceClient.fromConnectionString(conn);
+    for (const q of [nm.itemsQueue, `${nm.itemsQueue}-poison`, nm.crawlQueue, nm.provisionQueue])
+      expect(await qs.getQueueClient(q).exists(), q).toBe(true);
+    expect(await BlobServiceClient.fromConnectionString(conn).getContainerClient(nm.container).exists()).toBe(true);
+    await TableClient.fromConnectionString(conn, `${nm.prefix}deadletters`, { allowInsecureConnection: true })
+      .listEntities()
+      .byPage({ maxPageSize: 1 })
+      .next();
+
+    const provision = await run(['provision'], env);
+    expect(provision.code, provision.stderr).toBe(0);
+
+    const good = await run(['doctor'], env);
+    expect(good.code, good.stdout).toBe(0);
+    const lines = good.stdout.trim().split('\n');
+    expect(lines.filter((l) => /^(PASS|WARN|FAIL|SKIP) /.test(l)).map((l) => l.slice(0, 4))).toEqual(
+      Array(9).fill('PASS'),
+    );
+    expect(good.stdout).toMatch(new RegExp(`PASS  connection\\s+connection '${nm.connectionId}' exists and is ready`));
+    expect(good.stdout).toMatch(/PASS {2}crawl schedule\s+'0 0 \*\/6 \* \* \*' is valid; next full crawl at \d{4}-/);
+    expect(good.stdout).toContain(
+      "'graph-client-secret' (the Graph client secret): found in environment variable GRAPH_CLIENT_SECRET",
+    );
+    expect(lines.at(-1)).toBe('doctor: 9 passed, 0 warnings, 0 failed, 0 skipped');
+    // The emulator agrees the connection is ready.
+    const state = await admin<{ connections: { id: string; state: string }[] }>('GET', 'state');
+    expect(state.connections.find((c) => c.id === nm.connectionId)?.state).toBe('ready');
+    // Never a secret value.
+    expect(good.stdout + good.stderr).not.toContain(emu.info.clientSecret);
+  });
+
+  it('a wrong client secret: the token line names the AADSTS error, the secret and where it came from; Graph checks are skipped', async () => {
+    const nm = names();
+    const wrong = 'wrong-secret-value-1234567890';
+    const r = await run(['doctor'], envFor(nm, { GRAPH_CLIENT_SECRET: wrong }));
+    expect(r.code).toBe(1);
+    const token = r.stdout.split('\n').find((l) => l.startsWith('FAIL  Graph token'));
+    expect(token, r.stdout).toBeDefined();
+    expect(token).toMatch(/AADSTS\d+/);
+    expect(token).toContain("secret 'graph-client-secret' from environment variable GRAPH_CLIENT_SECRET");
+    expect(token).toContain(emu.info.clientId);
+    expect(r.stdout).toMatch(/fix: .*'graph-client-secret' \(environment variable GRAPH_CLIENT_SECRET\)/);
+    expect(r.stdout).toMatch(/SKIP {2}Graph permissions\s+skipped: Graph token failed/);
+    expect(r.stdout).toMatch(/SKIP {2}Graph endpoint\s+skipped: Graph token failed/);
+    expect(r.stdout).toMatch(/SKIP {2}connection\s+skipped: Graph endpoint was skipped/);
+    // The failure does not stop the independent checks.
+    expect(r.stdout).toMatch(/PASS {2}crawl schedule/);
+    expect(r.stdout).toMatch(/(PASS|FAIL) {2}storage/);
+    expect(r.stdout + r.stderr).not.toContain(wrong);
+  });
+
+  it('a secret that is not set: the secrets line says where it looked; the token is skipped', async () => {
+    const nm = names();
+    const { report, by } = await doctorJson(
+      envFor(nm, { GRAPH_CLIENT_SECRET: undefined, GRAPH_CLIENT_SECRET_NAME: 'doctor-missing-secret' }),
+    );
+    expect(report.ok).toBe(false);
+    expect(by('secrets').status).toBe('fail');
+    expect(by('secrets').message).toContain("'doctor-missing-secret'");
+    expect(by('secrets').message).toContain('DOCTOR_MISSING_SECRET');
+    expect(by('secrets').fix).toMatch(/export DOCTOR_MISSING_SECRET=/);
+    expect(by('graph-token')).toMatchObject({ status: 'skip', message: 'skipped: secrets failed' });
+  });
+
+  it('an app without ExternalItem.ReadWrite.OwnedBy: the permissions line names that role and the admin-consent fix', async () => {
+    const app = await admin<{ clientId: string; clientSecret: string }>('POST', 'apps', {
+      displayName: 'doctor: connection role only',
+      roles: ['ExternalConnection.ReadWrite.OwnedBy'],
+    });
+    const nm = names();
+    const { by } = await doctorJson(
+      envFor(nm, { GRAPH_CLIENT_ID: app.clientId, GRAPH_CLIENT_SECRET: app.clientSecret }),
+    );
+    expect(by('graph-token').status).toBe('pass');
+    const roles = by('graph-roles');
+    expect(roles.status).toBe('fail');
+    expect(roles.message).toContain('lacks ExternalItem.ReadWrite.OwnedBy');
+    expect(roles.message).not.toContain('lacks ExternalConnection');
+    expect(roles.message).toContain(app.clientId);
+    expect(roles.fix).toMatch(/admin consent/);
+    expect(roles.fix).toContain('8116ae0f-55c2-452d-9944-d18420f5b2c8=Role');
+    // The connection role it does have still reads the (absent) connection.
+    expect(by('graph-reachable').status).toBe('pass');
+    expect(by('connection').status).toBe('warn');
+  });
+
+  it('an app with no roles: both permissions named, and the endpoint line reports the 403 with the permission', async () => {
+    const app = await admin<{ clientId: string; clientSecret: string }>('POST', 'apps', {
+      displayName: 'doctor: no roles',
+      roles: [],
+    });
+    const { by } = await doctorJson(
+      envFor(names(), { GRAPH_CLIENT_ID: app.clientId, GRAPH_CLIENT_SECRET: app.clientSecret }),
+    );
+    expect(by('graph-roles').message).toContain(
+      'lacks ExternalConnection.ReadWrite.OwnedBy and ExternalItem.ReadWrite.OwnedBy',
+    );
+    expect(by('graph-reachable').status).toBe('fail');
+    expect(by('graph-reachable').message).toMatch(/answered 403/);
+    expect(by('graph-reachable').message).toContain('ExternalConnection.ReadWrite.OwnedBy');
+  });
+
+  it('a missing queue: the storage line names exactly that queue; --create restores it', async () => {
+    const nm = names();
+    const env = envFor(nm);
+    expect((await doctorJson(env, '--create')).by('storage').status).toBe('pass');
+    await QueueServiceClient.fromConnectionString(conn).getQueueClient(nm.crawlQueue).delete();
+
+    const { by, code } = await doctorJson(env);
+    expect(code).toBe(1);
+    const storage = by('storage');
+    expect(storage.status).toBe('fail');
+    expect(storage.message).toContain(`missing queue ${nm.crawlQueue} (`);
+    expect(storage.details).toEqual([`queue ${nm.crawlQueue} (from CRAWL_QUEUE)`]);
+    expect(storage.fix).toBe(
+      'run graph-connector run once locally, or deploy infra (azd provision creates them), or use graph-connector doctor --create',
+    );
+
+    const again = await doctorJson(env, '--create');
+    expect(again.by('storage').message).toContain(`created 1: queue ${nm.crawlQueue}`);
+    expect(await QueueServiceClient.fromConnectionString(conn).getQueueClient(nm.crawlQueue).exists()).toBe(true);
+  });
+
+  it('a bad schedule fails its line and the environment line, without hiding the Graph and storage checks', async () => {
+    const nm = names();
+    const { by, code } = await doctorJson(envFor(nm, { CRAWL_SCHEDULE: '0 */5 * * *' }));
+    expect(code).toBe(1);
+    expect(by('schedule').status).toBe('fail');
+    expect(by('schedule').message).toContain("CRAWL_SCHEDULE '0 */5 * * *' is not a valid NCRONTAB expression");
+    expect(by('schedule').message).toContain('expected 6 fields');
+    expect(by('environment').status).toBe('fail');
+    expect(by('environment').details?.join('\n')).toContain('CRAWL_SCHEDULE');
+    // Graph and storage do not depend on the schedule: they still ran.
+    expect(by('graph-token').status).toBe('pass');
+    expect(['pass', 'fail']).toContain(by('storage').status);
+    expect(by('storage').message).not.toMatch(/^skipped/);
+  });
+
+  it('a schedule that never fires (February 30th) fails with that reason', async () => {
+    const { by } = await doctorJson(envFor(names(), { CRAWL_SCHEDULE: '0 0 0 30 2 *' }));
+    expect(by('schedule')).toMatchObject({ status: 'fail' });
+    expect(by('schedule').message).toMatch(/never fires/);
+  });
+
+  it('environment problems are all listed; Graph checks that depend on a broken GRAPH_* variable are skipped', async () => {
+    const { by } = await doctorJson(
+      envFor(names(), { GRAPH_TENANT_ID: undefined, CRAWL_TIMER_MODE: 'sometimes', LOG_LEVEL: 'loud' }),
+    );
+    const envCheck = by('environment');
+    expect(envCheck.status).toBe('fail');
+    expect(envCheck.message).toContain('3 problems');
+    const details = envCheck.details!.join('\n');
+    for (const v of ['GRAPH_TENANT_ID', 'CRAWL_TIMER_MODE', 'LOG_LEVEL']) expect(details).toContain(v);
+    expect(by('secrets').status).toBe('skip');
+    expect(by('secrets').message).toContain('GRAPH_TENANT_ID');
+    expect(by('graph-token').status).toBe('skip');
+    expect(by('storage').message).not.toMatch(/^skipped/);
+    expect(by('schedule').status).toBe('pass');
+  });
+
+  it('a Graph endpoint that never answers fails at the time limit; the checks after it still run', async () => {
+    const nm = names();
+    const started = Date.now();
+    const { by } = await doctorJson(
+      envFor(nm, { GRAPH_BASE_URL: `https://127.0.0.1:${hang.port}` }),
+      '--timeout',
+      '1s',
+    );
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(by('graph-token').status).toBe('pass');
+    expect(by('graph-reachable')).toMatchObject({ status: 'fail' });
+    expect(by('graph-reachable').message).toMatch(/did not finish within 1 s/);
+    expect(by('connection').status).toBe('skip');
+    expect(by('storage').message).not.toMatch(/^skipped/);
+    expect(by('schedule').status).toBe('pass');
+  });
+
+  it('a connection in draft is a warning pointing at provision', async () => {
+    const nm = names();
+    const env = envFor(nm);
+    await run(['doctor', '--create'], env);
+    // A connection created without a schema stays in draft (real Graph API of the emulator).
+    const graph = new GraphConnectorClient({
+      baseUrl: emu.info.baseUrl,
+      caCertPath: emu.info.caCertPath!,
+      credential: createGraphCredential(loadEnvironment(env), createSecretProvider(env)),
+    });
+    await graph.createConnection({ id: nm.connectionId, name: 'doctor draft', description: 'draft connection' });
+    const { by, code } = await doctorJson(env);
+    expect(by('connection')).toMatchObject({ status: 'warn' });
+    expect(by('connection').message).toContain('draft');
+    expect(by('connection').fix).toMatch(/graph-connector provision/);
+    expect(code).toBe(0); // warnings do not fail
+  });
+
+  it('usage: --help, an unknown flag (exit 2), and a bad --timeout', async () => {
+    const help = await run(['doctor', '--help'], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--create');
+    const bad = await run(['doctor', '--frobnicate'], {});
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/frobnicate/);
+    const badTimeout = await run(['doctor', '--timeout', 'soon'], {});
+    expect(badTimeout.code).toBe(2);
+    expect(badTimeout.stderr).toContain("--timeout 'soon' is not a duration");
+  });
+});
