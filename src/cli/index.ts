@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/problems.js';
 import { commands } from './commands/index.js';
 import { UsageError, type CommandIo } from './command.js';
 
@@ -56,6 +57,10 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
   try {
     return await command.run({ argv: rest, stdout, stderr, env, signal });
   } catch (err) {
+    if (err instanceof ConfigError) {
+      stderr.write(`graph-connector ${name}: ${err.message}\n`);
+      return 2;
+    }
     if (err instanceof UsageError) {
       stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;

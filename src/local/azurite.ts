@@ -13,25 +13,42 @@ export interface AzuriteHandle {
   stop(): Promise<void>;
 }
 
-/** Start Azurite (blob, queue, table) in memory on free ports, as a child process. */
-export async function startAzurite(): Promise<AzuriteHandle> {
-  const bin = require.resolve('azurite/dist/src/azurite.js');
+export interface AzuriteOptions {
+  /** Keep the data in this folder (survives restarts); default: in memory only. */
+  location?: string;
+  /** Fixed ports (default: any free port). */
+  ports?: { blob?: number; queue?: number; table?: number };
+}
+
+/**
+ * Start Azurite (blob, queue, table) as a child process, on free ports unless told otherwise. Azurite is a
+ * development dependency: a clear error says so when it is not installed.
+ */
+export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteHandle> {
+  let bin: string;
+  try {
+    bin = require.resolve('azurite/dist/src/azurite.js');
+  } catch {
+    throw new Error(
+      'Azurite is not installed (it is a development dependency). Run `npm install` in the project, or set ' +
+        'AzureWebJobsStorage to a real storage account connection string.',
+    );
+  }
   const child = spawn(
     process.execPath,
     [
       bin,
-      '--inMemoryPersistence',
+      ...(options.location ? ['--location', options.location] : ['--inMemoryPersistence']),
       '--disableTelemetry',
       '--skipApiVersionCheck',
       '--silent',
       '--blobPort',
-      '0',
+      String(options.ports?.blob ?? 0),
       '--queuePort',
-      '0',
+      String(options.ports?.queue ?? 0),
       '--tablePort',
-      '0',
-      '--extentMemoryLimit',
-      '512',
+      String(options.ports?.table ?? 0),
+      ...(options.location ? [] : ['--extentMemoryLimit', '512']),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

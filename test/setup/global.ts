@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startAzurite } from './azurite.js';
+import { startAzurite } from '../../src/local/azurite.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

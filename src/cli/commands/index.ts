@@ -4,12 +4,14 @@ import { provisionCommand } from './provision.js';
 import { validateCommand } from './validate.js';
 import { emulatorCommand } from './emulator.js';
 import { doctorCommand } from './doctor.js';
+import { runCommand } from './run.js';
 
 /**
  * Every subcommand of `graph-connector`, in the order `--help` lists them.
  * Each lives in its own file in this folder and is registered here.
  */
 export const commands: Command[] = [
+  runCommand,
   emulatorCommand,
   validateCommand,
   provisionCommand,
