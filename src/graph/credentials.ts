@@ -41,6 +41,17 @@ export interface GraphCredential extends TokenCredential {
   readonly description: string;
 }
 
+function readCaFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new Error(
+      `GRAPH_CA_CERT_PATH: cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix: point it at the PEM of the CA that signed the Graph/authority endpoint, or unset it`,
+      { cause: e },
+    );
+  }
+}
+
 /** A pipeline policy that makes @azure/identity's HTTPS calls trust an extra CA. */
 export function caPolicy(caPem: string | Buffer): PipelinePolicy {
   const agent = new HttpsAgent({ ca: caPem, keepAlive: true });
@@ -149,7 +160,7 @@ export function createGraphCredential(
   options: GraphCredentialOptions = {},
 ): GraphCredential {
   const g = env.graph;
-  const caPem = options.caPem ?? (g.caCertPath ? readFileSync(g.caCertPath) : undefined);
+  const caPem = options.caPem ?? (g.caCertPath ? readCaFile(g.caCertPath) : undefined);
   const common = {
     authorityHost: g.authorityHost,
     ...(g.customAuthority ? { disableInstanceDiscovery: true } : {}),

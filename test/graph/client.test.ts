@@ -279,3 +279,22 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(null)).toBeUndefined();
   });
 });
+
+describe('GraphError inner codes', () => {
+  it('carries innerError.code from the envelope (a boolean refiner is refused synchronously)', async () => {
+    await admin(emu.info, 'POST', 'reset', {});
+    const client = clientFor(emu.info);
+    const id = connectionId('inner');
+    await client.createConnection({ id, name: 'Inner', description: 'inner codes' });
+    const err = await failure(
+      client.patchSchema(id, {
+        baseType: 'microsoft.graph.externalItem',
+        properties: [{ name: 'done', type: 'boolean', isQueryable: true, isRefinable: true }],
+      }),
+    );
+    expect(err.status).toBe(400);
+    expect(err.code).toBe('InvalidRequest');
+    expect(err.innerCode).toBe('RefinerShouldNotBeOfType');
+    expect(err.message).toMatch(/done/);
+  });
+});
