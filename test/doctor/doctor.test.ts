@@ -361,6 +361,46 @@ describe('graph-connector doctor', () => {
     expect(by('schedule').status).toBe('pass');
   });
 
+  it('managedIdentity needs no secret: the token comes from the managed identity endpoint with its roles', async () => {
+    // ManagedIdentityCredential reads the App Service MI contract from process.env (this file's own process).
+    const saved = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
+    process.env.IDENTITY_ENDPOINT = emu.info.managedIdentityEndpoint;
+    process.env.IDENTITY_HEADER = emu.info.managedIdentityHeader;
+    try {
+      const { by } = await doctorJson(
+        envFor(names(), {
+          GRAPH_CREDENTIAL: 'managedIdentity',
+          AZURE_CLIENT_ID: emu.info.managedIdentityClientId,
+          GRAPH_CLIENT_SECRET: undefined,
+        }),
+      );
+      expect(by('secrets').status).toBe('pass');
+      expect(by('secrets').message).toContain('no secret needed: GRAPH_CREDENTIAL=managedIdentity');
+      expect(by('secrets').message).toContain(emu.info.managedIdentityClientId);
+      expect(by('graph-token').status, by('graph-token').message).toBe('pass');
+      expect(by('graph-roles').status).toBe('pass');
+      expect(by('graph-reachable').status).toBe('pass');
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('certificate from a file that does not exist: the environment names the file, the Graph chain is skipped', async () => {
+    const missing = join(dir, 'no-such-cert.pem');
+    const { by } = await doctorJson(
+      envFor(names(), { GRAPH_CREDENTIAL: 'certificate', GRAPH_CERTIFICATE_PATH: missing }),
+    );
+    expect(by('environment').status).toBe('fail');
+    expect(by('environment').details?.join('\n')).toContain('GRAPH_CERTIFICATE_PATH');
+    expect(by('secrets')).toMatchObject({ status: 'skip' });
+    expect(by('secrets').message).toContain('GRAPH_CERTIFICATE_PATH');
+    expect(by('graph-token').status).toBe('skip');
+    expect(by('schedule').status).toBe('pass');
+  });
+
   it('a connection in draft is a warning pointing at provision', async () => {
     const nm = names();
     const env = envFor(nm);
