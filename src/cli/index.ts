@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ConfigError } from '../config/problems.js';
 import { commands } from './commands/index.js';
 import { UsageError, type CommandIo } from './command.js';
@@ -45,6 +46,8 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
   let cleanup = () => {};
   if (!signal) {
     const ac = new AbortController();
+    // One signal is shared by every request in flight (the worker runs up to 25 at once, each with SDK calls).
+    setMaxListeners(1000, ac.signal);
     const onSignal = () => ac.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

@@ -123,16 +123,16 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
 
     // Crawl with live progress.
     const tty = isTty(options.stdout);
+    const started = Date.now();
     let lastLine = 0;
     rt.pipeline.onProgress = (p: CrawlProgress) => {
       const now = Date.now();
       if (!tty && now - lastLine < 2000 && p.phase === 'enumerating') return;
       lastLine = now;
-      const text = `crawl     [${p.phase}] read ${p.enumerated} · queued ${p.enqueued} · unchanged ${p.unchanged} · rejected ${p.rejected}`;
+      const text = `crawl     [${p.phase}] read ${p.enumerated} · queued ${p.enqueued} · unchanged ${p.unchanged} · rejected ${p.rejected}  (${((now - started) / 1000).toFixed(1)} s)`;
       if (tty) options.stdout.write(`\r\x1b[2K${text}`);
       else out(text);
     };
-    const started = Date.now();
     const result = await crawlLocally(
       rt.pipeline,
       { mode: options.mode, trigger: 'cli', force: options.force },
