@@ -3,7 +3,7 @@
  * managed identity endpoint. It imports nothing from the connector: its truth is
  * reference/graph-connectors-api.md. See docs/emulator.md.
  */
-import { generateKeyPairSync, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -19,7 +19,7 @@ import { Limits } from './limits.js';
 import { createRng, deriveSeed } from './random.js';
 import { createHandler } from './server.js';
 import { Store, type EmulatorState } from './store.js';
-import { loadOrCreateTls } from './tls.js';
+import { loadOrCreateSigningKey, loadOrCreateTls } from './tls.js';
 
 export interface EmulatorOptions {
   /** 0 = any free port (default 0). */
@@ -79,15 +79,14 @@ export interface EmulatorHandle {
   close(): Promise<void>;
 }
 
-function initialState(seed: number): EmulatorState {
+function initialState(seed: number, signingKeyPem: string): EmulatorState {
   const ids = createRng(deriveSeed(seed, 1));
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const defaultAppId = ids.guid();
   const miClientId = ids.guid();
   const sysClientId = ids.guid();
   return {
     tenantId: ids.guid(),
-    signingKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    signingKeyPem,
     kid: ids.hex(20),
     identityHeader: ids.hex(16),
     defaultAppId,
@@ -174,7 +173,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const seed = options.seed ?? randomInt(0, 2 ** 31);
   const persisted = options.stateDir ? Store.load(options.stateDir) : undefined;
-  const state = persisted ?? initialState(seed);
+  const keyDir =
+    options.stateDir ?? options.tlsDir ?? join(tmpdir(), `graph-connector-emulator-tls-${process.getuid?.() ?? 'u'}`);
+  const state = persisted ?? initialState(seed, await loadOrCreateSigningKey(keyDir));
   if (options.directory !== undefined) state.directory = loadDirectory(options.directory);
   const store = new Store(state, options.stateDir, log);
   const settings: EmulatorSettings = {
@@ -219,9 +220,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let main: Server;
   if (options.http) main = createHttpServer(handler);
   else {
-    const tlsDir =
-      options.stateDir ?? options.tlsDir ?? join(tmpdir(), `graph-connector-emulator-tls-${process.getuid?.() ?? 'u'}`);
-    const tls = await loadOrCreateTls(tlsDir);
+    const tls = await loadOrCreateTls(keyDir);
     caCertPath = tls.caCertPath;
     main = createHttpsServer({ key: tls.key, cert: tls.cert }, handler);
   }

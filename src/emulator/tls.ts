@@ -2,7 +2,7 @@
  * The emulator's TLS certificate: a self-signed leaf for 127.0.0.1 and localhost, generated on first start
  * and reused afterwards. Clients trust it directly (it is its own CA).
  */
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
@@ -46,6 +46,33 @@ function splitBundle(pem: string): { key: string; cert: string } | undefined {
   const key = /-----BEGIN (?:RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA )?PRIVATE KEY-----/.exec(pem)?.[0];
   const cert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
   return key && cert ? { key: key + '\n', cert: cert + '\n' } : undefined;
+}
+
+const SIGNING = 'emulator-signing-key.pem';
+
+/**
+ * The token-signing key for a fresh state: kept in `dir` and reused, so a start needs no RSA key generation
+ * (slow on a busy machine). A persisted state keeps its own key.
+ */
+export async function loadOrCreateSigningKey(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, SIGNING);
+  const read = () => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
+  const existing = read();
+  if (existing?.includes('PRIVATE KEY')) return existing;
+  const pem = await new Promise<string>((resolve, reject) =>
+    generateKeyPair(
+      'rsa',
+      {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      },
+      (err, _pub, priv) => (err ? reject(err) : resolve(priv)),
+    ),
+  );
+  writeOnce(path, pem, existing !== undefined);
+  return read() ?? pem;
 }
 
 /** Load the certificate kept in `dir`, or create one there. Safe when several processes start at once. */
