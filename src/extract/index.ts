@@ -25,7 +25,7 @@ export type {
 } from './types.js';
 export { ExtractError } from './types.js';
 export { truncateAtWordBoundary, utf8Length, decodeText } from './text.js';
-export { closeOcr, warmUpOcr } from './ocr.js';
+export { closeOcr, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from './ocr.js';
 export { htmlToText, sanitizeHtml } from './html.js';
 
 /** Graph's item cap is 4 MB for the whole request body: leave room for properties and the ACL. */

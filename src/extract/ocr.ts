@@ -1,8 +1,8 @@
 /**
  * Offline OCR with tesseract.js. Everything is local: the worker script and wasm core come from the installed
- * `tesseract.js` / `tesseract.js-core` packages, and the trained data is read from `@tesseract.js-data/<lang>`
- * and handed to the worker as bytes, so tesseract has no URL to fetch. Workers run in worker threads and are
- * terminated when a file's time limit expires.
+ * `tesseract.js` / `tesseract.js-core` packages, and `langPath` is the local folder of `@tesseract.js-data/<lang>`,
+ * so tesseract reads the trained data from disk and has no URL to fetch. Workers run in worker threads; a worker is
+ * terminated when a file's time limit expires during its job, and after an idle period (30 s).
  */
 import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +56,35 @@ interface Slot {
   /** set once the worker is ready, so it can be terminated without awaiting */
   ready?: Tesseract.Worker;
   queue: Promise<unknown>;
+  /** jobs queued or running */
+  pending: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/** An idle worker is terminated after this long (it holds memory and keeps a CLI process alive). */
+let idleMs = 30_000;
+
+/** Change the idle time after which OCR workers are terminated (default 30 s). */
+export function setOcrIdleMs(ms: number): void {
+  idleMs = ms;
+}
+
+/** Number of OCR workers alive or starting. */
+export function ocrWorkerCount(): number {
+  return slots.size;
+}
+
+function scheduleIdle(key: string, slot: Slot): void {
+  clearTimeout(slot.idleTimer);
+  if (slot.pending > 0 || slots.get(key) !== slot) return;
+  slot.idleTimer = setTimeout(() => retire(key, slot), idleMs);
+  slot.idleTimer.unref();
+}
+
+function retire(key: string, slot: Slot): void {
+  clearTimeout(slot.idleTimer);
+  if (slots.get(key) === slot) slots.delete(key);
+  if (slot.ready) void slot.ready.terminate().catch(() => undefined);
 }
 const slots = new Map<string, Slot>();
 
@@ -80,7 +109,7 @@ function slotFor(languages: readonly string[]): Slot {
       gzip: true,
       errorHandler: () => undefined, // failures surface through the rejected job promise
     });
-    const s: Slot = { worker: created, queue: Promise.resolve() };
+    const s: Slot = { worker: created, queue: Promise.resolve(), pending: 0 };
     let timer: NodeJS.Timeout | undefined;
     s.worker = Promise.race([
       created,
@@ -128,7 +157,9 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** Start (or reuse) the worker for these languages and wait until it is ready. */
 export async function warmUpOcr(languages: readonly string[] = ['eng']): Promise<void> {
-  await slotFor(languages).worker;
+  const slot = slotFor(languages);
+  await slot.worker;
+  scheduleIdle(languages.join('+'), slot);
 }
 
 /**
@@ -142,6 +173,8 @@ export async function recognize(
 ): Promise<OcrText> {
   const key = languages.join('+');
   const slot = slotFor(languages);
+  clearTimeout(slot.idleTimer);
+  slot.pending++;
   const run = slot.queue.then(async () => {
     if (signal.aborted) throw new ExtractError('timeout', 'OCR was aborted before it started');
     try {
@@ -152,20 +185,27 @@ export async function recognize(
       );
       return { text: result.data.text, confidence: result.data.confidence };
     } catch (err) {
-      if (signal.aborted && slots.get(key) === slot) {
-        slots.delete(key);
-        if (slot.ready) void slot.ready.terminate().catch(() => undefined);
-      }
+      if (signal.aborted) retire(key, slot); // the job may still be running inside the worker: stop it
       throw err;
     }
   });
-  slot.queue = run.catch(() => undefined);
+  slot.queue = run
+    .catch(() => undefined)
+    .finally(() => {
+      slot.pending--;
+      scheduleIdle(key, slot);
+    });
   return run;
 }
 
-/** Terminate every OCR worker (call on shutdown and in test teardown; idle workers keep the process alive). */
+/** Terminate every OCR worker now (call on shutdown and in test teardown). */
 export async function closeOcr(): Promise<void> {
   const all = [...slots.values()];
   slots.clear();
-  await Promise.all(all.map((s) => (s.ready ? s.ready.terminate().catch(() => undefined) : Promise.resolve())));
+  await Promise.all(
+    all.map((s) => {
+      clearTimeout(s.idleTimer);
+      return s.ready ? s.ready.terminate().catch(() => undefined) : Promise.resolve();
+    }),
+  );
 }

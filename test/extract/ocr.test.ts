@@ -3,7 +3,7 @@ import path from 'node:path';
 import jpeg from 'jpeg-js';
 import UTIF from 'utif2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeOcr, extractFile, warmUpOcr } from '../../src/extract/index.js';
+import { closeOcr, extractFile, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from '../../src/extract/index.js';
 import type { ExtractResult } from '../../src/extract/index.js';
 import { encodePng, grayToRgba, makePdf, renderTextLines } from '../../src/extract/fixtures/index.js';
 import { trainedDataDir } from '../../src/extract/ocr.js';
@@ -70,10 +70,13 @@ describe('OCR (offline tesseract.js)', () => {
 
   it('times out a long OCR job, terminates the worker, and the next file still works', async () => {
     const big = encodePng(renderTextLines(Array.from({ length: 12 }, () => 'THE QUICK BROWN FOX JUMPS OVER IT')));
+    await warmUpOcr(['eng']);
+    expect(ocrWorkerCount()).toBe(1);
     const started = Date.now();
     const r = await extractFile({ bytes: big, fileName: 'big.png' }, { ...opts, timeoutMs: 150 });
     expect(r).toMatchObject({ ok: false, code: 'timeout' });
     expect(Date.now() - started).toBeLessThan(1_500);
+    expect(ocrWorkerCount()).toBe(0); // the busy worker was terminated, not left running
     expectKeyWords(await extractFile({ bytes: encodePng(renderTextLines(LINES)), fileName: 'next.png' }, opts));
   });
 
@@ -93,6 +96,20 @@ describe('OCR (offline tesseract.js)', () => {
       ok: false,
       code: 'corrupt',
     });
+  });
+});
+
+describe('OCR worker lifecycle', () => {
+  it('terminates an idle worker so it does not hold memory or keep a process alive', async () => {
+    setOcrIdleMs(300);
+    try {
+      expectKeyWords(await extractFile({ bytes: encodePng(renderTextLines(LINES)), fileName: 'a.png' }, opts));
+      expect(ocrWorkerCount()).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(ocrWorkerCount()).toBe(0);
+    } finally {
+      setOcrIdleMs(30_000);
+    }
   });
 });
 

@@ -37,7 +37,10 @@ describe('damaged files never throw', () => {
         let input: Uint8Array;
         if (mode === 0) input = bytes.subarray(0, Math.floor(rand() * bytes.length));
         else if (mode === 1) {
-          for (let k = 0; k < 1 + Math.floor(rand() * 20); k++) bytes[Math.floor(rand() * bytes.length)] ^= 1 << k % 8;
+          for (let k = 0; k < 1 + Math.floor(rand() * 20); k++) {
+            const j = Math.floor(rand() * bytes.length);
+            bytes[j] = bytes[j]! ^ (1 << k % 8);
+          }
           input = bytes;
         } else {
           const cut = Math.floor(rand() * bytes.length);
