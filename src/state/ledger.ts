@@ -148,13 +148,19 @@ export interface LedgerOptions {
   /** Concurrency of point reads and partition operations. Default 16. */
   concurrency?: number;
   now?: () => number;
+  /** Shards of the job counters written by {@link Ledger.addCounts}. Default 8. */
+  counterShards?: number;
 }
 
 const COUNTER_PREFIX = '~c~';
 /** Item ids are alphanumeric, so every item row key sorts below `~`; counter rows sort above. */
 const ITEM_ROWS = "RowKey lt '~'";
 const MAX_ATTEMPTS = 12;
+/** Above this many ids in one bucket, getItems scans the bucket instead of querying by id. */
+const SCAN_THRESHOLD = 56;
 const JOB_COUNTER_SHARDS = 8;
+/** Counter rows per crawl per bucket (settles in one bucket spread over them). */
+const BUCKET_COUNTER_SHARDS = 4;
 const MAX_CRAWL_MS = 9_999_999_999_999;
 
 /** A crawl id that sorts newest first: inverted epoch ms (13 digits) + 4 random hex chars. */
@@ -235,6 +241,7 @@ export class Ledger {
   private readonly log: Logger;
   private readonly concurrency: number;
   private readonly now: () => number;
+  private readonly shards: number;
 
   constructor(options: LedgerOptions) {
     this.prefix = options.prefix ?? 'gc';
@@ -249,6 +256,7 @@ export class Ledger {
     this.log = options.logger ?? silentLogger;
     this.concurrency = options.concurrency ?? 16;
     this.now = options.now ?? Date.now;
+    this.shards = Math.max(1, Math.min(64, options.counterShards ?? JOB_COUNTER_SHARDS));
   }
 
   /** Create the ledger tables if missing. */
@@ -287,7 +295,7 @@ export class Ledger {
       this.concurrency,
       async ([bucket, set]) => {
         const pk = `${connectionId}-${bucket}`;
-        if (set.size > 24) {
+        if (set.size > SCAN_THRESHOLD) {
           // Cheaper to read the whole bucket in pages of 1000 than to do many point reads.
           for await (const e of this.items.listEntities({
             queryOptions: { filter: `${odata`PartitionKey eq ${pk}`} and ${ITEM_ROWS}` },
@@ -296,6 +304,16 @@ export class Ledger {
             const row = e as Entity;
             if (row.rowKey && set.has(row.rowKey)) out.set(row.rowKey, toItem(connectionId, row));
           }
+        } else if (set.size > 1) {
+          // One query per up to 14 ids (the service allows 15 comparisons per filter), within one partition.
+          await mapLimit(chunk([...set], 14), 4, async (group) => {
+            const keys = group.map((id) => odata`RowKey eq ${id}`).join(' or ');
+            const filter = `${odata`PartitionKey eq ${pk}`} and (${keys})`;
+            for await (const e of this.items.listEntities({ queryOptions: { filter }, abortSignal })) {
+              const row = e as Entity;
+              if (row.rowKey && set.has(row.rowKey)) out.set(row.rowKey, toItem(connectionId, row));
+            }
+          });
         } else {
           const got = await mapLimit([...set], 4, (id) => this.readItem(pk, id, connectionId, abortSignal));
           for (const r of got) if (r) out.set(r.itemId, r);
@@ -327,8 +345,13 @@ export class Ledger {
     }
   }
 
-  private async readCounter(pk: string, crawlId: string, abortSignal?: AbortSignal): Promise<BucketCounter> {
-    const rowKey = COUNTER_PREFIX + crawlId;
+  private async readCounter(
+    pk: string,
+    crawlId: string,
+    shard: number,
+    abortSignal?: AbortSignal,
+  ): Promise<BucketCounter> {
+    const rowKey = `${COUNTER_PREFIX}${crawlId}~${shard}`;
     try {
       const e = await this.items.getEntity<Record<string, unknown>>(pk, rowKey, { abortSignal });
       const values: BucketCounter['values'] = {};
@@ -384,7 +407,10 @@ export class Ledger {
         wanted.add(crawlId);
         return { rowKey: '', crawlId, values: {}, delta: {} };
       });
-      for (const c of await mapLimit([...wanted], 4, (cid) => this.readCounter(pk, cid, abortSignal))) {
+      // Each attempt writes to a random counter shard of the bucket, so concurrent settles in one bucket rarely
+      // collide, and a retry after a collision most likely moves to another shard.
+      const shard = Math.floor(Math.random() * BUCKET_COUNTER_SHARDS);
+      for (const c of await mapLimit([...wanted], 4, (cid) => this.readCounter(pk, cid, shard, abortSignal))) {
         counters.set(c.crawlId, c);
       }
       const { actions, result } = compute(rows, (crawlId) => {
@@ -407,6 +433,22 @@ export class Ledger {
         await sleep(conflictDelayMs(attempt), abortSignal);
       }
     }
+  }
+
+  /** Run `fn` over each bucket's chunks: buckets concurrently, chunks of one bucket in order. */
+  private async perBucket<T>(
+    groups: readonly (readonly [string, T[][]])[],
+    abortSignal: AbortSignal | undefined,
+    fn: (pk: string, list: T[]) => Promise<void>,
+  ): Promise<void> {
+    await mapLimit(
+      groups,
+      this.concurrency,
+      async ([pk, chunks]) => {
+        for (const list of chunks) await fn(pk, list);
+      },
+      abortSignal,
+    );
   }
 
   private groupByBucket<T extends { itemId: string }>(connectionId: string, entries: readonly T[]): Map<string, T[]> {
@@ -434,64 +476,60 @@ export class Ledger {
     entries: readonly PendingEntry[],
     abortSignal?: AbortSignal,
   ): Promise<{ marked: number; already: number }> {
-    const groups = [...this.groupByBucket(connectionId, entries)].flatMap(([pk, list]) =>
-      chunk(dedupe(list), 48).map((c) => [pk, c] as const),
+    // Buckets run concurrently; the chunks of one bucket run one after the other (they share its counter row).
+    const groups = [...this.groupByBucket(connectionId, entries)].map(
+      ([pk, list]) => [pk, chunk(dedupe(list), 48)] as const,
     );
     let marked = 0;
     let already = 0;
-    await mapLimit(
-      groups,
-      this.concurrency,
-      async ([pk, list]) => {
-        const initial = initialRows(list);
-        const r = await this.bucketTransaction(
-          connectionId,
-          pk,
-          list.map((e) => e.itemId),
-          initial,
-          (rows, counter) => {
-            const actions: TransactionAction[] = [];
-            let m = 0;
-            let a = 0;
-            const at = this.iso();
-            for (const e of list) {
-              const row = rows.get(e.itemId);
-              const inFlight =
-                row && (row.state === 'pending' || row.state === 'deleting') ? row.pendingCrawlId : undefined;
-              if (inFlight === crawlId && row?.pendingHash === e.hash && row.pendingOp === e.op) {
-                a++;
-                continue;
-              }
-              if (inFlight !== crawlId) add(counter(crawlId), 'enqueued', 1);
-              if (inFlight && inFlight !== crawlId) add(counter(inFlight), 'superseded', 1);
-              const next: Omit<LedgerItem, 'etag'> = {
-                connectionId,
-                itemId: e.itemId,
-                hash: row?.hash ?? '',
-                generation: Math.max(row?.generation ?? 0, generation),
-                lastCrawlId: crawlId,
-                state: e.op === 'delete' ? 'deleting' : 'pending',
-                pendingCrawlId: crawlId,
-                pendingHash: e.hash,
-                pendingOp: e.op,
-                updatedAt: at,
-                version: ITEM_ROW_VERSION,
-              };
-              if (row?.settledCrawlId) next.settledCrawlId = row.settledCrawlId;
-              if (row?.failedHash) next.failedHash = row.failedHash;
-              if (row?.lastError) next.lastError = row.lastError;
-              actions.push(itemAction(pk, next, row?.etag));
-              m++;
+    await this.perBucket(groups, abortSignal, async (pk, list) => {
+      const initial = initialRows(list);
+      const r = await this.bucketTransaction(
+        connectionId,
+        pk,
+        list.map((e) => e.itemId),
+        initial,
+        (rows, counter) => {
+          const actions: TransactionAction[] = [];
+          let m = 0;
+          let a = 0;
+          const at = this.iso();
+          for (const e of list) {
+            const row = rows.get(e.itemId);
+            const inFlight =
+              row && (row.state === 'pending' || row.state === 'deleting') ? row.pendingCrawlId : undefined;
+            if (inFlight === crawlId && row?.pendingHash === e.hash && row.pendingOp === e.op) {
+              a++;
+              continue;
             }
-            return { actions, result: { m, a } };
-          },
-          abortSignal,
-        );
-        marked += r.m;
-        already += r.a;
-      },
-      abortSignal,
-    );
+            if (inFlight !== crawlId) add(counter(crawlId), 'enqueued', 1);
+            if (inFlight && inFlight !== crawlId) add(counter(inFlight), 'superseded', 1);
+            const next: Omit<LedgerItem, 'etag'> = {
+              connectionId,
+              itemId: e.itemId,
+              hash: row?.hash ?? '',
+              generation: Math.max(row?.generation ?? 0, generation),
+              lastCrawlId: crawlId,
+              state: e.op === 'delete' ? 'deleting' : 'pending',
+              pendingCrawlId: crawlId,
+              pendingHash: e.hash,
+              pendingOp: e.op,
+              updatedAt: at,
+              version: ITEM_ROW_VERSION,
+            };
+            if (row?.settledCrawlId) next.settledCrawlId = row.settledCrawlId;
+            if (row?.failedHash) next.failedHash = row.failedHash;
+            if (row?.lastError) next.lastError = row.lastError;
+            actions.push(itemAction(pk, next, row?.etag));
+            m++;
+          }
+          return { actions, result: { m, a } };
+        },
+        abortSignal,
+      );
+      marked += r.m;
+      already += r.a;
+    });
     return { marked, already };
   }
 
@@ -508,61 +546,57 @@ export class Ledger {
     rows: readonly LedgerItem[],
     abortSignal?: AbortSignal,
   ): Promise<{ seen: number; already: number; refused: string[] }> {
-    const groups = [...this.groupByBucket(connectionId, rows)].flatMap(([pk, list]) =>
-      chunk(dedupe(list), 99).map((c) => [pk, c] as const),
+    // Buckets run concurrently; the chunks of one bucket run one after the other (they share its counter row).
+    const groups = [...this.groupByBucket(connectionId, rows)].map(
+      ([pk, list]) => [pk, chunk(dedupe(list), 99)] as const,
     );
     let seen = 0;
     let already = 0;
     const refused: string[] = [];
-    await mapLimit(
-      groups,
-      this.concurrency,
-      async ([pk, list]) => {
-        const initial = new Map<string, LedgerItem | null>(list.map((r) => [r.itemId, r]));
-        const r = await this.bucketTransaction(
-          connectionId,
-          pk,
-          list.map((e) => e.itemId),
-          initial,
-          (current, counter) => {
-            const actions: TransactionAction[] = [];
-            const res = { s: 0, a: 0, refused: [] as string[] };
-            const at = this.iso();
-            for (const given of list) {
-              const row = current.get(given.itemId);
-              if (!row || (row.state !== 'settled' && row.state !== 'deadLettered')) {
-                res.refused.push(given.itemId);
-                continue;
-              }
-              if (row.lastCrawlId === crawlId && row.generation >= generation) {
-                res.a++;
-                continue;
-              }
-              add(counter(crawlId), 'unchanged', 1);
-              actions.push([
-                'update',
-                {
-                  partitionKey: pk,
-                  rowKey: row.itemId,
-                  generation: Math.max(row.generation, generation),
-                  lastCrawlId: crawlId,
-                  updatedAt: at,
-                },
-                'Merge',
-                { etag: row.etag },
-              ]);
-              res.s++;
+    await this.perBucket(groups, abortSignal, async (pk, list) => {
+      const initial = new Map<string, LedgerItem | null>(list.map((r) => [r.itemId, r]));
+      const r = await this.bucketTransaction(
+        connectionId,
+        pk,
+        list.map((e) => e.itemId),
+        initial,
+        (current, counter) => {
+          const actions: TransactionAction[] = [];
+          const res = { s: 0, a: 0, refused: [] as string[] };
+          const at = this.iso();
+          for (const given of list) {
+            const row = current.get(given.itemId);
+            if (!row || (row.state !== 'settled' && row.state !== 'deadLettered')) {
+              res.refused.push(given.itemId);
+              continue;
             }
-            return { actions, result: res };
-          },
-          abortSignal,
-        );
-        seen += r.s;
-        already += r.a;
-        refused.push(...r.refused);
-      },
-      abortSignal,
-    );
+            if (row.lastCrawlId === crawlId && row.generation >= generation) {
+              res.a++;
+              continue;
+            }
+            add(counter(crawlId), 'unchanged', 1);
+            actions.push([
+              'update',
+              {
+                partitionKey: pk,
+                rowKey: row.itemId,
+                generation: Math.max(row.generation, generation),
+                lastCrawlId: crawlId,
+                updatedAt: at,
+              },
+              'Merge',
+              { etag: row.etag },
+            ]);
+            res.s++;
+          }
+          return { actions, result: res };
+        },
+        abortSignal,
+      );
+      seen += r.s;
+      already += r.a;
+      refused.push(...r.refused);
+    });
     return { seen, already, refused };
   }
 
@@ -828,7 +862,7 @@ export class Ledger {
     assertConnection(connectionId);
     if (COUNT_KEYS.every((k) => !delta[k])) return;
     const pk = `${connectionId}~counts`;
-    let shard = Math.floor(Math.random() * JOB_COUNTER_SHARDS);
+    let shard = Math.floor(Math.random() * this.shards);
     for (let attempt = 0; ; attempt++) {
       const rowKey = `${crawlId}-${shard}`;
       try {
@@ -845,7 +879,7 @@ export class Ledger {
         return;
       } catch (err) {
         if (!isConflict(err) || attempt >= MAX_ATTEMPTS * 4) throw err;
-        shard = (shard + 1 + Math.floor(Math.random() * (JOB_COUNTER_SHARDS - 1))) % JOB_COUNTER_SHARDS;
+        shard = this.shards === 1 ? 0 : (shard + 1 + Math.floor(Math.random() * (this.shards - 1))) % this.shards;
         await sleep(conflictDelayMs(Math.min(attempt, 3)), abortSignal);
       }
     }
@@ -862,21 +896,22 @@ export class Ledger {
     const filter = odata`PartitionKey eq ${pk} and RowKey ge ${`${crawlId}-`} and RowKey lt ${`${crawlId}.`}`;
     for await (const e of this.jobs.listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal }))
       addRow(e);
-    const rowKey = COUNTER_PREFIX + crawlId;
-    const rows = await mapLimit(
+    const from = `${COUNTER_PREFIX}${crawlId}~`;
+    const to = `${COUNTER_PREFIX}${crawlId}~~`;
+    await mapLimit(
       ALL_BUCKETS,
       32,
       async (b) => {
-        try {
-          return await this.items.getEntity<Record<string, unknown>>(`${connectionId}-${b}`, rowKey, { abortSignal });
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw err;
+        const f = odata`PartitionKey eq ${`${connectionId}-${b}`} and RowKey ge ${from} and RowKey lt ${to}`;
+        for await (const e of this.items.listEntities<Record<string, unknown>>({
+          queryOptions: { filter: f },
+          abortSignal,
+        })) {
+          addRow(e);
         }
       },
       abortSignal,
     );
-    for (const r of rows) if (r) addRow(r);
     return total;
   }
 
