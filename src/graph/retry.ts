@@ -13,7 +13,7 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { randomUUID } from 'node:crypto';
 import { GraphError, parseRetryAfter } from './errors.js';
-import { requestUrl } from './http.js';
+import { requestUrl, wrapForClient } from './http.js';
 
 export type RetryOn = number | 'network';
 
@@ -155,7 +155,12 @@ export class RetryMiddleware implements Middleware {
       const previous = context.response as Response | undefined;
       if (previous) await previous.arrayBuffer().catch(() => undefined);
       this.onRetry?.({ attempt, delayMs, status: status === 'network' ? 0 : status, reason, url, method });
-      await this.clock.sleep(delayMs, signal);
+      try {
+        await this.clock.sleep(delayMs, signal);
+      } catch (e) {
+        // Aborted while waiting: surface the caller's reason untouched (not wrapped by the Graph client).
+        throw wrapForClient(e instanceof Error ? e : new Error(String(e)));
+      }
     }
   }
 }

@@ -298,3 +298,28 @@ describe('GraphError inner codes', () => {
     expect(err.message).toMatch(/done/);
   });
 });
+
+describe('cancellation', () => {
+  it('an aborted signal ends the call promptly with the caller’s reason, even while waiting out a Retry-After', async () => {
+    await admin(emu.info, 'POST', 'reset', {});
+    const client = clientFor(emu.info, { retry: { maxRetries: 3 } });
+    await admin(emu.info, 'POST', 'faults', {
+      match: { method: 'GET', route: 'connections' },
+      action: 'status',
+      status: 429,
+      retryAfter: 30,
+      count: 1,
+    });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('stop requested')), 300);
+    const started = Date.now();
+    const err = await failure<Error>(client.listConnections({ signal: ac.signal }));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(err.message).toBe('stop requested');
+    // and an already-aborted signal never reaches Graph
+    await admin(emu.info, 'DELETE', 'requests');
+    const err2 = await failure<Error>(client.listConnections({ signal: AbortSignal.abort(new Error('already')) }));
+    expect(err2.message).toBe('already');
+    expect(await requests(emu.info)).toEqual([]);
+  });
+});
