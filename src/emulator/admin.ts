@@ -173,6 +173,30 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
   const state = emu.store.state;
   ctx.route = 'admin';
 
+  if (!a && M === 'GET')
+    return ok({
+      emulator: 'Microsoft Graph connectors API emulator (see docs/emulator.md)',
+      graph: [`${emu.baseUrl}/v1.0`, `${emu.baseUrl}/beta`],
+      tokenEndpoint: emu.identity.tokenEndpoint(),
+      admin: [
+        'GET state',
+        'GET connections/{cid}/items[/{iid}]',
+        'GET connections/{cid}/groups',
+        'PATCH connections/{cid} {state, itemQuota}',
+        'GET requests[?method&route&status&connectionId&since&graphOnly]',
+        'GET requests/summary',
+        'DELETE requests',
+        'POST reset {all?}',
+        'GET|POST|DELETE faults[/{id}]',
+        'PATCH settings',
+        'GET|POST apps, PATCH|DELETE apps/{clientId}',
+        'GET|POST managed-identities',
+        'GET|POST directory',
+        'GET search?connectionId&user&q',
+        'POST tokens {clientId?, roles?, audience?, lifetimeSeconds?}',
+      ].map((r) => `${emu.baseUrl}/_emulator/ ${r}`),
+    });
+
   if (a === 'state' && M === 'GET' && !b)
     return ok({
       tenantId: state.tenantId,

@@ -103,6 +103,7 @@ async function handle(emu: Emu, hooks: AdminHooks, req: IncomingMessage, res: Se
         if (decision.retryAfter !== undefined) reply.headers = { 'Retry-After': String(decision.retryAfter) };
       } else if (decision?.kind !== 'drop') {
         reply = await handleIdentity(emu, ctx);
+        if (reply) reply.headers = { 'Content-Type': 'application/json; charset=utf-8', ...(reply.headers ?? {}) };
         if (!reply)
           reply = {
             status: 404,
@@ -125,7 +126,8 @@ async function handle(emu: Emu, hooks: AdminHooks, req: IncomingMessage, res: Se
     let reply: Reply;
     if (err instanceof GraphError)
       reply = { status: err.status, body: errorBody(ctx, err.code, err.message, err.inner), headers: err.headers };
-    else if (err instanceof OAuthError) reply = oauthReply(ctx, err);
+    else if (err instanceof OAuthError)
+      reply = { ...oauthReply(ctx, err), headers: { 'Content-Type': 'application/json; charset=utf-8' } };
     else if (req.destroyed || res.destroyed) {
       ctx.fault ??= 'client-aborted';
       return;

@@ -216,6 +216,8 @@ describe('emulator limits and faults', () => {
   });
 
   it('counts requests by method, route and status, and clears the log', async () => {
+    const index = await call(emu, tls, 'GET', '/_emulator');
+    expect(index.body.graph).toEqual([`${emu.info.baseUrl}/v1.0`, `${emu.info.baseUrl}/beta`]);
     await call(emu, tls, 'DELETE', '/_emulator/requests');
     await g('GET', '/v1.0/external/connections/limits');
     await g('GET', '/v1.0/external/connections/nosuch');
