@@ -491,6 +491,17 @@ function checkSchema(s: unknown, problems: ConfigProblem[]): SchemaProperty[] {
     }
     valid.push(raw as unknown as SchemaProperty);
   });
+  for (const [alias, owner] of aliases) {
+    if (names.has(alias)) {
+      problems.push(
+        problem(
+          `${at}[${names.get(alias)}]`,
+          `'${alias}' is both a property name and an alias of ${owner}`,
+          'rename the alias or the property: a name must mean one property',
+        ),
+      );
+    }
+  }
   for (const l of COPILOT_LABELS) {
     if (!labels.has(l) && props.length) {
       problems.push(

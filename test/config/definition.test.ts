@@ -104,6 +104,12 @@ describe('connector definition', () => {
       'searchResultTemplates',
       /3 templates/,
     ],
+    [
+      'alias equals a property name',
+      (d: Def) => (d.schema.properties[1].aliases = ['status']),
+      'schema.properties[4]',
+      /both a property name and an alias of ticketId/,
+    ],
     ['unknown type', (d: Def) => (d.schema.properties[1].type = 'Collection(String)'), 'type', /not a property type/],
   ])('rejects %s', async (_name, mutate, pathPart, message) => {
     const def = await example();

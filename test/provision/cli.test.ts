@@ -99,7 +99,7 @@ describe('graph-connector provision / graph', () => {
     const r = await run(['graph', 'GET', 'external/connections', '--query', '$select=id,name', '--debug']);
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out).value).toBeInstanceOf(Array);
-    expect(r.err).toMatch(/> GET https:\/\/127\.0\.0\.1:\d+\/v1\.0\/external\/connections\?%24select=id%2Cname/);
+    expect(r.err).toMatch(/> GET https:\/\/127\.0\.0\.1:\d+\/v1\.0\/external\/connections\?\$select=id,name/);
     expect(r.err).toMatch(/Authorization: Bearer \[REDACTED\]/);
     expect(r.err).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
   });

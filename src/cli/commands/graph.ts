@@ -9,6 +9,9 @@ import { createLogger, redact, redactValue } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 import { parseDuration } from './provision.js';
 
+/** Percent-encodes a query part but keeps OData's `$` and `,` readable (`$select=id,name`). */
+const queryEncode = (v: string) => encodeURIComponent(v).replace(/%24/g, '$').replace(/%2C/gi, ',');
+
 const METHODS = ['GET', 'POST', 'PATCH', 'PUT', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
@@ -116,7 +119,7 @@ export const graphCommand: Command = {
       const qs = values.query.map((q) => {
         const i = q.indexOf('=');
         if (i <= 0) throw new UsageError(`--query '${q}' must be name=value`);
-        return `${encodeURIComponent(q.slice(0, i))}=${encodeURIComponent(q.slice(i + 1))}`;
+        return `${queryEncode(q.slice(0, i))}=${queryEncode(q.slice(i + 1))}`;
       });
       target += (target.includes('?') ? '&' : '?') + qs.join('&');
     }
