@@ -148,6 +148,31 @@ describe('provisioning against the emulator', () => {
     expect((await clientFor(emu.info).getConnection(id))?.description).toBe('A new description');
   });
 
+  it('result templates: set at creation, not re-PATCHed when unchanged, PATCHed when they change', async () => {
+    const id = connectionId('tpl');
+    const template = (title: string) => ({
+      id: 'tasks',
+      priority: 1,
+      layout: { type: 'AdaptiveCard', version: '1.3', body: [{ type: 'TextBlock', text: title }] },
+    });
+    const withTemplate = (title: string) =>
+      definition(id, (d) => (d.connection.searchSettings = { searchResultTemplates: [template(title)] }));
+    await (
+      await provision(withTemplate('${title}'))
+    ).run;
+    await admin(emu.info, 'DELETE', 'requests');
+    await (
+      await provision(withTemplate('${title}'))
+    ).run;
+    expect((await calls()).filter((c) => c.startsWith('PATCH'))).toEqual([]);
+    await (
+      await provision(withTemplate('${ticketId}: ${title}'))
+    ).run;
+    expect((await calls()).filter((c) => c.startsWith('PATCH'))).toEqual(['PATCH connection 204']);
+    const conn = await clientFor(emu.info).getConnection(id);
+    expect(JSON.stringify(conn?.searchSettings)).toContain('${ticketId}: ${title}');
+  });
+
   it('503 on create then 409 on the retry means the connection was created: provisioning continues', async () => {
     const id = connectionId('dup');
     await admin(emu.info, 'POST', 'faults', {
