@@ -69,13 +69,13 @@ describe('OCR (offline tesseract.js)', () => {
   });
 
   it('times out a long OCR job, terminates the worker, and the next file still works', async () => {
-    const big = encodePng(renderTextLines(Array.from({ length: 12 }, () => 'THE QUICK BROWN FOX JUMPS OVER IT')));
+    const big = encodePng(renderTextLines(Array.from({ length: 24 }, () => 'THE QUICK BROWN FOX JUMPS OVER IT')));
     await warmUpOcr(['eng']);
     expect(ocrWorkerCount()).toBe(1);
     const started = Date.now();
     const r = await extractFile({ bytes: big, fileName: 'big.png' }, { ...opts, timeoutMs: 150 });
     expect(r).toMatchObject({ ok: false, code: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(Date.now() - started).toBeLessThan(3_000); // reading it all takes ~6 s here
     expect(ocrWorkerCount()).toBe(0); // the busy worker was terminated, not left running
     expectKeyWords(await extractFile({ bytes: encodePng(renderTextLines(LINES)), fileName: 'next.png' }, opts));
   });
