@@ -5,6 +5,7 @@ import { validateCommand } from './validate.js';
 import { emulatorCommand } from './emulator.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 
 /**
  * Every subcommand of `graph-connector`, in the order `--help` lists them.
@@ -17,4 +18,5 @@ export const commands: Command[] = [
   provisionCommand,
   graphCommand,
   doctorCommand,
+  statusCommand,
 ];

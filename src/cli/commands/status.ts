@@ -1,0 +1,72 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../log.js';
+import { createRuntime } from '../../pipeline/runtime.js';
+import { statusReport } from '../../pipeline/status.js';
+import { UsageError, type Command } from '../command.js';
+
+const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
+
+Shows what GET /api/status shows, read straight from storage: the provisioning phase, the crawl holding
+the connection (if any), the most recent crawl jobs with their counts, the item queue depth, and how many
+dead letters wait. Uses AzureWebJobsStorage and the GRAPH_* settings like every other command.
+
+Options:
+  -c, --config <file>   the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
+      --jobs <n>        how many recent jobs to show (default 5, at most 50)
+      --json            print the report as JSON`;
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'Show provisioning, the running crawl, recent jobs, queue depth and dead letters',
+  help,
+  async run(io) {
+    const { values } = parseArgs({
+      args: io.argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        jobs: { type: 'string', default: '5' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    const jobs = Number(values.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 50)
+      throw new UsageError(`--jobs must be a whole number from 1 to 50, got '${values.jobs}'`);
+    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
+      throw new UsageError(
+        'AzureWebJobsStorage is not set: status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
+      );
+    }
+    const rt = await createRuntime({
+      env: io.env,
+      logger: createLogger({ level: 'warn' }),
+      ...(values.config ? { configPath: values.config } : {}),
+    });
+    const report = await statusReport(rt, { jobs });
+    if (values.json) {
+      io.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      return 0;
+    }
+    const out = (l = '') => io.stdout.write(l + '\n');
+    out(`connection    ${report.connectionId}`);
+    out(
+      `provisioning  ${report.provisioning ? `${report.provisioning.phase} — ${report.provisioning.progress}` : 'never run (graph-connector provision)'}`,
+    );
+    if (report.provisioning?.lastError) out(`  last error  ${report.provisioning.lastError}`);
+    out(
+      `running crawl ${report.runningCrawl ? `${report.runningCrawl.crawlId ?? '?'} by ${report.runningCrawl.holder} since ${report.runningCrawl.since}${report.runningCrawl.expired ? ' (lease expired)' : ''}` : 'none'}`,
+    );
+    out(`item queue    ${report.itemsQueueDepth < 0 ? 'unknown' : `${report.itemsQueueDepth} message(s)`}`);
+    out(`dead letters  ${report.deadLetters.count}${report.deadLetters.capped ? '+' : ''}`);
+    out();
+    out('recent crawls:');
+    for (const j of report.jobs) {
+      const c = j.counts;
+      out(
+        `  ${j.crawlId}  ${j.mode.padEnd(11)} ${j.trigger.padEnd(5)} ${j.status.padEnd(10)} ${j.startedAt}  read ${c.enumerated} · ingested ${c.ingested} · unchanged ${c.unchanged} · rejected ${c.rejected} · dead ${c.deadLettered} · deleted ${c.deleted}`,
+      );
+      if (j.error) out(`      ${j.error}`);
+    }
+    return 0;
+  },
+};

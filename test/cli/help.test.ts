@@ -1,0 +1,53 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { commands } from '../../src/cli/commands/index.js';
+import { main } from '../../src/cli/index.js';
+
+function capture() {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+async function cli(argv: string[]) {
+  const out = capture();
+  const err = capture();
+  const code = await main(argv, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: {},
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+describe('graph-connector CLI', () => {
+  it('lists every command', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const c of commands) expect(stdout).toContain(`  ${c.name}`);
+    expect(commands.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['run', 'emulator', 'validate', 'provision', 'graph', 'doctor', 'status']),
+    );
+  });
+
+  it.each(commands.map((c) => c.name))('%s --help prints its usage and exits 0', async (name) => {
+    const { code, stdout } = await cli([name, '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(new RegExp(`Usage: graph-connector ${name}\\b`));
+  });
+
+  it('an unknown command or flag is a usage error (exit 2) that says what to do', async () => {
+    const unknown = await cli(['crawl-everything']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'crawl-everything'/);
+    const badFlag = await cli(['run', '--concurrency', '99']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toMatch(/--concurrency must be a whole number from 1 to 25/);
+  });
+});
