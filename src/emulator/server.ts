@@ -58,12 +58,24 @@ async function handleIdentity(emu: Emu, ctx: Ctx): Promise<Reply | undefined> {
 
 export function createHandler(emu: Emu, hooks: AdminHooks): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void handle(emu, hooks, req, res);
+    // Never let one bad request take the emulator down (an unhandled rejection would end the process).
+    handle(emu, hooks, req, res).catch((err: unknown) => {
+      emu.log(`emulator: unexpected failure on ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(500, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'InternalServerError', message: 'Emulator bug; see its log.' } }));
+      } else res.destroy();
+    });
   };
 }
 
 async function handle(emu: Emu, hooks: AdminHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    url = new URL('http://127.0.0.1/_invalid');
+  }
   const crid = req.headers['client-request-id'];
   const ctx: Ctx = {
     req,

@@ -1,4 +1,6 @@
 /** Items, activities, external groups and members: payload rules, status codes and routes. */
+import { connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import {
@@ -271,6 +273,33 @@ describe('emulator items and groups', () => {
     ]);
     expect((await g('DELETE', `${G}/outer/members/${USER}`)).status).toBe(204);
     expect((await g('DELETE', `${G}/outer/members/${USER}`)).status).toBe(404);
+  });
+
+  it('survives malformed JSON, malformed escapes and clients that hang up mid-body', async () => {
+    const bad = await call(emu, tls, 'PUT', `${I}/junk1`, '{"id": "junk1", acl: [', bearer(token));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/Unable to read JSON request payload/);
+    const esc = await g('GET', '/v1.0/external/connections/%E0%A4%A/items/x');
+    expect(esc.status).toBeLessThan(500);
+    const url = new URL(emu.info.baseUrl);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(
+        { host: url.hostname, port: Number(url.port), ca: readFileSync(emu.info.caCertPath!) },
+        () => {
+          socket.write(
+            `PUT ${I}/halfway1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"id":"half`,
+          );
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 100);
+        },
+      );
+      socket.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await g('GET', '/v1.0/external/connections/items1')).status).toBe(200);
+    expect((await g('GET', `${I}/halfway1`)).status).toBe(404);
   });
 
   it('answers unknown segments with 400 and invalid versions with 400', async () => {
