@@ -11,7 +11,9 @@ import { validateNcrontab } from '../config/ncrontab.js';
 import { ConfigError, type ConfigProblem } from '../config/problems.js';
 import { graphClientFromEnvironment, graphTokenScope, type GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential, type GraphCredential } from '../graph/credentials.js';
-import { GraphAuthError, GraphError } from '../graph/errors.js';
+import { GraphError } from '../graph/errors.js';
+import { dispatcherFromCaPath } from '../graph/http.js';
+import type { Dispatcher } from 'undici';
 import type { ExternalConnection } from '../graph/types.js';
 import { registerSecret, type Logger } from '../log.js';
 import { createSecretProvider } from '../secrets/index.js';
@@ -341,6 +343,41 @@ function aadstsFix(code: string, env: ConnectorEnvironment, secrets: SecretProvi
   }
 }
 
+const TLS_TRUST =
+  /self[- ]signed|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify the first certificate|unable to get local issuer|CERT_UNTRUSTED|DEPTH_ZERO_SELF_SIGNED_CERT/i;
+const NETWORK =
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|socket hang up|getaddrinfo/i;
+
+/** GET the tenant's OpenID metadata with the connector's CA trust; '' when it answers, else the failure. */
+async function probeAuthority(env: ConnectorEnvironment, signal: AbortSignal): Promise<string> {
+  const url = `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
+  let dispatcher: Dispatcher | undefined;
+  try {
+    dispatcher = dispatcherFromCaPath(env.graph.caCertPath);
+    const res = await fetch(url, { signal, ...(dispatcher ? { dispatcher } : {}) });
+    await res.arrayBuffer().catch(() => undefined);
+    return res.ok ? '' : `HTTP ${res.status} from ${url}`;
+  } catch (err) {
+    return causeChain(err);
+  } finally {
+    await (dispatcher as { close?: () => Promise<void> } | undefined)?.close?.().catch(() => undefined);
+  }
+}
+
+/** Messages and codes of an error and its causes, for classifying failures the SDKs wrap. */
+function causeChain(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 6; depth++) {
+    const x = e as { message?: unknown; code?: unknown; cause?: unknown; errors?: unknown };
+    if (typeof x.message === 'string') parts.push(x.message);
+    if (typeof x.code === 'string') parts.push(x.code);
+    if (Array.isArray(x.errors)) for (const inner of x.errors) parts.push(causeChain(inner));
+    e = x.cause;
+  }
+  return parts.join(' | ');
+}
+
 export const tokenCheck: Check<DoctorContext> = {
   id: 'graph-token',
   title: 'Graph token',
@@ -378,7 +415,26 @@ export const tokenCheck: Check<DoctorContext> = {
           fix: aadstsFix(aadsts[1]!, env, secrets) ?? fix ?? 'look up the AADSTS code and fix the app registration',
         };
       }
-      const detail = splitFix(err instanceof GraphAuthError ? message : `${message}`).what;
+      const detail = splitFix(message).what;
+      // MSAL wraps transport failures (e.g. endpoints_resolution_error) without their cause: ask the
+      // authority's metadata endpoint directly to tell TLS trust from reachability.
+      const chain = `${causeChain(err)} | ${await probeAuthority(env, signal)}`;
+      if (TLS_TRUST.test(chain)) {
+        return {
+          status: 'fail',
+          message: `no token: the TLS certificate of ${env.graph.authorityHost} is not trusted: ${detail}`,
+          fix: env.graph.caCertPath
+            ? `GRAPH_CA_CERT_PATH (${env.graph.caCertPath}) does not hold the CA of ${env.graph.authorityHost}: point it at the right PEM`
+            : `for a local emulator set GRAPH_CA_CERT_PATH to its CA certificate (caCertPath in its info); otherwise check GRAPH_AUTHORITY_HOST and any TLS-intercepting proxy`,
+        };
+      }
+      if (NETWORK.test(chain)) {
+        return {
+          status: 'fail',
+          message: `no token: ${env.graph.authorityHost} cannot be reached: ${detail}`,
+          fix: `check GRAPH_AUTHORITY_HOST (${env.graph.authorityHost}) and the network path (DNS, proxy, firewall) from here`,
+        };
+      }
       return {
         status: 'fail',
         message: `no token: ${detail}`,

@@ -2,144 +2,40 @@
  * `graph-connector doctor` end to end through main(): the real Graph connectors emulator (HTTPS, Entra-like
  * token endpoint, trusted through GRAPH_CA_CERT_PATH), the shared Azurite, real @azure/identity credentials.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { main } from '../../src/cli/index.js';
-import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
-import type { CheckResult, DoctorReport } from '../../src/doctor/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnvironment } from '../../src/config/env.js';
 import { GraphConnectorClient } from '../../src/graph/client.js';
 import { createGraphCredential } from '../../src/graph/credentials.js';
 import { createSecretProvider } from '../../src/secrets/index.js';
+import {
+  admin as adminApi,
+  doctorJson,
+  envFor as envOf,
+  names,
+  run,
+  startStack,
+  type Names,
+  type Stack,
+} from './helpers.js';
 
-let emu: EmulatorHandle;
+let stack: Stack;
+let conn: string;
+let emu: Stack['emu'];
 let dir: string;
-let hang: { server: Server; sockets: Set<Socket>; port: number };
-const conn = inject('storageConnectionString');
-
-let n = 0;
-/** Unique storage names and connection id per test (the Azurite and the emulator are shared). */
-function names() {
-  const id = `${process.pid.toString(36)}${Date.now().toString(36)}${n++}`.replace(/[^a-z0-9]/g, '');
-  return {
-    connectionId: `doc${id}`.slice(0, 32),
-    itemsQueue: `dq${id}-items`,
-    crawlQueue: `dq${id}-crawl`,
-    provisionQueue: `dq${id}-prov`,
-    prefix: `dr${id}`,
-    container: `dc${id}`,
-  };
-}
-
-function definitionFile(connectionId: string): string {
-  const def = JSON.parse(readFileSync(new URL('../../connector.json', import.meta.url), 'utf8')) as {
-    connection: { id: string };
-  };
-  def.connection.id = connectionId;
-  const path = join(dir, `${connectionId}.json`);
-  writeFileSync(path, JSON.stringify(def, null, 2));
-  return path;
-}
-
-function envFor(nm: ReturnType<typeof names>, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    CONNECTOR_CONFIG: definitionFile(nm.connectionId),
-    GRAPH_BASE_URL: emu.info.baseUrl,
-    GRAPH_AUTHORITY_HOST: emu.info.authorityHost,
-    GRAPH_TENANT_ID: emu.info.tenantId,
-    GRAPH_CLIENT_ID: emu.info.clientId,
-    GRAPH_CREDENTIAL: 'clientSecret',
-    GRAPH_CLIENT_SECRET: emu.info.clientSecret,
-    GRAPH_CA_CERT_PATH: emu.info.caCertPath!,
-    AzureWebJobsStorage: conn,
-    ITEMS_QUEUE: nm.itemsQueue,
-    CRAWL_QUEUE: nm.crawlQueue,
-    PROVISION_QUEUE: nm.provisionQueue,
-    LEDGER_TABLE_PREFIX: nm.prefix,
-    CLAIMS_CONTAINER: nm.container,
-    CRAWL_SCHEDULE: '0 0 */6 * * *',
-    LOG_LEVEL: 'error',
-  };
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
-  return env;
-}
-
-function sink() {
-  const chunks: string[] = [];
-  return {
-    stream: new Writable({
-      write(c, _e, cb) {
-        chunks.push(String(c));
-        cb();
-      },
-    }),
-    text: () => chunks.join(''),
-  };
-}
-
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { env, stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
-
-async function doctorJson(env: NodeJS.ProcessEnv, ...args: string[]) {
-  const r = await run(['doctor', '--json', ...args], env);
-  const report = JSON.parse(r.stdout) as DoctorReport;
-  const by = (id: string): CheckResult => {
-    const c = report.checks.find((x) => x.id === id);
-    if (!c) throw new Error(`no check ${id} in ${r.stdout}`);
-    return c;
-  };
-  return { ...r, report, by };
-}
-
-async function admin<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const { Agent } = await import('undici');
-  const dispatcher = new Agent({ connect: { ca: readFileSync(emu.info.caCertPath!) } });
-  try {
-    const res = await fetch(`${emu.info.adminUrl}/${path}`, {
-      method,
-      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-      dispatcher,
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status}: ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  } finally {
-    await dispatcher.close();
-  }
-}
+const envFor = (nm: Names, extra: Record<string, string | undefined> = {}) => envOf(stack, nm, extra);
+const admin = <T>(method: string, path: string, body?: unknown) => adminApi<T>(stack, method, path, body);
 
 beforeAll(async () => {
-  emu = await startEmulator({ schemaDelayMs: 100, log: () => {} });
-  dir = mkdtempSync(join(tmpdir(), 'gc-doctor-'));
-  // A TCP server that accepts and never answers: a Graph endpoint that hangs.
-  const sockets = new Set<Socket>();
-  const server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  hang = { server, sockets, port: (server.address() as { port: number }).port };
+  stack = await startStack();
+  ({ emu, dir, conn } = stack);
 });
 
 afterAll(async () => {
-  for (const s of hang?.sockets ?? []) s.destroy();
-  await new Promise((r) => hang?.server.close(r));
-  await emu?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await stack?.close();
 });
 
 const ALL = [
@@ -340,23 +236,6 @@ describe('graph-connector doctor', () => {
     expect(by('secrets').status).toBe('skip');
     expect(by('secrets').message).toContain('GRAPH_TENANT_ID');
     expect(by('graph-token').status).toBe('skip');
-    expect(by('storage').message).not.toMatch(/^skipped/);
-    expect(by('schedule').status).toBe('pass');
-  });
-
-  it('a Graph endpoint that never answers fails at the time limit; the checks after it still run', async () => {
-    const nm = names();
-    const started = Date.now();
-    const { by } = await doctorJson(
-      envFor(nm, { GRAPH_BASE_URL: `https://127.0.0.1:${hang.port}` }),
-      '--timeout',
-      '1s',
-    );
-    expect(Date.now() - started).toBeLessThan(12_000);
-    expect(by('graph-token').status).toBe('pass');
-    expect(by('graph-reachable')).toMatchObject({ status: 'fail' });
-    expect(by('graph-reachable').message).toMatch(/did not finish within 1 s/);
-    expect(by('connection').status).toBe('skip');
     expect(by('storage').message).not.toMatch(/^skipped/);
     expect(by('schedule').status).toBe('pass');
   });
