@@ -102,6 +102,20 @@ describe('emulator limits and faults', () => {
     }
   });
 
+  it('computes Retry-After from the bucket refill time (0.5 items/s → 2 s)', async () => {
+    await settings({ rateLimit: 0.5 });
+    try {
+      expect((await g('PUT', '/v1.0/external/connections/limits/items/slowrate1', item('slowrate1'))).status).toBe(200);
+      const second = await g('PUT', '/v1.0/external/connections/limits/items/slowrate2', item('slowrate2'));
+      expect(second.status).toBe(429);
+      expect(second.headers.get('retry-after')).toBe('2');
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await g('PUT', '/v1.0/external/connections/limits/items/slowrate2', item('slowrate2'))).status).toBe(200);
+    } finally {
+      await settings({ rateLimit: 0 });
+    }
+  });
+
   it('throttles group administration with its own bucket (groupRateLimit)', async () => {
     await settings({ groupRateLimit: 5 });
     try {
