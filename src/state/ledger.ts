@@ -3,7 +3,7 @@
  *
  * Tables (prefix = `LEDGER_TABLE_PREFIX`, default `gc`); the full layout is in docs/state.md:
  * - `${prefix}items`: one row per item, partition `${connectionId}-${sha256(itemId)[0..2]}` (256 buckets), row key =
- *   itemId. Each bucket partition also holds one *bucket counter* row per crawl (row key `~c~${crawlId}`), updated in
+ *   itemId. Each bucket partition also holds up to 4 *bucket counter* rows per crawl (row key `~c~${crawlId}~${shard}`), updated in
  *   the same table transaction as the item rows it accounts for: so `enqueued`, `unchanged`, `ingested`, `deleted`,
  *   `deadLettered` and `superseded` are exact even under at-least-once queue delivery and crashes.
  * - `${prefix}jobs`: crawl job rows (partition = connectionId, row key = crawlId, newest first) and sharded counter
@@ -428,7 +428,15 @@ export class Ledger {
         await this.items.submitTransaction(actions, { abortSignal });
         return result;
       } catch (err) {
-        if (!isConflict(err) || attempt >= MAX_ATTEMPTS) throw err;
+        if (!isConflict(err)) throw err;
+        if (attempt >= MAX_ATTEMPTS) {
+          this.log.warn('ledger: gave up after repeated write conflicts in one bucket', {
+            partition: pk,
+            attempts: attempt + 1,
+          });
+          throw err;
+        }
+        this.log.debug('ledger: write conflict, re-reading', { partition: pk, attempt: attempt + 1 });
         known = undefined; // re-read everything
         await sleep(conflictDelayMs(attempt), abortSignal);
       }
@@ -885,7 +893,7 @@ export class Ledger {
     }
   }
 
-  /** Live counts of a crawl: job counter shards + the per-bucket counters of its item transitions (256 point reads). */
+  /** Live counts of a crawl: job counter shards + the per-bucket counters of its item transitions (one range query per bucket). */
   async counts(connectionId: string, crawlId: string, abortSignal?: AbortSignal): Promise<CrawlCounts> {
     assertConnection(connectionId);
     const total = zeroCounts();
