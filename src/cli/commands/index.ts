@@ -6,6 +6,7 @@ import { emulatorCommand } from './emulator.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { workerCommand } from './worker.js';
 
 /**
  * Every subcommand of `graph-connector`, in the order `--help` lists them.
@@ -19,4 +20,5 @@ export const commands: Command[] = [
   graphCommand,
   doctorCommand,
   statusCommand,
+  workerCommand,
 ];

@@ -1,0 +1,86 @@
+import { parseArgs } from 'node:util';
+import { createLogger, levelFromEnv } from '../../log.js';
+import { createRuntime } from '../../pipeline/runtime.js';
+import { runWorker } from '../../pipeline/worker.js';
+import { UsageError, type Command } from '../command.js';
+
+const help = `Usage: graph-connector worker [--config connector.json] [--concurrency N] [--until-idle] [--idle-ms MS]
+
+Drains the crawl-control queue and the item queue of the configured storage with the local worker — the
+same handlers the Functions host calls (enumerate, finalize, ingest, poison) — until stopped (SIGINT/SIGTERM),
+or with --until-idle until both queues stay empty for --idle-ms. A message that was being handled when the
+process died reappears after its visibility timeout and is handled again; an older version of an item never
+overwrites a newer one. Uses AzureWebJobsStorage and the GRAPH_* settings like every other command.
+
+Options:
+  -c, --config <file>       the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
+      --concurrency <n>     item operations in flight (1–25, default 8)
+      --until-idle          stop when both queues stay empty for --idle-ms
+      --idle-ms <ms>        how long the queues must stay empty with --until-idle (default 3000)
+      --visibility-ms <ms>  how long a received item message stays hidden (default 30000)
+      --poll-ms <ms>        wait between polls of empty queues (default 250)
+
+Prints one JSON line of counts on stdout when it stops.`;
+
+function wholeNumber(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
+  return n;
+}
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'Drain the crawl and item queues of the configured storage (forever, or --until-idle)',
+  help,
+  async run(io) {
+    const { values } = parseArgs({
+      args: io.argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        concurrency: { type: 'string', default: '8' },
+        'until-idle': { type: 'boolean', default: false },
+        'idle-ms': { type: 'string', default: '3000' },
+        'visibility-ms': { type: 'string', default: '30000' },
+        'poll-ms': { type: 'string', default: '250' },
+      },
+      strict: true,
+    });
+    const concurrency = wholeNumber('concurrency', values.concurrency, 1, 25);
+    const idleMs = wholeNumber('idle-ms', values['idle-ms'], 0, 3_600_000);
+    const visibilityTimeoutMs = wholeNumber('visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
+    const pollMs = wholeNumber('poll-ms', values['poll-ms'], 10, 60_000);
+    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
+      throw new UsageError(
+        'AzureWebJobsStorage is not set: the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
+      );
+    }
+    const logger = createLogger({ level: levelFromEnv(io.env), write: (line) => io.stderr.write(line + '\n') });
+    const rt = await createRuntime({
+      env: io.env,
+      logger,
+      ...(values.config ? { configPath: values.config } : {}),
+    });
+    await rt.ensureStorage();
+    logger.info('worker started', { connectionId: rt.definition.connection.id, concurrency, pid: process.pid });
+    let idleSince: number | undefined;
+    const stats = await runWorker(rt.pipeline, {
+      concurrency,
+      visibilityTimeoutMs,
+      pollMs,
+      signal: io.signal,
+      // runWorker asks only when nothing is in flight and both queues answered empty.
+      stopWhen: () => {
+        if (!values['until-idle']) return Promise.resolve(false);
+        const now = Date.now();
+        idleSince ??= now;
+        return Promise.resolve(now - idleSince >= idleMs);
+      },
+      onOutcome: () => {
+        idleSince = undefined;
+      },
+    });
+    io.stdout.write(JSON.stringify({ stopped: io.signal.aborted ? 'signal' : 'idle', ...stats }) + '\n');
+    return 0;
+  },
+};
