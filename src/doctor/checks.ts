@@ -60,6 +60,14 @@ const GRAPH_VARS = /^(GRAPH_|AZURE_CLIENT_ID$|KEY_VAULT_URL$)/;
 const STORAGE_VARS =
   /^(AzureWebJobsStorage|ITEMS_QUEUE$|CRAWL_QUEUE$|PROVISION_QUEUE$|LEDGER_TABLE_PREFIX$|CLAIMS_CONTAINER$)/;
 
+/** App settings the function bindings name (`%NAME%`), with the defaults the code falls back to. */
+const BINDING_SETTINGS: Record<string, string> = {
+  ITEMS_QUEUE: 'graph-items',
+  CRAWL_QUEUE: 'graph-crawl',
+  PROVISION_QUEUE: 'graph-provision',
+  CRAWL_SCHEDULE: '0 0 */6 * * *',
+};
+
 /** Microsoft Graph application permissions the connector needs, with the broader ones that also do. */
 export const REQUIRED_ROLES = [
   {
@@ -183,13 +191,23 @@ export const environmentCheck: Check<DoctorContext> = {
       }
     }
     ctx.badVars = [...new Set(problems.map((p) => p.path))];
+    // The functions bind %ITEMS_QUEUE%, %ITEMS_QUEUE%-poison, %CRAWL_QUEUE%, %PROVISION_QUEUE% and
+    // %CRAWL_SCHEDULE%: the Functions host cannot resolve an unset app setting, whatever the code's default.
+    const unsetBindings = Object.entries(BINDING_SETTINGS).filter(([name]) => !raw(ctx.rawEnv, name));
+    const bindingNote = unsetBindings.length
+      ? `${unsetBindings.map(([n]) => n).join(', ')} not set: the CLI uses the default${unsetBindings.length > 1 ? 's' : ''} (${unsetBindings.map(([n, d]) => `${n}=${d}`).join(', ')}), but the Functions host cannot resolve %${unsetBindings[0]![0]}% in a trigger binding without the app setting`
+      : undefined;
+    const bindingFix = `set ${unsetBindings.map(([n]) => n).join(', ')} explicitly (infra/main.bicep and local.settings.example.json do)`;
     if (problems.length) {
       return {
         status: 'fail',
         message: `${problems.length} problem${problems.length === 1 ? '' : 's'} in the environment (${ctx.badVars.join(', ')})`,
-        details: problems.map(formatProblem),
+        details: [...problems.map(formatProblem), ...(bindingNote ? [`warning: ${bindingNote}`] : [])],
         fix: 'fix each variable as listed (app settings in Azure; local.settings.json or your shell locally)',
       };
+    }
+    if (bindingNote) {
+      return { status: 'warn', message: `valid, but ${bindingNote}`, fix: bindingFix };
     }
     const env = ctx.env!;
     const storage = !env.storage

@@ -240,6 +240,19 @@ describe('graph-connector doctor', () => {
     expect(by('schedule').status).toBe('pass');
   });
 
+  it('binding settings left to their defaults: the environment warns that the Functions host needs them set', async () => {
+    const { by } = await doctorJson(envFor(names(), { CRAWL_QUEUE: undefined, CRAWL_SCHEDULE: undefined }));
+    const e = by('environment');
+    expect(e.status).toBe('warn');
+    expect(e.message).toContain('CRAWL_QUEUE, CRAWL_SCHEDULE not set');
+    expect(e.message).toContain('CRAWL_QUEUE=graph-crawl');
+    expect(e.message).toContain('%CRAWL_QUEUE%');
+    expect(e.fix).toContain('set CRAWL_QUEUE, CRAWL_SCHEDULE explicitly');
+    // A warning is not a problem: nothing downstream is skipped because of it.
+    expect(by('graph-token').status).toBe('pass');
+    expect(by('schedule').message).toContain("'0 0 */6 * * *' is valid");
+  });
+
   it('managedIdentity needs no secret: the token comes from the managed identity endpoint with its roles', async () => {
     // ManagedIdentityCredential reads the App Service MI contract from process.env (this file's own process).
     const saved = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
