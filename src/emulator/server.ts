@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdminHooks } from './admin.js';
 import { handleAdmin } from './admin.js';
+import { handleBatch } from './batch.js';
 import type { Emu } from './context.js';
 import { handleGraph } from './graph.js';
 import { errorBody, GraphError, readBody, send, type Ctx, type Reply } from './http.js';
@@ -95,6 +96,8 @@ async function handle(emu: Emu, hooks: AdminHooks, req: IncomingMessage, res: Se
   try {
     let reply: Reply | undefined;
     if (ctx.path === '/_emulator' || ctx.path.startsWith('/_emulator/')) reply = await handleAdmin(emu, ctx, hooks);
+    else if (/^\/(v1\.0|beta)\/(\$|%24)batch$/i.test(ctx.path))
+      reply = await handleBatch(emu, ctx, ctx.path.split('/')[1]!, (sub, status) => record(emu, sub, status));
     else if (/^\/(v1\.0|beta)(\/|$)/.test(ctx.path)) reply = await handleGraph(emu, ctx);
     else {
       const decision = emu.faults.decide(

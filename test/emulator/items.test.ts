@@ -302,6 +302,50 @@ describe('emulator items and groups', () => {
     expect((await g('GET', `${I}/halfway1`)).status).toBe(404);
   });
 
+  it('runs JSON batches: per-sub-request status, dependsOn, its own 429s, ≤ 20 requests', async () => {
+    const batch = await g('POST', '/v1.0/$batch', {
+      requests: [
+        {
+          id: '1',
+          method: 'PUT',
+          url: '/external/connections/items1/items/batch1',
+          body: item('batch1'),
+          headers: { 'Content-Type': 'application/json' },
+        },
+        { id: '2', method: 'GET', url: '/external/connections/items1/items/batch1', dependsOn: ['1'] },
+        { id: '3', method: 'GET', url: '/external/connections/items1/items/nothere' },
+        { id: '4', method: 'DELETE', url: '/external/connections/items1/items/nothere2', dependsOn: ['3'] },
+      ],
+    });
+    expect(batch.status).toBe(200);
+    const byId = Object.fromEntries(batch.body.responses.map((r: Rec) => [r.id, r]));
+    expect(byId['1'].status).toBe(200);
+    expect(byId['2']).toMatchObject({ status: 200, body: { id: 'batch1' } });
+    expect(byId['3'].status).toBe(404);
+    expect(byId['4'].status).toBe(424);
+    await call(emu, tls, 'PATCH', '/_emulator/settings', { rateLimit: 1 });
+    try {
+      const throttled = await g('POST', '/v1.0/$batch', {
+        requests: [0, 1, 2].map((i) => ({
+          id: `${i}`,
+          method: 'PUT',
+          url: `/external/connections/items1/items/bt${i}`,
+          body: item(`bt${i}`),
+        })),
+      });
+      const codes = throttled.body.responses.map((r: Rec) => r.status);
+      expect(codes).toContain(429);
+      expect(throttled.body.responses.find((r: Rec) => r.status === 429).headers['Retry-After']).toBe('1');
+    } finally {
+      await call(emu, tls, 'PATCH', '/_emulator/settings', { rateLimit: 0 });
+    }
+    const tooMany = await g('POST', '/v1.0/$batch', {
+      requests: Array.from({ length: 21 }, (_, i) => ({ id: `${i}`, method: 'GET', url: '/external/connections' })),
+    });
+    expect(tooMany.status).toBe(400);
+    expect((await call(emu, tls, 'POST', '/v1.0/$batch', { requests: [] })).status).toBe(401);
+  });
+
   it('answers unknown segments with 400 and invalid versions with 400', async () => {
     const seg = await g('GET', '/v1.0/external/connections/items1/widgets');
     expect(seg.status).toBe(400);
