@@ -128,6 +128,55 @@ async function pageImages(pdfjs: PdfJs, page: PDFPageProxy, warnings: string[], 
   return images.sort((a, b) => b.width * b.height - a.width * a.height);
 }
 
+/** Render resolution for OCR of pages without usable images, bounded to RENDER_MAX_PIXELS. */
+const RENDER_DPI = 200;
+const RENDER_MAX_PIXELS = 12_000_000;
+
+interface CanvasLike {
+  width: number;
+  height: number;
+}
+interface Context2dLike {
+  getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+}
+interface CanvasFactoryLike {
+  create(w: number, h: number): { canvas: CanvasLike; context: Context2dLike };
+  destroy(c: { canvas: CanvasLike; context: Context2dLike }): void;
+}
+
+/**
+ * Render a page to RGBA with pdfjs's Node canvas factory (backed by @napi-rs/canvas, a prebuilt binary from the
+ * registry). Returns undefined, with a warning, when rendering is not possible here.
+ */
+async function renderPage(
+  doc: PDFDocumentProxy,
+  page: PDFPageProxy,
+  warnings: string[],
+  n: number,
+): Promise<PdfImage | undefined> {
+  try {
+    const base = page.getViewport({ scale: 1 });
+    let scale = RENDER_DPI / 72;
+    const pixels = base.width * base.height * scale * scale;
+    if (pixels > RENDER_MAX_PIXELS) scale *= Math.sqrt(RENDER_MAX_PIXELS / pixels);
+    const viewport = page.getViewport({ scale });
+    const factory = doc.canvasFactory as CanvasFactoryLike;
+    const target = factory.create(Math.ceil(viewport.width), Math.ceil(viewport.height));
+    try {
+      const params = { canvasContext: target.context, canvas: target.canvas, viewport };
+      await page.render(params).promise;
+      const { width, height } = target.canvas;
+      const data = target.context.getImageData(0, 0, width, height).data;
+      return { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    } finally {
+      factory.destroy(target);
+    }
+  } catch (err) {
+    warnings.push(`page ${n} could not be rendered for OCR: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 /**
  * Extract text and metadata; `ocrPage` (when OCR is on) reads pages without a text layer from their images.
  * `isCancelled` is polled between pages.
@@ -205,8 +254,13 @@ export async function extractPdf(
       text = text.replace(/[ \t]+\n/g, '\n').trim();
       const entry: PdfPageText = { pageNumber: n, text };
       if (!text && opts.ocrPage) {
-        const images = await pageImages(pdfjs, page, warnings, n);
-        if (images.length) {
+        let images = await pageImages(pdfjs, page, warnings, n);
+        if (!images.length && !opts.isCancelled()) {
+          // Nothing to lift out (text drawn as vector paths, tiny tiles, ...): render the page instead.
+          const rendered = await renderPage(doc, page, warnings, n);
+          images = rendered ? [rendered] : [];
+        }
+        if (images.length && !opts.isCancelled()) {
           entry.text = (await opts.ocrPage(n, images)).trim();
           entry.ocr = true;
         }

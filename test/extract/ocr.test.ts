@@ -124,3 +124,11 @@ describe('OCR budget for long scanned PDFs', () => {
     expect(r.warnings.join(' ')).toMatch(/2 page\(s\) have no readable text \(2, 3\)/);
   });
 });
+
+describe('scanned PDF pages without an image to lift out', () => {
+  it('renders a page whose text is drawn as vector paths and reads it by OCR', async () => {
+    const bytes = makePdf({ pages: [{ vector: renderTextLines(LINES, 1) }] });
+    const r = await extractFile({ bytes, fileName: 'outlined.pdf' }, opts);
+    expectKeyWords(r);
+  });
+});
