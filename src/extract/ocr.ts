@@ -40,15 +40,21 @@ export function trainedDataDir(lang: string): string {
   return dir;
 }
 
-/** One folder with every requested language's data: the package folder itself, or a temp folder of symlinks. */
-function langPathFor(languages: readonly string[]): string {
-  const dirs = languages.map((l) => trainedDataDir(l));
-  if (new Set(dirs).size === 1) return dirs[0]!;
+/**
+ * One folder holding `<lang>.traineddata.gz` for every language: the package folder itself when there is one
+ * language, else a temporary folder of symlinks (tesseract.js takes a single `langPath`).
+ */
+export function combinedLangPath(entries: readonly { lang: string; dir: string }[]): string {
+  const dirs = new Set(entries.map((e) => e.dir));
+  if (dirs.size === 1) return entries[0]!.dir;
   const tmp = mkdtempSync(path.join(tmpdir(), 'gc-ocr-lang-'));
-  languages.forEach((l, i) =>
-    symlinkSync(path.join(dirs[i]!, `${l}.traineddata.gz`), path.join(tmp, `${l}.traineddata.gz`)),
-  );
+  for (const { lang, dir } of entries)
+    symlinkSync(path.join(dir, `${lang}.traineddata.gz`), path.join(tmp, `${lang}.traineddata.gz`));
   return tmp;
+}
+
+function langPathFor(languages: readonly string[]): string {
+  return combinedLangPath(languages.map((lang) => ({ lang, dir: trainedDataDir(lang) })));
 }
 
 interface Slot {
@@ -99,6 +105,8 @@ const STARTUP_LIMIT_MS = 60_000;
 
 function slotFor(languages: readonly string[]): Slot {
   const key = languages.join('+');
+  if (new Set(languages).size !== languages.length)
+    throw new ExtractError('unsupported', `ocrLanguages lists a language twice: ${key}`);
   let slot = slots.get(key);
   if (!slot) {
     const langPath = langPathFor(languages);

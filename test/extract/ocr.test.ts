@@ -132,3 +132,22 @@ describe('scanned PDF pages without an image to lift out', () => {
     expectKeyWords(r);
   });
 });
+
+describe('several OCR languages', () => {
+  it('combines trained data from separate package folders into one langPath', async () => {
+    const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { combinedLangPath } = await import('../../src/extract/ocr.js');
+    const a = mkdtempSync(path.join(tmpdir(), 'lang-a-'));
+    const b = mkdtempSync(path.join(tmpdir(), 'lang-b-'));
+    writeFileSync(path.join(a, 'eng.traineddata.gz'), 'E');
+    writeFileSync(path.join(b, 'deu.traineddata.gz'), 'D');
+    expect(combinedLangPath([{ lang: 'eng', dir: a }])).toBe(a);
+    const both = combinedLangPath([
+      { lang: 'eng', dir: a },
+      { lang: 'deu', dir: b },
+    ]);
+    expect(readFileSync(path.join(both, 'eng.traineddata.gz'), 'utf8')).toBe('E');
+    expect(readFileSync(path.join(both, 'deu.traineddata.gz'), 'utf8')).toBe('D');
+  });
+});
