@@ -233,6 +233,15 @@ export interface SettleResult {
   item?: LedgerItem;
 }
 
+/** See {@link Ledger.seenWriter}. */
+export interface SeenWriter {
+  /** Buffer unchanged rows; writes the buckets that filled up. Returns the ids refused by those writes. */
+  add(rows: readonly LedgerItem[]): Promise<string[]>;
+  /** Write everything still buffered; returns the totals of this writer. */
+  flush(): Promise<{ seen: number; already: number; refused: string[] }>;
+  readonly buffered: number;
+}
+
 export class Ledger {
   readonly items: TableClient;
   readonly jobs: TableClient;
@@ -606,6 +615,53 @@ export class Ledger {
       refused.push(...r.refused);
     });
     return { seen, already, refused };
+  }
+
+  /**
+   * A buffer for {@link markSeen} across crawl pages: unchanged rows accumulate per bucket and a bucket is written as
+   * soon as it holds 99 rows (one full transaction), the rest on {@link SeenWriter.flush}. With crawler pages of a
+   * few hundred records most buckets get one row per page, so without this buffer each row costs one transaction.
+   * Call `flush()` before the crawl counts as enumerated: buffered rows are neither marked nor counted until then.
+   */
+  seenWriter(connectionId: string, crawlId: string, generation: number, abortSignal?: AbortSignal): SeenWriter {
+    assertConnection(connectionId);
+    const buffers = new Map<string, LedgerItem[]>();
+    const total = { seen: 0, already: 0, refused: [] as string[] };
+    const write = async (rows: LedgerItem[]) => {
+      const r = await this.markSeen(connectionId, crawlId, generation, rows, abortSignal);
+      total.seen += r.seen;
+      total.already += r.already;
+      total.refused.push(...r.refused);
+      return r;
+    };
+    return {
+      add: async (rows) => {
+        const full: LedgerItem[] = [];
+        for (const row of rows) {
+          const pk = Ledger.partitionOf(connectionId, row.itemId);
+          let b = buffers.get(pk);
+          if (!b) buffers.set(pk, (b = []));
+          b.push(row);
+          if (b.length >= 99) {
+            full.push(...b);
+            buffers.delete(pk);
+          }
+        }
+        if (full.length) return (await write(full)).refused;
+        return [];
+      },
+      flush: async () => {
+        const rest = [...buffers.values()].flat();
+        buffers.clear();
+        if (rest.length) await write(rest);
+        return { ...total, refused: [...total.refused] };
+      },
+      get buffered() {
+        let n = 0;
+        for (const b of buffers.values()) n += b.length;
+        return n;
+      },
+    };
   }
 
   /**

@@ -79,6 +79,28 @@ describe('ledger items', () => {
     expect((await ledger.counts(conn, c2)).unchanged).toBe(150);
   });
 
+  it('seenWriter writes a bucket as soon as it holds 99 rows and the rest on flush', async () => {
+    const { ledger } = await freshState();
+    const conn = connectionId();
+    const same: string[] = [];
+    for (let i = 0; same.length < 130; i++) if (bucketOf(`w${i}`) === '7f') same.push(`w${i}`);
+    const c1 = newCrawlId(Date.now() - 1000);
+    await seedSettled(ledger, conn, c1, 1, same);
+    const c2 = newCrawlId();
+    const writer = ledger.seenWriter(conn, c2, 2);
+    const rows = await ledger.getItems(conn, same);
+    const list = same.map((id) => rows.get(id)!);
+    await writer.add(list.slice(0, 60));
+    expect(writer.buffered).toBe(60);
+    expect((await ledger.counts(conn, c2)).unchanged).toBe(0); // nothing written yet
+    await writer.add(list.slice(60, 120));
+    expect(writer.buffered).toBe(21); // 99 went out in one transaction
+    expect((await ledger.counts(conn, c2)).unchanged).toBe(99);
+    await writer.add(list.slice(120));
+    expect(await writer.flush()).toEqual({ seen: 130, already: 0, refused: [] });
+    expect((await ledger.counts(conn, c2)).unchanged).toBe(130);
+  });
+
   it('listUnseen returns exactly the settled items of older generations', async () => {
     const { ledger } = await freshState();
     const conn = connectionId();
