@@ -856,6 +856,23 @@ export class Ledger {
   }
 
   /**
+   * Unfinished jobs (running, enumerated, settling) whose heartbeat is older than `staleAfterMs`: for a cleanup timer
+   * that marks them failed (their crawler died). Counts are not loaded.
+   */
+  async listStaleJobs(connectionId: string, staleAfterMs: number, abortSignal?: AbortSignal): Promise<CrawlJob[]> {
+    assertConnection(connectionId);
+    const before = new Date(this.now() - staleAfterMs).toISOString();
+    const filter =
+      odata`PartitionKey eq ${connectionId} and heartbeatAt lt ${before}` +
+      ` and (status eq 'running' or status eq 'enumerated' or status eq 'settling')`;
+    const out: CrawlJob[] = [];
+    for await (const e of this.jobs.listEntities<Record<string, unknown>>({ queryOptions: { filter }, abortSignal })) {
+      out.push(toJob(e));
+    }
+    return out;
+  }
+
+  /**
    * Update a job with an ETag retry loop: `mutate` gets the fresh job and returns the fields to change (or undefined
    * to leave it). `counts` cannot be changed here: use {@link addCounts}.
    */

@@ -241,6 +241,20 @@ describe('ledger jobs and counters', () => {
     expect(await ledger.getJob(conn, 'nope')).toBeUndefined();
   });
 
+  it('lists unfinished jobs whose heartbeat is stale', async () => {
+    let now = Date.now();
+    const { ledger } = await freshState({ now: () => now });
+    const conn = connectionId();
+    const dead = await ledger.createJob({ connectionId: conn, mode: 'full', trigger: 'timer', generation: 1 });
+    const done = await ledger.createJob({ connectionId: conn, mode: 'full', trigger: 'timer', generation: 1 });
+    await ledger.finishJob(conn, done.crawlId, 'completed');
+    now += 10 * 60_000;
+    const alive = await ledger.createJob({ connectionId: conn, mode: 'incremental', trigger: 'http', generation: 1 });
+    const stale = await ledger.listStaleJobs(conn, 5 * 60_000);
+    expect(stale.map((j) => j.crawlId)).toEqual([dead.crawlId]);
+    expect(stale.map((j) => j.crawlId)).not.toContain(alive.crawlId);
+  });
+
   it('commits cursors with ETag concurrency', async () => {
     const { ledger } = await freshState();
     const conn = connectionId();
