@@ -31,6 +31,20 @@ export { htmlToText, sanitizeHtml } from './html.js';
 /** Graph's item cap is 4 MB for the whole request body: leave room for properties and the ACL. */
 export const DEFAULT_MAX_CONTENT_BYTES = 3_800_000;
 
+/**
+ * The externalItem `content` for a successful extraction, cut to `maxBytes` UTF-8 bytes at a word boundary (HTML is
+ * also cut back before a tag the cut would split). `truncated` tells the caller to record a warning.
+ */
+export function itemContent(
+  result: Extract<ExtractResult, { ok: true }>,
+  maxBytes: number = DEFAULT_MAX_CONTENT_BYTES,
+): { content: { type: 'text' | 'html'; value: string }; truncated: boolean } {
+  const cut = truncateAtWordBoundary(result.text, maxBytes);
+  let value = cut.text;
+  if (cut.truncated && result.contentType === 'html') value = value.replace(/<[^>]*$/, '').trimEnd();
+  return { content: { type: result.contentType, value }, truncated: cut.truncated };
+}
+
 /** sha256 of the file's bytes (hex), for the pipeline's "unchanged" hash. */
 export function fileFingerprint(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

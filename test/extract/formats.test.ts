@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { strToU8, zipSync } from 'fflate';
-import { extractFile, fileFingerprint, truncateAtWordBoundary, utf8Length } from '../../src/extract/index.js';
+import {
+  extractFile,
+  fileFingerprint,
+  itemContent,
+  truncateAtWordBoundary,
+  utf8Length,
+} from '../../src/extract/index.js';
 import type { ExtractResult } from '../../src/extract/index.js';
 import { makeDocx, makePdf, makePptx, makeXlsx, renderTextLines } from '../../src/extract/fixtures/index.js';
 
@@ -329,5 +335,25 @@ describe('fileFingerprint', () => {
     const a = fileFingerprint(strToU8('abc'));
     expect(a).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(fileFingerprint(strToU8('abd'))).not.toBe(a);
+  });
+});
+
+describe('itemContent (externalItem content under the item cap)', () => {
+  it('returns Graph content typed by the result and cuts HTML before a split tag', async () => {
+    const r = ok(
+      await extractFile(
+        { bytes: strToU8('<p>alpha beta</p><p>gamma delta</p>'), fileName: 'a.html' },
+        { ...opts, html: 'keep' },
+      ),
+    );
+    expect(itemContent(r)).toEqual({
+      content: { type: 'html', value: '<p>alpha beta</p><p>gamma delta</p>' },
+      truncated: false,
+    });
+    const cut = itemContent(r, 19); // the byte cut lands inside '<p>' of the second paragraph
+    expect(cut.truncated).toBe(true);
+    expect(cut.content.value).toBe('<p>alpha beta</p>');
+    const t = ok(await extractFile({ bytes: strToU8(SENTENCE), fileName: 'a.txt' }, opts));
+    expect(itemContent(t, 20)).toEqual({ content: { type: 'text', value: 'The quarterly budget' }, truncated: true });
   });
 });
