@@ -164,7 +164,9 @@ async function renderPage(
     const target = factory.create(Math.ceil(viewport.width), Math.ceil(viewport.height));
     try {
       const params = { canvasContext: target.context, canvas: target.canvas, viewport };
-      await page.render(params).promise;
+      // With DOM typings (lib "dom") pdfjs wants an HTMLCanvasElement; the Node canvas is structurally enough.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+      await page.render(params as unknown as Parameters<PDFPageProxy['render']>[0]).promise;
       const { width, height } = target.canvas;
       const data = target.context.getImageData(0, 0, width, height).data;
       return { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
