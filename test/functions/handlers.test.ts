@@ -143,7 +143,7 @@ describe('HTTP triggers', () => {
 describe('queue and timer triggers', () => {
   it('the timer starts a crawl, the control and item handlers finish it', async () => {
     await handlers.crawlTimer(
-      { isPastDue: false, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
+      { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
       ctx('crawlTimer'),
     );
     // Drive the queues through the handlers themselves, as the host would deliver them.
