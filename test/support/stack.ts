@@ -29,6 +29,8 @@ export interface StackOptions {
   settings?: Partial<PipelineSettings>;
   env?: Record<string, string>;
   logger?: Logger;
+  /** Provision the connection before returning (default true). */
+  provision?: boolean;
 }
 
 export interface Stack {
@@ -92,7 +94,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 500, ...options.settings },
   });
   await rt.ensureStorage();
-  await runProvisionToCompletion({ graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore });
+  if (options.provision !== false) {
+    await runProvisionToCompletion({ graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore });
+  }
 
   const ca = info.caCertPath ? await readFile(info.caCertPath) : undefined;
   const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
