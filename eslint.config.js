@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.local/**', 'coverage/**', 'bench/results.json'] },
+  { ignores: ['dist/**', 'node_modules/**', '.local/**', '.local-build-*/**', 'coverage/**', 'bench/results.json'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
