@@ -116,15 +116,31 @@ export interface RestSourceServer {
   failPage?: { page: number; status: number };
   /** Every request's query (`page`, `filter`, …), in order. */
   queries: Record<string, string>[];
+  /** When set, a request without exactly this Authorization header gets a 401. */
+  authorization?: string;
+  /** Epoch ms of every request, in order. */
+  times: number[];
   close(): Promise<void>;
 }
 
 /** A paged REST endpoint (`?page=N&pageSize=M`, records under `value`; `filter` is recorded, not applied). */
 export async function startRestSource(records: Rec[]): Promise<RestSourceServer> {
-  const state: RestSourceServer = { base: '', records, queries: [], close: () => Promise.resolve() };
-  const http = await startHttp((_req, res, url) => {
+  const state: RestSourceServer = {
+    base: '',
+    records,
+    queries: [],
+    times: [],
+    close: () => Promise.resolve(),
+  };
+  const http = await startHttp((req, res, url) => {
     const q = Object.fromEntries(url.searchParams.entries());
     state.queries.push(q);
+    state.times.push(Date.now());
+    if (state.authorization !== undefined && req.headers.authorization !== state.authorization) {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      res.end(JSON.stringify({ error: 'invalid_token' }));
+      return;
+    }
     const page = Number(q.page ?? '1');
     const size = Number(q.pageSize ?? '10');
     if (state.failPage && state.failPage.page === page) {
