@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { ConfigError } from '../config/problems.js';
 import { commands } from './commands/index.js';
@@ -19,10 +21,28 @@ function topHelp(): string {
   ].join('\n');
 }
 
+/**
+ * Like the Functions host, read `local.settings.json` `Values` from the working folder; variables already in
+ * the environment win. (The secret provider reads the same file for secrets; nothing is logged.)
+ */
+export function withLocalSettings(env: NodeJS.ProcessEnv, cwd: string): NodeJS.ProcessEnv {
+  const file = join(cwd, 'local.settings.json');
+  if (!existsSync(file)) return env;
+  try {
+    const values = (JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> }).Values ?? {};
+    const merged: NodeJS.ProcessEnv = { ...env };
+    for (const [k, v] of Object.entries(values)) if (merged[k] === undefined && typeof v === 'string') merged[k] = v;
+    return merged;
+  } catch (err) {
+    process.stderr.write(`graph-connector: ignoring ${file}: ${(err as Error).message}\n`);
+    return env;
+  }
+}
+
 export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> = {}): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
-  const env = io.env ?? process.env;
+  const env = io.env ?? withLocalSettings(process.env, process.cwd());
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const target = name === 'help' ? commands.find((c) => c.name === rest[0]) : undefined;
