@@ -12,7 +12,6 @@ import { ConfigError } from '../../src/config/problems.js';
 import { main } from '../../src/cli/index.js';
 import { Writable } from 'node:stream';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Def = any;
 let dir: string;
 const example = async (): Promise<Def> =>

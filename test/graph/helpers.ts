@@ -32,7 +32,6 @@ export async function startTestEmulator(options: Parameters<typeof startEmulator
   return startEmulator({ schemaDelayMs: 150, log: () => {}, ...options });
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function admin<T = any>(info: EmulatorInfo, method: string, path: string, body?: unknown): Promise<T> {
   const { Agent } = await import('undici');
   const { readFileSync } = await import('node:fs');
