@@ -35,6 +35,8 @@ export interface SampleTask {
   visibility: 'team' | 'restricted' | 'public';
   allowedUsers?: string[];
   deniedUsers?: string[];
+  /** Files under samples/contoso-tasks/attachments (mapping.attachments): a name, or {path, name}. */
+  attachments?: (string | { path: string; name?: string })[];
 }
 
 /** A stable, name-derived GUID (UUID v5 layout over SHA-1), so ids never change between runs. */
@@ -381,6 +383,19 @@ export function generateSample(
       task.deniedUsers = [pick(members).userPrincipalName];
     }
     tasks.push(task);
+  }
+  // Attachments (written by scripts/fixtures/write-samples.ts): the first ticket carries all three, and the
+  // next logistics ticket links the route plan under a friendlier name. Added after the loop so the seeded
+  // random sequence, and so every other field, stays as it was.
+  const first = tasks[0];
+  if (first?.ticketId === 'TSP100000') {
+    first.attachments = [
+      'TSP100000-customs-checklist.pdf',
+      'TSP100000-route-plan.docx',
+      'TSP100000-scanned-receipt.png',
+    ];
+    const other = tasks.find((t, i) => i > 0 && t.team === 'logistics');
+    if (other) other.attachments = [{ path: 'TSP100000-route-plan.docx', name: 'city-centre-route-plan.docx' }];
   }
 
   return {

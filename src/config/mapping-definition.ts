@@ -66,6 +66,52 @@ export interface AclMapping {
   rules: AclRule[];
 }
 
+/** Which attachment metadata goes into which schema property (values are schema property names). */
+export interface AttachmentMetadataMapping {
+  fileName?: string;
+  fileExtension?: string;
+  sizeBytes?: string;
+  pageCount?: string;
+  author?: string;
+  modified?: string;
+}
+
+export const ATTACHMENT_METADATA_KEYS = [
+  'fileName',
+  'fileExtension',
+  'sizeBytes',
+  'pageCount',
+  'author',
+  'modified',
+] as const satisfies readonly (keyof AttachmentMetadataMapping)[];
+
+/**
+ * Files a record points to (paths, https URLs), extracted at ingest time and joined into the item's content.
+ * See docs/mapping.md "Attachments".
+ */
+export interface AttachmentsMapping {
+  /** The record field holding a string, or an array of strings / `{path|url, name?}` objects. */
+  field: string;
+  /** `append`: the record's content, then each file's text; `replace`: the files' text only. */
+  join: 'append' | 'replace';
+  /** Put between the parts (default a blank line). */
+  separator?: string;
+  /** Folder that relative paths resolve against and that paths may not leave (default: connector.json's folder). */
+  folder?: string;
+  /** Run OCR on images and scanned PDF pages (default false: slow). */
+  ocr?: boolean;
+  /** Files larger than this are not extracted: the item is dead-lettered (default 50 MB). */
+  maxFileBytes?: number;
+  /** Time limit per file in milliseconds (default 60,000). */
+  timeoutMs?: number;
+  /** HTML files: `text` (default) or `keep` (sanitised HTML; the item content becomes html). */
+  html?: 'text' | 'keep';
+  metadata?: AttachmentMetadataMapping;
+}
+
+export const DEFAULT_ATTACHMENT_MAX_FILE_BYTES = 50 * 1024 * 1024;
+export const DEFAULT_ATTACHMENT_TIMEOUT_MS = 60_000;
+
 export interface MappingDefinition {
   /** A module exporting `map(record, helpers)`; replaces the declarative mapping when set. */
   module?: string;
@@ -82,6 +128,8 @@ export interface MappingDefinition {
   contentOverflow?: 'reject' | 'truncate';
   /** Cap on the serialized item in bytes (default and maximum 4,000,000). */
   maxItemBytes?: number;
+  /** Files the record points to, extracted into the item's content at ingest time. */
+  attachments?: AttachmentsMapping;
 }
 
 export const MAX_ITEM_BYTES = 4_000_000;
@@ -387,6 +435,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
     'acl',
     'contentOverflow',
     'maxItemBytes',
+    'attachments',
   ]);
   for (const k of Object.keys(value)) {
     if (!known.has(k))
@@ -437,7 +486,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
         ),
       );
     }
-    for (const k of ['id', 'properties', 'content', 'url', 'iconUrl']) {
+    for (const k of ['id', 'properties', 'content', 'url', 'iconUrl', 'attachments']) {
       if (value[k] !== undefined)
         out.push(
           warning(
@@ -585,6 +634,8 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
     } else mapped.add(sp.name);
   }
 
+  if (value.attachments !== undefined) checkAttachments(value.attachments, `${path}.attachments`, schema, mapped, out);
+
   for (const sp of schema) {
     if (!mapped.has(sp.name)) {
       out.push(
@@ -627,4 +678,122 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
 
   checkAcl(value.acl, `${path}.acl`, out);
   return out;
+}
+
+const METADATA_TYPES: Record<(typeof ATTACHMENT_METADATA_KEYS)[number], string[]> = {
+  fileName: ['string', 'stringCollection'],
+  fileExtension: ['string', 'stringCollection'],
+  author: ['string', 'stringCollection'],
+  sizeBytes: ['int64', 'double', 'int64Collection', 'doubleCollection'],
+  pageCount: ['int64', 'double', 'int64Collection', 'doubleCollection'],
+  modified: ['dateTime', 'dateTimeCollection'],
+};
+
+function positiveInt(v: unknown, max: number): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
+}
+
+function checkAttachments(
+  a: unknown,
+  path: string,
+  schema: SchemaProperty[],
+  mapped: Set<string>,
+  out: ConfigProblem[],
+): void {
+  if (!isObj(a)) {
+    out.push(problem(path, 'must be an object', 'write {"field": "attachments", "join": "append"}'));
+    return;
+  }
+  const known = ['field', 'join', 'separator', 'folder', 'ocr', 'maxFileBytes', 'timeoutMs', 'html', 'metadata'];
+  for (const k of Object.keys(a)) {
+    if (k === 'blobContainer' || k === 'container')
+      out.push(
+        problem(
+          `${path}.${k}`,
+          'blob attachments are not supported yet',
+          'point records at files (a path under "folder") or https URLs instead',
+        ),
+      );
+    else if (!known.includes(k))
+      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, `use ${known.join(', ')}`));
+  }
+  checkField(a.field, `${path}.field`, out);
+  if (a.join !== 'append' && a.join !== 'replace')
+    out.push(
+      problem(
+        `${path}.join`,
+        `must be "append" or "replace" (got ${JSON.stringify(a.join)})`,
+        'choose "append" (record content, then the files) or "replace" (the files only)',
+      ),
+    );
+  if (a.separator !== undefined && typeof a.separator !== 'string')
+    out.push(problem(`${path}.separator`, 'must be a string', 'e.g. "\\n\\n"'));
+  if (a.folder !== undefined && !isNonEmptyString(a.folder))
+    out.push(
+      problem(
+        `${path}.folder`,
+        'must be a folder path',
+        'e.g. "samples/contoso-tasks/attachments" (relative to connector.json)',
+      ),
+    );
+  if (a.ocr !== undefined && typeof a.ocr !== 'boolean')
+    out.push(problem(`${path}.ocr`, 'must be true or false', 'set "ocr": true to read images and scanned pages'));
+  if (a.maxFileBytes !== undefined && !positiveInt(a.maxFileBytes, 1 << 30))
+    out.push(
+      problem(
+        `${path}.maxFileBytes`,
+        'must be a positive integer of at most 1 GiB',
+        `remove it to use ${DEFAULT_ATTACHMENT_MAX_FILE_BYTES}`,
+      ),
+    );
+  if (a.timeoutMs !== undefined && !positiveInt(a.timeoutMs, 600_000))
+    out.push(
+      problem(
+        `${path}.timeoutMs`,
+        'must be a positive integer of at most 600000 (10 minutes)',
+        `remove it to use ${DEFAULT_ATTACHMENT_TIMEOUT_MS}`,
+      ),
+    );
+  if (a.html !== undefined && a.html !== 'text' && a.html !== 'keep')
+    out.push(problem(`${path}.html`, `must be "text" or "keep" (got ${JSON.stringify(a.html)})`, 'use "text"'));
+  if (a.metadata === undefined) return;
+  if (!isObj(a.metadata)) {
+    out.push(problem(`${path}.metadata`, 'must be an object', 'write {"fileName": "<schema property>"}'));
+    return;
+  }
+  const byName = new Map(schema.map((p) => [p.name, p]));
+  for (const [k, v] of Object.entries(a.metadata)) {
+    const p = `${path}.metadata.${k}`;
+    if (!(ATTACHMENT_METADATA_KEYS as readonly string[]).includes(k)) {
+      out.push(problem(p, `unknown metadata "${k}"`, `use ${ATTACHMENT_METADATA_KEYS.join(', ')}`));
+      continue;
+    }
+    if (!isNonEmptyString(v)) {
+      out.push(problem(p, 'must name a schema property', `e.g. "${k}": "${k}"`));
+      continue;
+    }
+    const sp = byName.get(v);
+    if (!sp) {
+      out.push(
+        problem(
+          p,
+          `there is no schema property named "${v}"`,
+          `add "${v}" to schema.properties (type ${METADATA_TYPES[k as keyof typeof METADATA_TYPES][0]})`,
+        ),
+      );
+      continue;
+    }
+    if (mapped.has(v)) {
+      out.push(problem(p, `"${v}" is also mapped in mapping.properties (or url/iconUrl)`, 'keep one of them'));
+      continue;
+    }
+    mapped.add(v);
+    const types = METADATA_TYPES[k as keyof typeof METADATA_TYPES];
+    if (!types.includes(sp.type))
+      out.push(problem(p, `"${v}" is ${sp.type}, but ${k} needs ${types.join(' or ')}`, `change the type of "${v}"`));
+    if ((k === 'fileName' || k === 'fileExtension') && !sp.labels?.includes(k))
+      out.push(
+        warning(p, `"${v}" does not carry the "${k}" label`, `add "labels": ["${k}"] to "${v}" so Copilot knows it`),
+      );
+  }
 }

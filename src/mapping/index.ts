@@ -21,3 +21,5 @@ export { validateItem } from './validate-item.js';
 export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
 export { coerce, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
+export { attachmentResolver, compileAttachmentSettings } from './attachments.js';
+export type { AttachmentRef, AttachmentSettings } from './attachments.js';

@@ -8,6 +8,8 @@ import type { MappingDefinition, PropertyMapping, TemplatePart } from '../config
 import { MAX_ITEM_BYTES, parseFieldPath, parseTemplate, valueRefKind } from '../config/mapping-definition.js';
 import type { AclEntry, ExternalItem, ExternalItemProperties, SchemaProperty } from '../config/model.js';
 import { buildAcl, compileAclRules, denyAllAcl, resolvePrincipal } from './acl.js';
+import type { AttachmentRef, AttachmentSettings } from './attachments.js';
+import { attachmentResolver, compileAttachmentSettings } from './attachments.js';
 import { encodeItemId, encodeItemIdDetailed } from './item-id.js';
 import { validateItem } from './validate-item.js';
 import {
@@ -37,11 +39,21 @@ export interface RejectReason {
 }
 
 export type MapResult =
-  | { ok: true; item: ExternalItem; warnings: string[]; /** the id before encoding (ledger) */ sourceId: string }
+  | {
+      ok: true;
+      item: ExternalItem;
+      warnings: string[];
+      /** the id before encoding (ledger) */
+      sourceId: string;
+      /** Files the record points to (mapping.attachments), extracted into the content at ingest time. */
+      attachments?: AttachmentRef[];
+    }
   | { ok: false; reason: RejectReason };
 
 export interface Mapper {
   map(record: MappableRecord): MapResult;
+  /** Set when mapping.attachments is configured: how the ingest extracts and joins the files. */
+  attachments?: AttachmentSettings;
 }
 
 export interface MapperDeps {
@@ -365,8 +377,19 @@ export async function createMapper(
   const contentField = def.content?.field !== undefined ? parseFieldPath(def.content.field) : undefined;
   const contentType = def.content?.type ?? 'text';
   const aclRules = compileAclRules(def.acl);
+  const attachmentSettings = def.attachments
+    ? compileAttachmentSettings(def.attachments, schema, {
+        maxItemBytes: def.maxItemBytes,
+        overflow: def.contentOverflow,
+        allowEveryone,
+      })
+    : undefined;
+  const resolveAttachments = def.attachments
+    ? attachmentResolver(def.attachments, resolve(deps.baseDir, def.attachments.folder ?? '.'))
+    : undefined;
 
   return {
+    ...(attachmentSettings ? { attachments: attachmentSettings } : {}),
     map(record) {
       try {
         if (record.error !== undefined || !record.data)
@@ -438,9 +461,16 @@ export async function createMapper(
           if (!isMissing(v)) content = { type: contentType, value: stringifyForTemplate(v) };
         }
 
+        let attachments: AttachmentRef[] | undefined;
+        if (resolveAttachments) {
+          const r = resolveAttachments(data);
+          if ('message' in r) return reject(record.key, r.field, 'attachments', r.message);
+          if (r.refs.length) attachments = r.refs;
+        }
+
         const acl = buildAcl(aclRules, data, aclCtx);
         warnings.push(...acl.warnings);
-        return finish(
+        const result = finish(
           record.key,
           sourceId,
           props,
@@ -448,6 +478,7 @@ export async function createMapper(
           acl.resolved ? acl.entries : { unresolved: { field: acl.field, rule: acl.rule, message: acl.message } },
           warnings,
         );
+        return result.ok && attachments ? { ...result, attachments } : result;
       } catch (e) {
         // A bad record never stops the crawl.
         return reject(record.key, '(mapper)', 'internal', `unexpected error: ${(e as Error)?.message ?? String(e)}`);

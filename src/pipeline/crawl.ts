@@ -14,6 +14,7 @@ import { newCrawlId, outstandingOf } from '../state/ledger.js';
 import type { Lease, LeaseHolder } from '../state/lease.js';
 import type { SourceRecord } from '../sources/types.js';
 import type { CrawlProgress, PipelineDeps } from './deps.js';
+import { attachmentHashExtra, fingerprintAttachments } from './attachments.js';
 import { itemHash } from './hash.js';
 import { decideSweep } from './sweep-guard.js';
 
@@ -338,11 +339,28 @@ async function processBatch(
     ctx.seen.set(item.id, record.key);
     for (const w of result.warnings)
       deps.logger.warn('mapping warning', { connectionId, crawlId, recordKey: record.key, warning: w });
-    const hash = itemHash(item);
+    // Attachments: fingerprinted (not extracted) here, so an edited file changes the hash; the ingest extracts.
+    const settings = deps.mapper.attachments;
+    const attachments =
+      result.attachments?.length && settings
+        ? await fingerprintAttachments(result.attachments, settings, ctx.signal)
+        : undefined;
+    const hash = attachments ? itemHash(item, attachmentHashExtra(attachments, settings!)) : itemHash(item);
     candidates.push({
       itemId: item.id,
       hash,
-      message: { v: 1, op: 'upsert', connectionId, itemId: item.id, crawlId, generation, hash, attempt: 0, item },
+      message: {
+        v: 1,
+        op: 'upsert',
+        connectionId,
+        itemId: item.id,
+        crawlId,
+        generation,
+        hash,
+        attempt: 0,
+        item,
+        ...(attachments ? { attachments } : {}),
+      },
     });
   }
 

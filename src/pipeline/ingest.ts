@@ -13,15 +13,23 @@
 import { GraphError } from '../graph/errors.js';
 import { ClaimMissingError, parseItemMessage, type ItemMessage, type ItemMessageError } from '../state/item-queue.js';
 import { isNewerCrawl } from '../state/ledger.js';
+import { applyAttachments, type AttachmentReport } from './attachments.js';
 import { retryAfterWithJitter } from './concurrency.js';
 import type { PipelineDeps } from './deps.js';
 
+/** What the ingest did with an item's attachments (absent when it had none). */
+export interface AttachmentsOutcome {
+  extracted: number;
+  failed: number;
+  files: AttachmentReport[];
+}
+
 export type IngestOutcome =
-  | { outcome: 'ingested' | 'deleted'; itemId: string; counted: boolean }
+  | { outcome: 'ingested' | 'deleted'; itemId: string; counted: boolean; attachments?: AttachmentsOutcome }
   | { outcome: 'throttled'; itemId: string; retryInMs: number; attempt: number }
   | { outcome: 'deferred'; itemId: string; retryInMs: number }
   | { outcome: 'superseded'; itemId: string; reason: string }
-  | { outcome: 'deadLettered'; itemId: string; reason: string };
+  | { outcome: 'deadLettered'; itemId: string; reason: string; attachments?: AttachmentsOutcome };
 
 export interface IngestInput {
   /** The message as delivered (an object from the Functions trigger, or text from the local worker). */
@@ -103,10 +111,47 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
     }
   }
 
+  let attachments: AttachmentsOutcome | undefined;
   try {
     if (msg.op === 'upsert') {
-      const item = await state.queue.resolve(msg, input.signal);
+      let item = await state.queue.resolve(msg, input.signal);
       if (!item) throw new ClaimMissingError(msg.claim ?? '(none)');
+      if (msg.attachments?.length) {
+        // Extract here, not in the crawl: a slow file (OCR) holds up this one operation, never the enumeration.
+        const settings = deps.mapper.attachments;
+        if (!settings) {
+          log.warn(
+            'ingest: the operation carries attachments but mapping.attachments is not configured; sent without them',
+            {},
+          );
+        } else {
+          const r = await applyAttachments(item, msg.attachments, settings, input.signal);
+          attachments = {
+            extracted: r.files.filter((f) => f.ok).length,
+            failed: r.files.filter((f) => !f.ok).length,
+            files: r.files,
+          };
+          for (const f of r.files.filter((x) => x.ok))
+            log.debug('ingest: attachment extracted', {
+              file: f.name,
+              format: f.format,
+              pageCount: f.pageCount,
+              textBytes: f.textBytes,
+              ocrUsed: f.ocrUsed,
+            });
+          if (!r.ok) {
+            const dl = await deadLetter(
+              deps,
+              msg,
+              { status: 0, code: r.code, message: r.reason },
+              input.dequeueCount ?? 1,
+            );
+            return { ...dl, attachments } as IngestOutcome;
+          }
+          for (const w of r.warnings) log.warn('ingest: attachment warning', { warning: w });
+          item = r.item;
+        }
+      }
       await deps.graph.putItem(msg.connectionId, item, {
         retry: { maxRetries: 0 },
         ...(input.signal ? { signal: input.signal } : {}),
@@ -165,7 +210,12 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
   );
   await state.queue.deleteClaim(msg).catch(() => undefined);
   if (settled.outcome === 'stale') log.warn('ingest: settled by another crawl meanwhile', {});
-  return { outcome: msg.op === 'upsert' ? 'ingested' : 'deleted', itemId: msg.itemId, counted: settled.counted };
+  return {
+    outcome: msg.op === 'upsert' ? 'ingested' : 'deleted',
+    itemId: msg.itemId,
+    counted: settled.counted,
+    ...(attachments ? { attachments } : {}),
+  };
 }
 
 async function deadLetter(

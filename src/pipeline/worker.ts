@@ -32,6 +32,8 @@ export interface WorkerStats {
   superseded: number;
   transientFailures: number;
   controlMessages: number;
+  /** Attachment files extracted into items, and files that failed (their items were dead-lettered). */
+  attachments: { extracted: number; failed: number };
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -60,6 +62,7 @@ export async function runWorker(deps: PipelineDeps, options: WorkerOptions): Pro
     superseded: 0,
     transientFailures: 0,
     controlMessages: 0,
+    attachments: { extracted: 0, failed: 0 },
   };
   const items = new Set<Promise<void>>();
   const controls = new Set<Promise<void>>();
@@ -153,4 +156,8 @@ function count(stats: WorkerStats, o: IngestOutcome): void {
   else if (o.outcome === 'throttled') stats.throttled++;
   else if (o.outcome === 'deadLettered') stats.deadLettered++;
   else if (o.outcome === 'superseded') stats.superseded++;
+  if ((o.outcome === 'ingested' || o.outcome === 'deadLettered') && o.attachments) {
+    stats.attachments.extracted += o.attachments.extracted;
+    stats.attachments.failed += o.attachments.failed;
+  }
 }

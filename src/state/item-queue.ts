@@ -38,6 +38,40 @@ export interface ItemMessage {
   item?: ExternalItem;
   /** Blob name in the claims container holding the item JSON (upsert only, when too big to travel inline). */
   claim?: string;
+  /**
+   * Files to extract into the item's content before the PUT (upsert only; optional and additive, so still v1).
+   * `fingerprint` is what the crawl hashed (sha256 of the bytes, or an ETag / Last-Modified).
+   */
+  attachments?: ItemAttachment[];
+}
+
+/** One attachment of an upsert: exactly one of an absolute local `path` or an http(s) `url`. */
+export interface ItemAttachment {
+  name: string;
+  path?: string;
+  url?: string;
+  fingerprint: string;
+}
+
+const MAX_ATTACHMENTS = 50;
+
+function validateAttachments(value: unknown, bad: (why: string) => never): ItemAttachment[] {
+  if (!Array.isArray(value) || value.length > MAX_ATTACHMENTS)
+    bad(`attachments must be an array of at most ${MAX_ATTACHMENTS} entries`);
+  return (value as unknown[]).map((a, i) => {
+    const str = (v: unknown, max: number) => typeof v === 'string' && v.length > 0 && v.length <= max;
+    if (!isRecord(a)) bad(`attachments[${i}] must be an object`);
+    if (!str(a.name, 1024)) bad(`attachments[${i}].name must be a string of 1–1024 characters`);
+    if (!str(a.fingerprint, 256)) bad(`attachments[${i}].fingerprint must be a string of 1–256 characters`);
+    if ((a.path === undefined) === (a.url === undefined)) bad(`attachments[${i}] needs exactly one of path or url`);
+    if (a.path !== undefined && !str(a.path, 4096)) bad(`attachments[${i}].path must be a path`);
+    if (a.url !== undefined && (!str(a.url, 4096) || !/^https?:\/\//i.test(a.url as string)))
+      bad(`attachments[${i}].url must be an http(s) URL`);
+    const out: ItemAttachment = { name: a.name as string, fingerprint: a.fingerprint as string };
+    if (a.path !== undefined) out.path = a.path as string;
+    else out.url = a.url as string;
+    return out;
+  });
 }
 
 /** Why a raw queue message could not be accepted. Dead-letter it; do not retry. */
@@ -125,9 +159,10 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.op === 'upsert') {
     if ((m.item === undefined) === (m.claim === undefined)) bad('an upsert carries exactly one of item or claim');
     if (m.item !== undefined) validateItem(m.item, m.itemId as string, bad);
-  } else if (m.item !== undefined || m.claim !== undefined) {
-    bad('a delete carries no item and no claim');
+  } else if (m.item !== undefined || m.claim !== undefined || m.attachments !== undefined) {
+    bad('a delete carries no item, no claim and no attachments');
   }
+  const attachments = m.attachments !== undefined ? validateAttachments(m.attachments, bad) : undefined;
   const out: ItemMessage = {
     v: ITEM_MESSAGE_VERSION,
     op: m.op as ItemOp,
@@ -141,6 +176,7 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.notBefore !== undefined) out.notBefore = m.notBefore as number;
   if (m.item !== undefined) out.item = m.item as ExternalItem;
   if (m.claim !== undefined) out.claim = m.claim as string;
+  if (attachments) out.attachments = attachments;
   return out;
 }
 

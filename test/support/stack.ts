@@ -63,6 +63,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   def.source.path = recordsPath;
   if (def.source.groups?.path) def.source.groups.path = join(SAMPLE, 'teams.json');
   if (def.mapping?.acl) def.mapping.acl.directory = join(SAMPLE, 'directory.json');
+  if (def.mapping?.attachments?.folder) def.mapping.attachments.folder = join(SAMPLE, 'attachments');
   options.editDefinition?.(def);
   const configPath = join(dir, 'connector.json');
   await writeFile(configPath, JSON.stringify(def, null, 2));
