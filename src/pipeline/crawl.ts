@@ -10,7 +10,7 @@
 import type { ExternalGroup } from '../config/model.js';
 import type { ItemMessage } from '../state/item-queue.js';
 import type { CrawlJob, CrawlMode, CrawlTrigger, LedgerItem, PendingEntry } from '../state/ledger.js';
-import { newCrawlId, outstandingOf } from '../state/ledger.js';
+import { Ledger, newCrawlId, outstandingOf } from '../state/ledger.js';
 import type { Lease, LeaseHolder } from '../state/lease.js';
 import type { SourceRecord } from '../sources/types.js';
 import type { CrawlProgress, PipelineDeps } from './deps.js';
@@ -65,6 +65,14 @@ export async function startCrawl(
   if (!acquired.ok) return busy(acquired.heldBy);
   const lease = acquired.lease;
   try {
+    // Holding the lease means no other crawl of this connection is alive: a job still marked active was
+    // orphaned (its worker died and its lease expired). Close it, so status never shows a ghost crawl.
+    for (const orphan of await state.ledger.listStaleJobs(connectionId, 0, signal)) {
+      await state.ledger.finishJob(connectionId, orphan.crawlId, 'failed', {
+        error: `abandoned: its worker stopped and its lease expired (taken over by crawl ${crawlId}); nothing was deleted and the watermark was not moved`,
+      });
+      deps.logger.warn('orphaned crawl closed', { connectionId, crawlId: orphan.crawlId, takenOverBy: crawlId });
+    }
     const previous = await state.ledger.getCursor(connectionId, GENERATION_CURSOR, signal);
     const previousGeneration = previous ? Number(previous.value) || 0 : 0;
     // A full crawl gets a new generation, allocated up front so that even a failed full crawl's marks are
@@ -242,12 +250,14 @@ export async function enumerateCrawl(
     }
     const wanted = request.itemIds ? new Set(request.itemIds) : undefined;
     const seen = new Map<string, string>();
+    const unchangedByBucket = new Map<string, UnchangedEntry[]>();
     let batch: SourceRecord[] = [];
     let lastRenew = deps.now();
+    const ctx: BatchContext = { force: request.force, wanted, seen, unchangedByBucket, progress, signal };
     const flush = async () => {
       const b = batch;
       batch = [];
-      await processBatch(deps, job, b, { force: request.force, wanted, seen, progress, signal });
+      await processBatch(deps, job, b, ctx);
       deps.onProgress?.({ ...progress });
       if (deps.now() - lastRenew > Math.min(60_000, deps.settings.leaseTtlMs / 3)) {
         await renewLease(deps, crawlId, signal);
@@ -265,6 +275,9 @@ export async function enumerateCrawl(
       if (batch.length >= deps.settings.batchSize) await flush();
     }
     if (batch.length) await flush();
+    // Unchanged items still buffered (buckets that never filled a transaction) are marked seen now, before the
+    // crawl counts as enumerated; any the ledger refuses are sent after all.
+    await flushUnchanged(deps, job, ctx, [...unchangedByBucket.keys()]);
     await state.ledger.updateJob(
       connectionId,
       crawlId,
@@ -292,8 +305,78 @@ interface BatchContext {
   wanted: Set<string> | undefined;
   /** itemId → record key that produced it in this crawl (duplicate detection). */
   seen: Map<string, string>;
+  /**
+   * Unchanged items waiting to be marked seen, per ledger bucket. A bucket is written once it fills one table
+   * transaction ({@link SEEN_TRANSACTION} rows); the rest at the end of the enumeration. With pages of a few
+   * hundred records most buckets get one row per page, so marking each page on its own costs one transaction
+   * per row (what bounded a no-change recrawl to a few hundred records/s on Azurite). The candidate is kept so
+   * an item the ledger refuses (its row moved on meanwhile) is still sent.
+   */
+  unchangedByBucket: Map<string, UnchangedEntry[]>;
   progress: CrawlProgress;
   signal: AbortSignal | undefined;
+}
+
+interface Candidate {
+  itemId: string;
+  hash: string;
+  message: ItemMessage;
+  /** The ledger refused it as unchanged: its row moved on, so read it again before marking it pending. */
+  reread?: boolean;
+}
+
+interface UnchangedEntry {
+  row: LedgerItem;
+  candidate: Candidate;
+}
+
+/** Rows per markSeen transaction of one bucket (Ledger.markSeen writes up to 99 items plus a counter row). */
+const SEEN_TRANSACTION = 99;
+
+/** Mark the buffered unchanged items of these buckets seen; returns the candidates the ledger refused. */
+async function flushUnchanged(
+  deps: PipelineDeps,
+  job: CrawlJob,
+  ctx: BatchContext,
+  buckets: string[],
+  refusedOut?: Candidate[],
+): Promise<void> {
+  const entries: UnchangedEntry[] = [];
+  for (const pk of buckets) {
+    const list = ctx.unchangedByBucket.get(pk);
+    if (list) entries.push(...list);
+    ctx.unchangedByBucket.delete(pk);
+  }
+  if (!entries.length) return;
+  const { connectionId, state } = deps;
+  const r = await state.ledger.markSeen(
+    connectionId,
+    job.crawlId,
+    job.generation,
+    entries.map((e) => e.row),
+    ctx.signal,
+  );
+  ctx.progress.unchanged += entries.length - r.refused.length;
+  if (!r.refused.length) return;
+  // The row moved on since we read it (e.g. an operation of an older crawl is still in flight): send ours.
+  const refused = new Set(r.refused);
+  const send = entries.filter((e) => refused.has(e.candidate.itemId)).map((e) => ({ ...e.candidate, reread: true }));
+  if (refusedOut) {
+    refusedOut.push(...send);
+    return;
+  }
+  await state.ledger.markPending(
+    connectionId,
+    job.crawlId,
+    job.generation,
+    send.map((c) => ({ itemId: c.itemId, hash: c.hash, op: 'upsert' as const })),
+    ctx.signal,
+  );
+  await state.queue.sendBatch(
+    send.map((c) => c.message),
+    ctx.signal ? { abortSignal: ctx.signal } : {},
+  );
+  ctx.progress.enqueued += send.length;
 }
 
 async function processBatch(
@@ -305,7 +388,7 @@ async function processBatch(
   const { connectionId, state } = deps;
   const { crawlId, generation } = job;
   const rejections: { recordKey: string; reasons: string[] }[] = [];
-  const candidates: { itemId: string; hash: string; message: ItemMessage }[] = [];
+  const candidates: Candidate[] = [];
   let enumerated = 0;
   for (const record of records) {
     if (ctx.wanted && !ctx.wanted.has(record.key)) {
@@ -371,28 +454,25 @@ async function processBatch(
         ctx.signal,
       )
     : new Map<string, LedgerItem>();
-  const unchanged: LedgerItem[] = [];
   const changed: typeof candidates = [];
+  const full: string[] = [];
   for (const c of candidates) {
     const row = rows.get(c.itemId);
-    if (!ctx.force && row && row.state === 'settled' && row.hash === c.hash) unchanged.push(row);
-    else changed.push(c);
+    if (!ctx.force && row && row.state === 'settled' && row.hash === c.hash) {
+      const pk = Ledger.partitionOf(connectionId, c.itemId);
+      let list = ctx.unchangedByBucket.get(pk);
+      if (!list) ctx.unchangedByBucket.set(pk, (list = []));
+      list.push({ row, candidate: c });
+      if (list.length === SEEN_TRANSACTION) full.push(pk);
+    } else changed.push(c);
   }
-  if (unchanged.length) {
-    const r = await state.ledger.markSeen(connectionId, crawlId, generation, unchanged, ctx.signal);
-    if (r.refused.length) {
-      // The row moved on since we read it (e.g. an operation of an older crawl is still in flight): send ours.
-      const refused = new Set(r.refused);
-      for (const c of candidates) if (refused.has(c.itemId)) changed.push(c);
-    }
-    ctx.progress.unchanged += unchanged.length - r.refused.length;
-  }
+  if (full.length) await flushUnchanged(deps, job, ctx, full, changed);
   if (changed.length) {
     const entries: PendingEntry[] = changed.map((c) => ({
       itemId: c.itemId,
       hash: c.hash,
       op: 'upsert',
-      current: rows.get(c.itemId) ?? null,
+      ...(c.reread ? {} : { current: rows.get(c.itemId) ?? null }),
     }));
     await state.ledger.markPending(connectionId, crawlId, generation, entries, ctx.signal);
     await state.queue.sendBatch(
@@ -437,6 +517,7 @@ export async function finalizeCrawl(
   if (!job || (job.status !== 'enumerated' && job.status !== 'settling')) return { status: 'skipped' };
   const outstanding = outstandingOf(job.counts);
   if (outstanding > 0) {
+    await state.ledger.heartbeat(connectionId, crawlId, signal).catch(() => undefined);
     await renewLease(deps, crawlId, signal).catch((err: Error) =>
       logger.warn('crawl lease renewal failed', { crawlId, error: err.message }),
     );
