@@ -14,6 +14,7 @@ import { Agent } from 'undici';
 import { startEmulator, type EmulatorHandle } from '../emulator/index.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../pipeline/deps.js';
+import type { IngestOutcome } from '../pipeline/ingest.js';
 import { crawlLocally } from '../pipeline/local.js';
 import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
 import { createRuntime, type Runtime } from '../pipeline/runtime.js';
@@ -133,10 +134,18 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       if (tty) options.stdout.write(`\r\x1b[2K${text}`);
       else out(text);
     };
+    // Attachments extracted by the ingest, one line per file (never their text).
+    const onOutcome = (o: IngestOutcome) => {
+      if ((o.outcome !== 'ingested' && o.outcome !== 'deadLettered') || !o.attachments) return;
+      for (const line of extractionLines(o.itemId, o.attachments.files)) {
+        if (tty) options.stdout.write(`\r\x1b[2K${line}\n`);
+        else out(line);
+      }
+    };
     const result = await crawlLocally(
       rt.pipeline,
       { mode: options.mode, trigger: 'cli', force: options.force },
-      { concurrency: options.concurrency, signal: options.signal, pollMs: 100, visibilityTimeoutMs: 30_000 },
+      { concurrency: options.concurrency, signal: options.signal, pollMs: 100, visibilityTimeoutMs: 30_000, onOutcome },
     );
     if (tty) out();
     if (result.start.status === 'busy') {
@@ -151,7 +160,8 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       `crawl     ${job.status} in ${((Date.now() - started) / 1000).toFixed(1)} s (crawl ${job.crawlId}, ${job.mode})`,
     );
     out();
-    out(reconciliationTable(job, await graphWrites(emulator, rt)));
+    const attachmentStats = rt.pipeline.mapper.attachments ? result.stats?.attachments : undefined;
+    out(reconciliationTable(job, await graphWrites(emulator, rt), attachmentStats));
     if (job.error) out(`note: ${job.error}`);
     const rejected = await firstRejections(rt, job.crawlId, 5);
     if (rejected.length) {
@@ -191,7 +201,11 @@ async function graphWrites(
  * Every record ends in exactly one bucket: enumerated = ingested + unchanged + rejected + dead-lettered
  * (+ superseded by a newer crawl); the sweep's deletes are counted on their own.
  */
-export function reconciliationTable(job: CrawlJob, writes?: { puts: number; deletes: number }): string {
+export function reconciliationTable(
+  job: CrawlJob,
+  writes?: { puts: number; deletes: number },
+  attachments?: { extracted: number; failed: number },
+): string {
   const c = job.counts;
   const sweepDeletes = Math.max(0, c.enqueued - (c.enumerated - c.unchanged - c.rejected));
   const recordSide = c.ingested + c.unchanged + c.rejected + c.deadLettered + c.superseded + c.deleted - sweepDeletes;
@@ -209,9 +223,48 @@ export function reconciliationTable(job: CrawlJob, writes?: { puts: number; dele
     ...(writes
       ? [row('graph writes', `${writes.puts}/${writes.deletes}`, 'PUT/DELETE requests the emulator answered 2xx')]
       : []),
+    ...(attachments
+      ? [
+          row(
+            'attachments',
+            `${attachments.extracted}/${attachments.failed}`,
+            'files extracted/failed (unchanged files are not re-read; a failed one dead-letters its item)',
+          ),
+        ]
+      : []),
     `  check: ${c.enumerated} enumerated = ${c.ingested} + ${c.unchanged} + ${c.rejected} + ${c.deadLettered} + ${c.superseded}` +
       `${c.deleted - sweepDeletes ? ` + ${c.deleted - sweepDeletes}` : ''} ${ok ? '✓' : '✗ MISMATCH'}`,
   ].join('\n');
+}
+
+function kb(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(bytes < 10_240 ? 1 : 0)} KB`;
+}
+
+/** `extract   TSP100000: report.pdf (2 pages, 1.2 KB text)` — one line per attachment file. */
+export function extractionLines(
+  itemId: string,
+  files: {
+    name: string;
+    ok: boolean;
+    format?: string;
+    pageCount?: number;
+    textBytes?: number;
+    ocrUsed?: boolean;
+    code?: string;
+    reason?: string;
+  }[],
+): string[] {
+  return files.map((f) => {
+    if (!f.ok) return `extract   ${itemId}: ${f.name} FAILED (${f.code}: ${f.reason ?? ''})`;
+    const facts = [
+      f.format?.toUpperCase(),
+      f.pageCount !== undefined ? `${f.pageCount} page${f.pageCount === 1 ? '' : 's'}` : undefined,
+      f.ocrUsed ? 'OCR' : undefined,
+      `${kb(f.textBytes ?? 0)} text`,
+    ].filter(Boolean);
+    return `extract   ${itemId}: ${f.name} (${facts.join(', ')})`;
+  });
 }
 
 async function firstRejections(rt: Runtime, crawlId: string, max: number): Promise<string[]> {

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeOcr } from '../../src/extract/index.js';
 import { encodePng, makeDocx, makePdf, makePptx, makeXlsx, renderTextLines } from '../../src/extract/fixtures/index.js';
+import { extractionLines, reconciliationTable } from '../../src/local/run.js';
+import type { IngestOutcome } from '../../src/pipeline/ingest.js';
+import { crawlLocally } from '../../src/pipeline/local.js';
 import type { DeadLetter } from '../../src/state/dead-letters.js';
 import { startStack, type Stack } from '../support/stack.js';
 
@@ -146,7 +149,12 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
   let firstCrawlId = '';
 
   it('a crawl extracts every readable file, dead-letters the unreadable ones, and the counts add up', async () => {
-    const { job, stats } = await stack.crawl({ mode: 'full' });
+    const outcomes: IngestOutcome[] = [];
+    const { job, stats } = await crawlLocally(
+      stack.rt.pipeline,
+      { mode: 'full', trigger: 'cli' },
+      { concurrency: 8, pollMs: 50, visibilityTimeoutMs: 30_000, onOutcome: (o) => outcomes.push(o) },
+    );
     expect(job?.status, job?.error).toBe('completed');
     firstCrawlId = job!.crawlId;
     const c = job!.counts;
@@ -161,6 +169,20 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     // report.pdf, plan.docx, deck.pptx, sheet.xlsx, page.html, scan.png, big.txt
     expect(stats!.attachments).toEqual({ extracted: 7, failed: 3 });
     expect((await stack.takeWrites()).puts).toBe(5);
+
+    // What `npm start` prints: one line per file, and the attachments row of the reconciliation table.
+    const printed = outcomes.flatMap((o) =>
+      (o.outcome === 'ingested' || o.outcome === 'deadLettered') && o.attachments
+        ? extractionLines(o.itemId, o.attachments.files)
+        : [],
+    );
+    expect(printed).toContainEqual(
+      expect.stringMatching(/^extract {3}ATT1: report\.pdf \(PDF, 2 pages, \d+ B text\)$/),
+    );
+    expect(printed.find((l) => l.startsWith('extract   ATT3: scan.png'))).toMatch(/\(PNG, OCR, \d+ B text\)/);
+    expect(printed.find((l) => l.startsWith('extract   ATT4: locked.pdf'))).toMatch(/FAILED \(encrypted: /);
+    expect(printed).toHaveLength(10);
+    expect(reconciliationTable(job!, undefined, stats!.attachments)).toMatch(/attachments\s+7\/3 /);
   }, 60_000);
 
   it('puts the known sentence of each format into the item content', async () => {
