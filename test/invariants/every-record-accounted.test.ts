@@ -9,6 +9,8 @@ import { startStack, type Stack } from '../support/stack.js';
 import { addFault, deadLetters, emulatorItems, jsonl, rec, recs, type Rec } from './helpers.js';
 
 let stack: Stack;
+let firstCrawlId = '';
+let firstRejected = 0;
 const good = recs(24);
 const encodedSource = 'INV-9/x y';
 const lines: (Rec | string)[] = [
@@ -23,6 +25,8 @@ const lines: (Rec | string)[] = [
   good[0]!, // duplicate of the first record → unique-id
   '[1, 2, 3]', // not an object
   ...good.slice(12),
+  rec(105, { priority: 'urgent' }), // two distinct bad records that share a key
+  rec(105, { priority: 2.5 }),
 ];
 const rejectedExpect: { key: string | RegExp; field: RegExp }[] = [
   { key: /^line 7$/, field: /line 7/ },
@@ -32,6 +36,8 @@ const rejectedExpect: { key: string | RegExp; field: RegExp }[] = [
   { key: 'INV1103', field: /field "createdDateTime"|createdDate/ },
   { key: 'INV1000', field: /field "id".*unique-id/ },
   { key: /^line \d+$/, field: /line \d+/ },
+  { key: 'INV1105', field: /field "priority"/ },
+  { key: 'INV1105', field: /field "priority"/ },
 ];
 const deadLetteredId = 'INV1015';
 
@@ -59,9 +65,10 @@ describe('every record is accounted for', () => {
     expect(c.deadLettered).toBe(1);
     expect(c.ingested).toBe(good.length + 1 - 1);
 
+    firstCrawlId = job!.crawlId;
+    firstRejected = c.rejected;
     const dls = await deadLetters(stack, job!.crawlId);
     const rejections = dls.filter((d) => d.op === 'reject');
-    expect(rejections).toHaveLength(c.rejected);
     for (const want of rejectedExpect) {
       const hit = rejections.find(
         (d) =>
@@ -83,6 +90,16 @@ describe('every record is accounted for', () => {
     }
     expect(stored.has(encodeItemId(encodedSource))).toBe(true);
     expect(stored.size).toBe(c.ingested);
+  });
+
+  // BUG (src/state/dead-letters.ts row key + src/pipeline/crawl.ts processBatch): a rejection's row key is
+  // `${crawlId}~reject~${recordKey}`, so two distinct rejected records with the same source key (the keyField
+  // value) share one row and the second reason overwrites the first: `rejected` counts 2, the listing shows 1.
+  // Fix: make the row key unique per record (e.g. add the record's position, `line 30`, when it has one).
+  it.fails('every rejected record has its own rejection entry (two bad records with one key included)', async () => {
+    const rejections = (await deadLetters(stack, firstCrawlId)).filter((d) => d.op === 'reject');
+    expect(rejections.filter((d) => d.itemId === 'INV1105').map((d) => d.message)).toHaveLength(2);
+    expect(rejections).toHaveLength(firstRejected);
   });
 
   it('a recrawl accounts for every record again (unchanged instead of ingested)', async () => {
