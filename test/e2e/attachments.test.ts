@@ -5,7 +5,9 @@
  * reason and never stop the crawl; the item cap truncates or rejects as configured; the item hash covers the
  * files, so an edited attachment is one PUT and an untouched one is neither re-extracted nor re-sent.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,10 +25,15 @@ const SENTENCES = {
   pptx: 'Slide notes mention the cobalt warehouse expansion plan.',
   xlsx: 'Marigold',
   html: 'The lighthouse inventory lists thirty brass lanterns.',
+  url: 'The ferry timetable adds a sunrise crossing on Tuesdays.',
 };
 const OCR_WORDS = 'WALRUS 5150';
 
 let dir: string;
+let server: Server;
+let baseUrl = '';
+/** What the file server serves, and which requests it saw. */
+const served = { body: '', etag: '"v1"', requests: [] as string[] };
 let stack: Stack;
 let rejectStack: Stack | undefined;
 
@@ -61,6 +68,9 @@ const records = [
   record('ATT7', '../outside.txt'),
   record('ATT8', 'missing.pdf'),
   record('ATT9', null),
+  // URL attachments: the base URL is only known once the server listens (filled in beforeAll).
+  record('ATT10', 'URL/notes.html'),
+  record('ATT11', 'URL/gone.pdf'),
 ];
 
 const words = (n: number, seed: string) => Array.from({ length: n }, (_, i) => `${seed}${i}`).join(' ');
@@ -133,14 +143,32 @@ async function deadLetters(s: Stack, crawlId: string): Promise<DeadLetter[]> {
 beforeAll(async () => {
   const root = await mkdtemp(join(tmpdir(), 'gc-att-'));
   dir = join(root, 'files');
-  await (await import('node:fs/promises')).mkdir(dir);
+  await mkdir(dir);
   await writeFixtures(dir);
-  stack = await startStack({ records: lines(records), editDefinition: attachmentsDefinition(dir, 'truncate') });
+  served.body = `<html><body><h1>Notes</h1><p>${SENTENCES.url}</p></body></html>`;
+  server = createServer((req, res) => {
+    served.requests.push(`${req.method} ${req.url}`);
+    if (req.url !== '/files/notes.html') {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', etag: served.etag });
+    res.end(req.method === 'HEAD' ? undefined : served.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/files`;
+  const withUrls = records.map((r) =>
+    typeof r.attachments === 'string' && r.attachments.startsWith('URL/')
+      ? { ...r, attachments: r.attachments.replace('URL', baseUrl) }
+      : r,
+  );
+  stack = await startStack({ records: lines(withUrls), editDefinition: attachmentsDefinition(dir, 'truncate') });
 }, 60_000);
 
 afterAll(async () => {
   await stack?.close();
   await rejectStack?.close();
+  await new Promise((resolve) => server?.close(resolve));
   await closeOcr();
   if (dir) await rm(join(dir, '..'), { recursive: true, force: true });
 });
@@ -163,12 +191,12 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(c.enqueued).toBe(c.ingested + c.deadLettered + c.superseded);
     // ATT7 points outside the folder: rejected by the mapping, before anything is read.
     expect(c.rejected).toBe(1);
-    // ATT4 (encrypted), ATT5 (corrupt), ATT8 (missing) are dead-lettered; the rest ingested.
-    expect(c.deadLettered).toBe(3);
-    expect(c.ingested).toBe(5);
-    // report.pdf, plan.docx, deck.pptx, sheet.xlsx, page.html, scan.png, big.txt
-    expect(stats!.attachments).toEqual({ extracted: 7, failed: 3 });
-    expect((await stack.takeWrites()).puts).toBe(5);
+    // ATT4 (encrypted), ATT5 (corrupt), ATT8 (missing), ATT11 (HTTP 404) are dead-lettered; the rest ingested.
+    expect(c.deadLettered).toBe(4);
+    expect(c.ingested).toBe(6);
+    // report.pdf, plan.docx, deck.pptx, sheet.xlsx, page.html, scan.png, big.txt, notes.html (URL)
+    expect(stats!.attachments).toEqual({ extracted: 8, failed: 4 });
+    expect((await stack.takeWrites()).puts).toBe(6);
 
     // What `npm start` prints: one line per file, and the attachments row of the reconciliation table.
     const printed = outcomes.flatMap((o) =>
@@ -181,8 +209,8 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     );
     expect(printed.find((l) => l.startsWith('extract   ATT3: scan.png'))).toMatch(/\(PNG, OCR, \d+ B text\)/);
     expect(printed.find((l) => l.startsWith('extract   ATT4: locked.pdf'))).toMatch(/FAILED \(encrypted: /);
-    expect(printed).toHaveLength(10);
-    expect(reconciliationTable(job!, undefined, stats!.attachments)).toMatch(/attachments\s+7\/3 /);
+    expect(printed).toHaveLength(12);
+    expect(reconciliationTable(job!, undefined, stats!.attachments)).toMatch(/attachments\s+8\/4 /);
   }, 60_000);
 
   it('puts the known sentence of each format into the item content', async () => {
@@ -216,6 +244,7 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
       ['ATT2', 'Marigold'],
       ['ATT2', 'brass lanterns'],
       ['ATT3', 'WALRUS'],
+      ['ATT10', 'sunrise crossing'],
     ];
     for (const [id, q] of probes) {
       expect(await search(stack, 'nestor@contoso.com', q), q).toEqual([id]);
@@ -231,9 +260,10 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(byItem.get('ATT5')).toMatchObject({ code: 'ExtractionFailed' });
     expect(byItem.get('ATT5')!.message).toMatch(/ATT5.*broken\.docx.*corrupt/);
     expect(byItem.get('ATT8')!.message).toMatch(/ATT8.*missing\.pdf.*(unreadable|ENOENT)/);
+    expect(byItem.get('ATT11')!.message).toMatch(/ATT11.*gone\.pdf.*HTTP 404/);
     const rejected = dls.find((d) => d.op === 'reject');
     expect(rejected?.message).toMatch(/ATT7.*outside the attachments folder/);
-    for (const id of ['ATT4', 'ATT5', 'ATT8']) await expect(item(stack, id)).rejects.toThrow(/404/);
+    for (const id of ['ATT4', 'ATT5', 'ATT8', 'ATT11']) await expect(item(stack, id)).rejects.toThrow(/404/);
   });
 
   it('over-cap text is truncated at a word boundary under the item cap, with a warning', async () => {
@@ -248,11 +278,14 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
   });
 
   it('an untouched attachment is neither re-extracted nor re-sent; an edited one is exactly one PUT', async () => {
+    served.requests.length = 0;
     const again = await stack.crawl({ mode: 'full' });
     expect(again.job?.status).toBe('completed');
-    expect(again.job!.counts.unchanged).toBe(5);
-    expect(again.stats!.attachments).toEqual({ extracted: 0, failed: 3 }); // only the dead-lettered retry
+    expect(again.job!.counts.unchanged).toBe(6);
+    expect(again.stats!.attachments).toEqual({ extracted: 0, failed: 4 }); // only the dead-lettered ones retried
     expect((await stack.takeWrites()).puts).toBe(0);
+    // The unchanged URL was checked by its ETag (HEAD), never downloaded.
+    expect(served.requests.filter((r) => r.endsWith('/notes.html'))).toEqual(['HEAD /files/notes.html']);
 
     await writeFile(join(dir, 'plan.docx'), makeDocx(['Forklift plan', 'The schedule now starts at dawn.']));
     const edited = await stack.crawl({ mode: 'full' });
@@ -262,6 +295,14 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     const a1 = await item(stack, 'ATT1');
     expect(a1.content!.value).toContain('starts at dawn');
     expect(a1.content!.value).not.toContain(SENTENCES.docx);
+
+    // A URL whose ETag changed is fetched again and re-sent: one PUT.
+    served.etag = '"v2"';
+    served.body = '<p>The ferry now also sails at dusk.</p>';
+    const urlEdited = await stack.crawl({ mode: 'full' });
+    expect(urlEdited.job!.counts.ingested).toBe(1);
+    expect((await stack.takeWrites()).puts).toBe(1);
+    expect((await item(stack, 'ATT10')).content!.value).toContain('sails at dusk');
   }, 40_000);
 
   it('with contentOverflow "reject", an over-cap item is dead-lettered with the size and the fix', async () => {
