@@ -1,0 +1,236 @@
+/**
+ * mapping.attachments without any I/O: the definition's validation (path + fix), the record → reference
+ * resolution (paths confined to the folder, URLs https-only), and the item message that carries the
+ * references to the ingest (an optional field the validator must keep, not silently drop).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MappingDefinition } from '../../src/config/mapping-definition.js';
+import { validateMappingDefinition } from '../../src/config/mapping-definition.js';
+import type { SchemaProperty } from '../../src/config/model.js';
+import { createMapper } from '../../src/mapping/mapper.js';
+import { attachmentHashExtra, fingerprintAttachment } from '../../src/pipeline/attachments.js';
+import { itemHash } from '../../src/pipeline/hash.js';
+import { parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
+
+const schema: SchemaProperty[] = [
+  { name: 'title', type: 'string', isRetrievable: true, labels: ['title'] },
+  { name: 'fileName', type: 'string', isRetrievable: true, labels: ['fileName'] },
+  { name: 'ext', type: 'string', isRetrievable: true },
+  { name: 'pages', type: 'int64', isRetrievable: true },
+];
+const acl = { onUnresolved: 'reject' as const, rules: [{ access: 'grant' as const, type: 'everyone' as const }] };
+const base = (attachments: unknown): Record<string, unknown> => ({
+  id: '{id}',
+  properties: { title: 'title' },
+  acl: { ...acl, allowEveryone: true },
+  attachments,
+});
+const errors = (ps: { severity: string; path: string }[]) =>
+  ps.filter((p) => p.severity === 'error').map((p) => p.path);
+
+describe('mapping.attachments validation', () => {
+  it('accepts a complete definition; metadata properties count as mapped', () => {
+    const ps = validateMappingDefinition(
+      base({
+        field: 'files',
+        join: 'append',
+        folder: 'files',
+        ocr: true,
+        maxFileBytes: 1000,
+        timeoutMs: 5000,
+        html: 'keep',
+        metadata: { fileName: 'fileName', fileExtension: 'ext', pageCount: 'pages' },
+      }),
+      schema,
+    );
+    expect(errors(ps)).toEqual([]);
+    // only the missing fileExtension label is worth a warning; no "not mapped" warnings
+    expect(ps.map((p) => p.path)).toEqual(['mapping.attachments.metadata.fileExtension']);
+    expect(ps[0]!.fix).toMatch(/labels/);
+  });
+
+  it('reports every problem with its path and a fix', () => {
+    const ps = validateMappingDefinition(
+      base({
+        field: '',
+        join: 'merge',
+        ocr: 'yes',
+        maxFileBytes: -1,
+        timeoutMs: 10_000_000,
+        html: 'raw',
+        blobContainer: 'files',
+        metadata: { fileName: 'nope', pageCount: 'fileName', author: 'title', colour: 'x' },
+      }),
+      schema,
+    );
+    expect(errors(ps)).toEqual(
+      expect.arrayContaining([
+        'mapping.attachments.field',
+        'mapping.attachments.join',
+        'mapping.attachments.ocr',
+        'mapping.attachments.maxFileBytes',
+        'mapping.attachments.timeoutMs',
+        'mapping.attachments.html',
+        'mapping.attachments.blobContainer',
+        'mapping.attachments.metadata.fileName',
+        'mapping.attachments.metadata.pageCount',
+        'mapping.attachments.metadata.author',
+        'mapping.attachments.metadata.colour',
+      ]),
+    );
+    const blob = ps.find((p) => p.path === 'mapping.attachments.blobContainer')!;
+    expect(blob.message).toMatch(/not supported yet/);
+    expect(ps.find((p) => p.path === 'mapping.attachments.metadata.pageCount')!.message).toMatch(/string.*int64/);
+    expect(ps.find((p) => p.path === 'mapping.attachments.metadata.author')!.message).toMatch(/also mapped/);
+  });
+});
+
+describe('attachment references from records', () => {
+  const mapper = (folder = '/srv/files') =>
+    createMapper(base({ field: 'files', join: 'append', folder, metadata: { fileName: 'fileName' } }), schema, {
+      baseDir: '/srv/connector',
+    });
+  const map = async (files: unknown) => (await mapper()).map({ key: 'r1', data: { id: 'R1', title: 't', files } });
+
+  it('resolves names, paths, objects and URLs (absolute paths under the folder)', async () => {
+    const r = await map([
+      'a.pdf',
+      'sub/b.docx',
+      { path: 'c.png', name: 'Receipt.png' },
+      'https://files.example.com/x/report%20q3.pdf',
+      { url: 'http://127.0.0.1:8080/n.html', name: 'notes.html' },
+    ]);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.attachments).toEqual([
+      { name: 'a.pdf', path: '/srv/files/a.pdf' },
+      { name: 'b.docx', path: '/srv/files/sub/b.docx' },
+      { name: 'Receipt.png', path: '/srv/files/c.png' },
+      { name: 'report q3.pdf', url: 'https://files.example.com/x/report%20q3.pdf' },
+      { name: 'notes.html', url: 'http://127.0.0.1:8080/n.html' },
+    ]);
+    // the record's own item is untouched: extraction happens at ingest
+    expect(r.item.content).toBeUndefined();
+  });
+
+  it('a record without attachments maps as before (no attachments field)', async () => {
+    for (const v of [undefined, null, '', []]) {
+      const r = await map(v);
+      expect(r.ok && r.attachments).toBe(undefined);
+    }
+  });
+
+  it('path traversal out of the folder is rejected with the field and the folder (regression: file exfiltration)', async () => {
+    for (const bad of ['../secret.txt', '/etc/passwd', 'sub/../../x', { path: '../../etc/shadow' }]) {
+      const r = await map([bad]);
+      expect(r.ok, JSON.stringify(bad)).toBe(false);
+      if (!r.ok) {
+        expect(r.reason.field).toBe('files');
+        expect(r.reason.message).toMatch(/outside the attachments folder \/srv\/files/);
+      }
+    }
+  });
+
+  it('plain http to a remote host, blobs and malformed entries are rejected with a reason', async () => {
+    const cases: [unknown, RegExp][] = [
+      ['http://files.example.com/a.pdf', /must be https/],
+      ['ftp://files.example.com/a.pdf', /must be https/],
+      [{ blob: 'a.pdf' }, /blob attachments are not supported yet/],
+      [{ path: 'a', url: 'https://x/a' }, /exactly one of "path" or "url"/],
+      [42, /expected a path, a URL/],
+    ];
+    for (const [entry, why] of cases) {
+      const r = await map([entry, 'ok.pdf']);
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.reason.field).toBe('files[0]');
+        expect(r.reason.message).toMatch(why);
+      }
+    }
+  });
+});
+
+describe('attachments in the item message and the hash', () => {
+  const msg = (extra: Partial<ItemMessage> = {}): ItemMessage => ({
+    v: 1,
+    op: 'upsert',
+    connectionId: 'conn1',
+    itemId: 'R1',
+    crawlId: 'c1',
+    generation: 1,
+    hash: 'h',
+    attempt: 0,
+    item: { id: 'R1', acl: [], properties: { title: 't' } },
+    ...extra,
+  });
+
+  it('keeps attachments through validation (regression: optional fields silently dropped by the parser)', () => {
+    const attachments = [
+      { name: 'a.pdf', path: '/srv/files/a.pdf', fingerprint: 'sha256:ab' },
+      { name: 'n.html', url: 'https://x/n.html', fingerprint: 'etag:"1"' },
+    ];
+    expect(parseItemMessage(JSON.stringify(msg({ attachments }))).attachments).toEqual(attachments);
+    expect(parseItemMessage(msg()).attachments).toBeUndefined();
+  });
+
+  it('refuses malformed attachments and attachments on a delete', () => {
+    const bad = (attachments: unknown) => () => parseItemMessage({ ...msg(), attachments });
+    expect(bad('a.pdf')).toThrow(/attachments must be an array/);
+    expect(bad([{ name: 'a', fingerprint: 'f' }])).toThrow(/exactly one of path or url/);
+    expect(bad([{ name: 'a', url: 'file:///etc/passwd', fingerprint: 'f' }])).toThrow(/http\(s\) URL/);
+    expect(bad([{ name: '', path: '/a', fingerprint: 'f' }])).toThrow(/name/);
+    expect(() =>
+      parseItemMessage({
+        ...msg({ op: 'delete', item: undefined }),
+        attachments: [{ name: 'a', path: '/a', fingerprint: 'f' }],
+      }),
+    ).toThrow(/a delete carries no item/);
+  });
+
+  it('the item hash changes with an attachment fingerprint and with settings that shape the text', async () => {
+    const m = await createMapper(base({ field: 'files', join: 'append' }), schema, {
+      baseDir: '/srv',
+    });
+    const ocr = await createMapper(base({ field: 'files', join: 'append', ocr: true }), schema, {
+      baseDir: '/srv',
+    });
+    const item = { id: 'R1', acl: [], properties: { title: 't' } };
+    const a = [{ name: 'a.pdf', path: '/srv/a.pdf', fingerprint: 'sha256:1' }];
+    const h1 = itemHash(item, attachmentHashExtra(a, m.attachments!));
+    expect(itemHash(item, attachmentHashExtra(a, m.attachments!))).toBe(h1);
+    expect(itemHash(item, attachmentHashExtra([{ ...a[0]!, fingerprint: 'sha256:2' }], m.attachments!))).not.toBe(h1);
+    expect(itemHash(item, attachmentHashExtra(a, ocr.attachments!))).not.toBe(h1);
+    expect(itemHash(item)).not.toBe(h1);
+  });
+});
+
+describe('fingerprints of local files', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gc-fp-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+  const settings = { maxFileBytes: 100, timeoutMs: 1000 };
+
+  it('hashes the bytes: equal bytes equal fingerprint, an edit changes it, touch alone does not', async () => {
+    const p = join(dir, 'a.txt');
+    await writeFile(p, 'hello');
+    const f1 = await fingerprintAttachment({ name: 'a.txt', path: p }, settings);
+    expect(f1).toMatch(/^sha256:[0-9a-f]{64}$/);
+    await writeFile(p, 'hello'); // rewritten, same bytes, new mtime
+    expect(await fingerprintAttachment({ name: 'a.txt', path: p }, settings)).toBe(f1);
+    await writeFile(p, 'hellp');
+    expect(await fingerprintAttachment({ name: 'a.txt', path: p }, settings)).not.toBe(f1);
+  });
+
+  it('never throws: a missing file or folder gets an unreadable fingerprint; a too-big file is not read', async () => {
+    expect(await fingerprintAttachment({ name: 'x', path: join(dir, 'nope') }, settings)).toBe('unreadable:ENOENT');
+    expect(await fingerprintAttachment({ name: 'd', path: dir }, settings)).toBe('unreadable:not-a-file');
+    const big = join(dir, 'big.bin');
+    await writeFile(big, Buffer.alloc(200));
+    expect(await fingerprintAttachment({ name: 'big', path: big }, settings)).toMatch(/^size:200:mtime:/);
+  });
+});
