@@ -7,7 +7,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MappingDefinition } from '../../src/config/mapping-definition.js';
 import { validateMappingDefinition } from '../../src/config/mapping-definition.js';
 import type { SchemaProperty } from '../../src/config/model.js';
 import { createMapper } from '../../src/mapping/mapper.js';
