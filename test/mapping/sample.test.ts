@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateSample } from '../../scripts/generate-sample.js';
@@ -69,7 +69,7 @@ describe('Contoso Tasks sample', () => {
     expect(directory.get('adele@contoso.com')).toBe(directoryJson.users[0]!.id);
     // No directory passed in: the mapping loads mapping.acl.directory itself.
     const mapper = await createMapper(connector.mapping, schema, { baseDir: root, tenantId: 'tenant' });
-    const counts = { total: 0, team: 0, restricted: 0, public: 0, deny: 0 };
+    const counts = { total: 0, team: 0, restricted: 0, public: 0, deny: 0, attachments: 0 };
     for await (const record of source.read()) {
       counts.total++;
       const r = mapper.map(record);
@@ -95,7 +95,14 @@ describe('Contoso Tasks sample', () => {
       expect(r.item.properties.url).toBe(`https://tasks.contoso.com/tickets/${String(data.ticketId)}`);
       expect(r.item.properties.createdDateTime).toMatch(/Z$/);
       expect(r.item.properties['tags@odata.type']).toBe('Collection(String)');
+      for (const a of r.attachments ?? []) {
+        counts.attachments++;
+        expect(a.path, `${record.key}: ${a.name}`).toContain(join('samples', 'contoso-tasks', 'attachments'));
+        expect(existsSync(a.path!), `${record.key}: ${a.path}`).toBe(true);
+      }
     }
+    // TSP100000 carries the PDF, DOCX and PNG; one more ticket links the DOCX under another name.
+    expect(counts.attachments).toBe(4);
     expect(counts.total).toBeGreaterThanOrEqual(300);
     expect(counts.total).toBeLessThanOrEqual(400);
     expect(counts.team / counts.total).toBeGreaterThan(0.7);
