@@ -4,6 +4,9 @@
  * Bug class prevented: fail-open ACLs — an unknown user, a deny that cannot be resolved or a missing
  * visibility turning an item public (or visible to the people it must be hidden from).
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack.js';
 import { deadLetters, emulatorItems, jsonl, rec, recs, searchAs, type Rec } from './helpers.js';
@@ -92,5 +95,48 @@ describe('onUnresolved: denyAll', () => {
     const users = await everyUser(stack);
     for (const r of unresolvable) expect(await audience(stack, r, users), String(r.ticketId)).toEqual([]);
     expect(await audience(stack, good[0]!, users)).toEqual(['adele@contoso.com']);
+  });
+});
+
+describe('allowEveryone: false', () => {
+  let stack: Stack;
+  let dir: string;
+  beforeAll(async () => {
+    // A mapping module that tries to share every item with everyone, without the opt-in.
+    dir = await mkdtemp(join(tmpdir(), 'gc-optin-'));
+    const modulePath = join(dir, 'everyone-mapper.mjs');
+    await writeFile(
+      modulePath,
+      `export function map(record) {
+        return {
+          id: record.ticketId,
+          properties: { title: record.title },
+          content: { type: 'text', value: record.title },
+          acl: [{ type: 'everyone', value: 'everyone', accessType: 'grant' }],
+        };
+      }\n`,
+    );
+    stack = await startStack({
+      records: jsonl(records),
+      editDefinition: (def) => {
+        def.mapping = { module: modulePath, acl: { onUnresolved: 'reject', allowEveryone: false, rules: [] } };
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an everyone grant without the opt-in is rejected: nothing reaches Graph, nobody sees anything', async () => {
+    const { job } = await stack.crawl({ mode: 'full' });
+    expect(job?.status, job?.error).toBe('completed');
+    expect(job!.counts.rejected).toBe(records.length);
+    expect(job!.counts.ingested).toBe(0);
+    const rejections = (await deadLetters(stack, job!.crawlId)).filter((d) => d.op === 'reject');
+    expect(rejections).toHaveLength(records.length);
+    for (const d of rejections) expect(d.message).toMatch(/allowEveryone/);
+    expect(await emulatorItems(stack)).toEqual([]);
+    expect(await audience(stack, probe, await everyUser(stack))).toEqual([]);
   });
 });
