@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { createMemoryLogger } from '../../src/log.js';
 import { ingestItem, ingestPoison } from '../../src/pipeline/ingest.js';
 import { createRuntime } from '../../src/pipeline/runtime.js';
+import { statusReport } from '../../src/pipeline/status.js';
 import { startStack, type Stack } from '../support/stack.js';
 import {
   addFault,
@@ -142,6 +143,9 @@ describe('no secret in logs, errors, job records or dead letters', () => {
       const body = await stack.rt.pipeline.state.deadLetters.body(d);
       found.push(...leaks(body ?? '', secrets).map((f) => `dead letter body ${d.key}: ${f}`));
     }
+    const status = JSON.stringify(await statusReport(stack.rt, { jobs: 20 }));
+    expect(status).toContain(stack.rt.pipeline.connectionId);
+    found.push(...leaks(status, secrets).map((f) => `status report: ${f}`));
     expect(found).toEqual([]);
   });
 });
