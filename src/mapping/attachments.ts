@@ -19,6 +19,15 @@ export type AttachmentRef =
   | { name: string; path: string; url?: undefined }
   | { name: string; url: string; path?: undefined };
 
+/**
+ * How attachment URLs are fetched. The runtime sets one that adds the source's authentication for URLs on the
+ * source's own origin (see src/pipeline/attachments.ts sourceAttachmentFetch); default: plain fetch, no auth.
+ */
+export type AttachmentFetch = (
+  url: string,
+  init: { method?: 'GET' | 'HEAD'; signal?: AbortSignal },
+) => Promise<Response>;
+
 /** What the ingest needs to extract and join a record's attachments (compiled from mapping.attachments). */
 export interface AttachmentSettings {
   join: 'append' | 'replace';
@@ -36,6 +45,8 @@ export interface AttachmentSettings {
   allowEveryone: boolean;
   /** A short digest of the settings that shape the extracted content: part of the item hash. */
   digest: string;
+  /** Fetch for attachment URLs (set by the runtime to carry the source's auth); default global fetch. */
+  fetch?: AttachmentFetch;
 }
 
 const MAX_ATTACHMENTS = 50;

@@ -16,7 +16,10 @@ import { readFile, stat } from 'node:fs/promises';
 import type { ExternalItem, ExternalItemProperties } from '../config/model.js';
 import { extractFile, htmlToText, truncateAtWordBoundary } from '../extract/index.js';
 import type { ExtractMetadata } from '../extract/index.js';
-import type { AttachmentRef, AttachmentSettings } from '../mapping/attachments.js';
+import type { SourceDefinition } from '../config/source-definition.js';
+import type { AttachmentFetch, AttachmentRef, AttachmentSettings } from '../mapping/attachments.js';
+import { createAuthProvider } from '../sources/auth.js';
+import type { SourceDeps } from '../sources/types.js';
 import { validateItem } from '../mapping/validate-item.js';
 import { coerce, escapeHtml, odataAnnotation } from '../mapping/values.js';
 import type { ItemAttachment } from '../state/item-queue.js';
@@ -34,6 +37,47 @@ class AttachmentReadError extends Error {
   ) {
     super(message);
   }
+}
+
+const plainFetch: AttachmentFetch = (url, init) => fetch(url, { ...init, redirect: 'follow' });
+
+/**
+ * A fetch for attachment URLs that carries the source's authentication (a `rest` source's `auth`, `headers`
+ * and client certificate / CA) — but only to the source's own origin, so a record cannot make the connector
+ * send its credentials to another host. Redirects are followed by hand: to the same origin with the
+ * credentials, elsewhere without them. A 401 refreshes the credentials once (as the source does).
+ * Other sources (files) have no auth: undefined (plain fetch).
+ */
+export function sourceAttachmentFetch(source: SourceDefinition, deps: SourceDeps): AttachmentFetch | undefined {
+  if (source.type !== 'rest') return undefined;
+  const origin = new URL(source.url).origin;
+  const auth = createAuthProvider(source.auth, deps, { caPath: source.caPath });
+  const authed = async (
+    url: string,
+    init: { method?: 'GET' | 'HEAD'; signal?: AbortSignal },
+    hops: number,
+  ): Promise<Response> => {
+    for (let attempt = 0; ; attempt++) {
+      const { headers, dispatcher } = await auth.prepare(init.signal);
+      const res = await fetch(url, {
+        ...init,
+        headers: { ...source.headers, ...headers },
+        redirect: 'manual',
+        ...(dispatcher ? { dispatcher } : {}),
+      });
+      if (res.status === 401 && attempt === 0 && (await auth.onUnauthorized())) {
+        await res.body?.cancel().catch(() => undefined);
+        continue;
+      }
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+      if (!location) return res;
+      await res.body?.cancel().catch(() => undefined);
+      if (hops >= 5) throw new AttachmentReadError('http-redirects', `${url}: more than 5 redirects`);
+      const next = new URL(location, url).href;
+      return new URL(next).origin === origin ? authed(next, init, hops + 1) : plainFetch(next, init);
+    }
+  };
+  return (url, init) => (new URL(url).origin === origin ? authed(url, init, 0) : plainFetch(url, init));
 }
 
 const errCode = (e: unknown) => (e as NodeJS.ErrnoException)?.code ?? (e as Error)?.name ?? 'error';
@@ -91,9 +135,10 @@ function checkStatus(res: Response, what: string): void {
  */
 export async function fingerprintAttachment(
   ref: AttachmentRef,
-  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs'>,
+  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch'>,
   signal?: AbortSignal,
 ): Promise<string> {
+  const get = settings.fetch ?? plainFetch;
   try {
     if (ref.path !== undefined) {
       const st = await stat(ref.path);
@@ -103,7 +148,7 @@ export async function fingerprintAttachment(
       return `sha256:${await hashFile(ref.path, signal)}`;
     }
     const s = timeoutSignal(settings.timeoutMs, signal);
-    const head = await fetch(ref.url, { method: 'HEAD', signal: s, redirect: 'follow' });
+    const head = await get(ref.url, { method: 'HEAD', signal: s });
     await head.body?.cancel().catch(() => undefined);
     if (head.ok) {
       const etag = head.headers.get('etag');
@@ -111,7 +156,7 @@ export async function fingerprintAttachment(
       const lm = head.headers.get('last-modified');
       if (lm) return `lm:${lm}:${head.headers.get('content-length') ?? ''}`.slice(0, 256);
     }
-    const res = await fetch(ref.url, { signal: s, redirect: 'follow' });
+    const res = await get(ref.url, { signal: s });
     checkStatus(res, ref.url);
     return `sha256:${createHash('sha256')
       .update(await readCapped(res, settings.maxFileBytes, ref.url))
@@ -125,7 +170,7 @@ export async function fingerprintAttachment(
 /** Fingerprints of a record's attachments, in order (files one at a time: bounded memory and I/O). */
 export async function fingerprintAttachments(
   refs: AttachmentRef[],
-  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs'>,
+  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch'>,
   signal?: AbortSignal,
 ): Promise<ItemAttachment[]> {
   const out: ItemAttachment[] = [];
@@ -175,9 +220,9 @@ async function readAttachment(a: ItemAttachment, settings: AttachmentSettings, s
   const url = a.url!;
   let res: Response;
   try {
-    res = await fetch(url, { signal: timeoutSignal(settings.timeoutMs, signal), redirect: 'follow' });
+    res = await (settings.fetch ?? plainFetch)(url, { signal: timeoutSignal(settings.timeoutMs, signal) });
   } catch (e) {
-    if (signal?.aborted) throw e;
+    if (signal?.aborted || e instanceof AttachmentReadError) throw e;
     throw new AttachmentTransientError(`${url}: ${(e as Error)?.message ?? String(e)}`);
   }
   checkStatus(res, url);

@@ -20,6 +20,7 @@ import type { SecretProvider } from '../secrets/types.js';
 import { createSource } from '../sources/index.js';
 import { createStateLayer, type StateLayer } from '../state/index.js';
 import { TableProvisionStore, type ProvisionStore } from '../state/provision-store.js';
+import { sourceAttachmentFetch } from './attachments.js';
 import { ControlQueue } from './control.js';
 import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from './deps.js';
 import { runProvisionToCompletion } from './provision/provision.js';
@@ -108,6 +109,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
   });
   const sourceDef = definition.source;
+  // Attachment URLs on the source's own origin are fetched with the source's auth (never sent elsewhere).
+  const attachmentFetch = mapper.attachments
+    ? sourceAttachmentFetch(sourceDef, { secrets, logger: logger.child({ component: 'attachments' }), baseDir })
+    : undefined;
+  if (mapper.attachments && attachmentFetch) mapper.attachments.fetch = attachmentFetch;
 
   const settings: PipelineSettings = {
     ...DEFAULT_SETTINGS,

@@ -4,13 +4,18 @@
  * references to the ingest (an optional field the validator must keep, not silently drop).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateMappingDefinition } from '../../src/config/mapping-definition.js';
 import type { SchemaProperty } from '../../src/config/model.js';
 import { createMapper } from '../../src/mapping/mapper.js';
-import { attachmentHashExtra, fingerprintAttachment } from '../../src/pipeline/attachments.js';
+import type { SourceDefinition } from '../../src/config/source-definition.js';
+import { silentLogger } from '../../src/log.js';
+import { attachmentHashExtra, fingerprintAttachment, sourceAttachmentFetch } from '../../src/pipeline/attachments.js';
+import type { SecretProvider } from '../../src/secrets/types.js';
 import { itemHash } from '../../src/pipeline/hash.js';
 import { parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
 
@@ -231,5 +236,91 @@ describe('fingerprints of local files', () => {
     const big = join(dir, 'big.bin');
     await writeFile(big, Buffer.alloc(200));
     expect(await fingerprintAttachment({ name: 'big', path: big }, settings)).toMatch(/^size:200:mtime:/);
+  });
+});
+
+describe("attachment URLs and the source's credentials", () => {
+  const seen: { server: string; url: string; headers: IncomingHttpHeaders }[] = [];
+  const servers: Server[] = [];
+  let api = '';
+  let other = '';
+  const listen = async (name: string, handler: (url: string, res: ServerResponse) => void) => {
+    const server = createServer((req, res) => {
+      seen.push({ server: name, url: req.url ?? '', headers: req.headers });
+      handler(req.url ?? '', res);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  beforeAll(async () => {
+    other = await listen('other', (_url, res) => res.end('elsewhere'));
+    api = await listen('api', (url, res) => {
+      if (url === '/files/a.txt') res.end('from the api');
+      else if (url === '/files/moved') res.writeHead(302, { location: '/files/a.txt' }).end();
+      else if (url === '/files/away') res.writeHead(302, { location: `${other}/b.txt` }).end();
+      else res.writeHead(404).end();
+    });
+  });
+  afterAll(async () => {
+    for (const s of servers) await new Promise((resolve) => s.close(resolve));
+  });
+  const secrets: SecretProvider = {
+    get: (name) =>
+      name === 'api-token' ? Promise.resolve('s3cret-token-value') : Promise.reject(new Error(`no ${name}`)),
+    invalidate: () => {},
+    describe: () => 'test',
+  };
+  const source = (): SourceDefinition => ({
+    type: 'rest',
+    url: `${api}/api/tasks`,
+    auth: { type: 'bearer', tokenSecret: 'api-token' },
+  });
+
+  it('sends the source auth to its own origin only (regression: credentials leaked to a host a record names)', async () => {
+    const get = sourceAttachmentFetch(source(), { secrets, logger: silentLogger, baseDir: '/' })!;
+    seen.length = 0;
+    expect(await (await get(`${api}/files/a.txt`, {})).text()).toBe('from the api');
+    expect(await (await get(`${other}/b.txt`, {})).text()).toBe('elsewhere');
+    // same-origin redirect keeps the credentials; a redirect to another origin drops them
+    expect(await (await get(`${api}/files/moved`, {})).text()).toBe('from the api');
+    expect(await (await get(`${api}/files/away`, {})).text()).toBe('elsewhere');
+    const auth = (server: string) =>
+      seen.filter((r) => r.server === server).map((r) => `${r.url} ${r.headers.authorization ?? '-'}`);
+    expect(auth('api')).toEqual([
+      '/files/a.txt Bearer s3cret-token-value',
+      '/files/moved Bearer s3cret-token-value',
+      '/files/a.txt Bearer s3cret-token-value',
+      '/files/away Bearer s3cret-token-value',
+    ]);
+    expect(auth('other')).toEqual(['/b.txt -', '/b.txt -']);
+  });
+
+  it('file sources have no credentials to add (plain fetch)', () => {
+    expect(
+      sourceAttachmentFetch(
+        { type: 'jsonLines', path: 'x.jsonl' },
+        {
+          secrets,
+          logger: silentLogger,
+          baseDir: '/',
+        },
+      ),
+    ).toBeUndefined();
+  });
+
+  it('fingerprints a URL through the authenticated fetch', async () => {
+    const get = sourceAttachmentFetch(source(), { secrets, logger: silentLogger, baseDir: '/' })!;
+    const fp = await fingerprintAttachment(
+      { name: 'a.txt', url: `${api}/files/a.txt` },
+      { maxFileBytes: 1000, timeoutMs: 2000, fetch: get },
+    );
+    expect(fp).toMatch(/^sha256:/); // no ETag: hashed from a GET
+    expect(
+      await fingerprintAttachment(
+        { name: 'x', url: `${api}/files/none` },
+        { maxFileBytes: 1000, timeoutMs: 2000, fetch: get },
+      ),
+    ).toBe('unreadable:http-404');
   });
 });
