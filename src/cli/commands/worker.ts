@@ -19,6 +19,8 @@ Options:
       --idle-ms <ms>        how long the queues must stay empty with --until-idle (default 3000)
       --visibility-ms <ms>  how long a received item message stays hidden (default 30000)
       --poll-ms <ms>        wait between polls of empty queues (default 250)
+      --max-finalize-delay-ms <ms>
+                            longest wait between a crawl's finalize checks (default 30000)
 
 Prints one JSON line of counts on stdout when it stops.`;
 
@@ -43,6 +45,7 @@ export const workerCommand: Command = {
         'idle-ms': { type: 'string', default: '3000' },
         'visibility-ms': { type: 'string', default: '30000' },
         'poll-ms': { type: 'string', default: '250' },
+        'max-finalize-delay-ms': { type: 'string', default: '30000' },
       },
       strict: true,
     });
@@ -50,6 +53,7 @@ export const workerCommand: Command = {
     const idleMs = wholeNumber('idle-ms', values['idle-ms'], 0, 3_600_000);
     const visibilityTimeoutMs = wholeNumber('visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
     const pollMs = wholeNumber('poll-ms', values['poll-ms'], 10, 60_000);
+    const maxFinalizeDelayMs = wholeNumber('max-finalize-delay-ms', values['max-finalize-delay-ms'], 100, 3_600_000);
     if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
       throw new UsageError(
         'AzureWebJobsStorage is not set: the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
@@ -59,6 +63,7 @@ export const workerCommand: Command = {
     const rt = await createRuntime({
       env: io.env,
       logger,
+      settings: { maxFinalizeDelayMs, finalizeDelayMs: Math.min(1_000, maxFinalizeDelayMs) },
       ...(values.config ? { configPath: values.config } : {}),
     });
     await rt.ensureStorage();

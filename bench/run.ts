@@ -1,0 +1,399 @@
+/**
+ * `npm run bench [-- --quick] [-- --out FILE]`: the real pipeline (source → crawl → Azurite queue → ingest
+ * worker → emulator over HTTPS), measured as ratios side by side in one run, printed as a table and written
+ * to bench/results.json. See README "Benchmarks and reliability".
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { TransactionAction } from '@azure/data-tables';
+import type { ExternalItem } from '../src/config/model.js';
+import { itemHash } from '../src/pipeline/hash.js';
+import { crawlLocally } from '../src/pipeline/local.js';
+import type { Runtime } from '../src/pipeline/runtime.js';
+import { ITEM_ROW_VERSION, Ledger, newCrawlId } from '../src/state/ledger.js';
+import { chunk, mapLimit } from '../src/state/util.js';
+import { ROOT, startWorld, writeTickets, type World } from './world.js';
+
+const LATENCY_MS = 100;
+const GRAPH_CONCURRENCY = 25;
+const ITEMS_PER_SEC = 25;
+
+interface Sizes {
+  rateItems: number;
+  concurrencyItems: number;
+  sequentialItems: number;
+  recrawlBig: number;
+  recrawlSmall: number;
+  pdfPages: number;
+  images: number;
+}
+const FULL: Sizes = {
+  rateItems: 3000,
+  concurrencyItems: 3000,
+  sequentialItems: 300,
+  recrawlBig: 100_000,
+  recrawlSmall: 10_000,
+  pdfPages: 200,
+  images: 20,
+};
+const QUICK: Sizes = {
+  rateItems: 500,
+  concurrencyItems: 1000,
+  sequentialItems: 100,
+  recrawlBig: 10_000,
+  recrawlSmall: 1_000,
+  pdfPages: 40,
+  images: 4,
+};
+
+interface IngestFigures {
+  items: number;
+  ingested: number;
+  status: string | undefined;
+  requests: number;
+  throttled: number;
+  throttledShare: number;
+  /** first item request sent → last successful item response, seconds */
+  graphSeconds: number;
+  itemsPerSec: number;
+  /** crawl start → job completed (enumeration, finalize checks included) */
+  wallSeconds: number;
+  endToEndItemsPerSec: number;
+}
+
+async function ingestScenario(
+  world: World,
+  prefix: string,
+  n: number,
+  settings: { rateLimit: number; itemsPerSecond?: number },
+): Promise<{ figures: IngestFigures; rt: Runtime }> {
+  const path = join(world.dir, `${prefix}.jsonl`);
+  await writeTickets(path, prefix, n);
+  const rt = await world.runtime(await world.envFor(path));
+  await world.admin('settings', {
+    method: 'PATCH',
+    body: { latencyMs: LATENCY_MS, rateLimit: settings.rateLimit, maxConcurrency: GRAPH_CONCURRENCY, faultRate: 0 },
+  });
+  await world.takeItemRequests();
+  const t0 = performance.now();
+  const r = await crawlLocally(
+    rt.pipeline,
+    { mode: 'full', trigger: 'cli' },
+    {
+      concurrency: GRAPH_CONCURRENCY,
+      pollMs: 20,
+      visibilityTimeoutMs: 30_000,
+      ...(settings.itemsPerSecond ? { itemsPerSecond: settings.itemsPerSecond } : {}),
+    },
+  );
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const reqs = (await world.takeItemRequests()).filter((q) => q.method === 'PUT');
+  const ok = reqs.filter((q) => q.status >= 200 && q.status < 300);
+  const first = Math.min(...reqs.map((q) => Date.parse(q.time)));
+  const last = Math.max(...ok.map((q) => Date.parse(q.time) + q.durationMs));
+  const graphSeconds = (last - first) / 1000;
+  const throttled = reqs.filter((q) => q.status === 429).length;
+  return {
+    rt,
+    figures: {
+      items: n,
+      ingested: r.job?.counts.ingested ?? 0,
+      status: r.job?.status,
+      requests: reqs.length,
+      throttled,
+      throttledShare: reqs.length ? throttled / reqs.length : 0,
+      graphSeconds,
+      itemsPerSec: graphSeconds > 0 ? ok.length / graphSeconds : 0,
+      wallSeconds,
+      endToEndItemsPerSec: r.job?.counts.ingested ? r.job.counts.ingested / wallSeconds : 0,
+    },
+  };
+}
+
+/** The samples' loop: map each record, then `await` one PUT after another. */
+async function sequentialScenario(world: World, rt: Runtime, n: number) {
+  await world.admin('settings', {
+    method: 'PATCH',
+    body: { latencyMs: LATENCY_MS, rateLimit: 0, maxConcurrency: GRAPH_CONCURRENCY, faultRate: 0 },
+  });
+  const items: ExternalItem[] = [];
+  for await (const record of rt.pipeline.source().read()) {
+    const m = rt.pipeline.mapper.map(record);
+    if (m.ok) items.push(m.item);
+    if (items.length >= n) break;
+  }
+  const t0 = performance.now();
+  for (const item of items) await rt.graph.putItem(rt.pipeline.connectionId, item);
+  const seconds = (performance.now() - t0) / 1000;
+  await world.takeItemRequests();
+  return { items: items.length, seconds, itemsPerSec: items.length / seconds };
+}
+
+function runChild(args: string[], env: Record<string, string>): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    // BENCH_CPU_PROF=DIR: write a V8 CPU profile of each child (open it in Chrome DevTools).
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    const child = spawn(process.execPath, [...prof, join(import.meta.dirname, 'child.js'), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`bench child ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, any>);
+      } catch {
+        reject(new Error(`bench child ${args.join(' ')} printed no JSON: ${out.slice(-500)} ${err.slice(-500)}`));
+      }
+    });
+  });
+}
+
+/**
+ * Recrawl with no change. The first crawl's end state is written straight into the ledger (the row settle
+ * writes: state settled, the item's hash, generation 1) — what 100,000 PUTs would leave behind, without the
+ * hour they would take here. The second crawl is the real pipeline in a child process of its own.
+ */
+async function recrawlScenario(world: World, prefix: string, n: number) {
+  const path = join(world.dir, `${prefix}.jsonl`);
+  await writeTickets(path, prefix, n);
+  const env = await world.envFor(path);
+  const rt = await world.runtime(env);
+  const { connectionId, state } = rt.pipeline;
+  const c1 = newCrawlId(Date.now() - 60_000);
+  const at = new Date().toISOString();
+  const byPk = new Map<string, { id: string; hash: string }[]>();
+  for await (const record of rt.pipeline.source().read()) {
+    const m = rt.pipeline.mapper.map(record);
+    if (!m.ok) throw new Error(`bench record ${record.key} was rejected: ${m.reason.message}`);
+    const pk = Ledger.partitionOf(connectionId, m.item.id);
+    let list = byPk.get(pk);
+    if (!list) byPk.set(pk, (list = []));
+    list.push({ id: m.item.id, hash: itemHash(m.item) });
+  }
+  const batches = [...byPk].flatMap(([pk, list]) => chunk(list, 100).map((c) => [pk, c] as const));
+  await mapLimit(batches, 8, async ([pk, list]) => {
+    const actions: TransactionAction[] = list.map(({ id, hash }) => [
+      'create',
+      {
+        partitionKey: pk,
+        rowKey: id,
+        hash,
+        generation: 1,
+        lastCrawlId: c1,
+        settledCrawlId: c1,
+        state: 'settled',
+        updatedAt: at,
+        version: ITEM_ROW_VERSION,
+      },
+    ]);
+    await state.ledger.items.submitTransaction(actions);
+  });
+  await state.ledger.commitCursor(connectionId, '1', undefined, { name: 'generation', crawlId: c1 });
+  byPk.clear();
+  await world.takeItemRequests();
+  const r = await runChild(['recrawl'], env);
+  const reqs = await world.takeItemRequests();
+  const writes = reqs.filter((q) => (q.method === 'PUT' || q.method === 'DELETE') && q.status < 300).length;
+  return {
+    records: n,
+    status: r.status as string,
+    unchanged: Number(r.counts?.unchanged ?? 0),
+    graphWrites: writes,
+    seconds: Number(r.seconds),
+    /** seconds from the crawl's start to the first progress report of each phase */
+    phases: r.phases as Record<string, number>,
+    recordsPerSec: n / Number(r.seconds),
+    peakRssMb: Number(r.peakRssMb),
+    baselineRssMb: Number(r.baselineRssMb),
+  };
+}
+
+const SKIPPED_INGEST: IngestFigures = {
+  items: 0,
+  ingested: 0,
+  status: 'skipped',
+  requests: 0,
+  throttled: 0,
+  throttledShare: NaN,
+  graphSeconds: NaN,
+  itemsPerSec: NaN,
+  wallSeconds: NaN,
+  endToEndItemsPerSec: NaN,
+};
+const SKIPPED_RECRAWL = {
+  records: 0,
+  status: 'skipped',
+  unchanged: 0,
+  graphWrites: NaN,
+  seconds: NaN,
+  recordsPerSec: NaN,
+  peakRssMb: NaN,
+  baselineRssMb: NaN,
+  phases: {} as Record<string, number>,
+};
+
+const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string', default: join(ROOT, 'bench', 'results.json') },
+      /** Comma-separated subset (for profiling): rate, concurrency, recrawl, extraction. */
+      only: { type: 'string' },
+    },
+    strict: true,
+  });
+  const sizes = values.quick ? QUICK : FULL;
+  const only = values.only ? new Set(values.only.split(',').map((x) => x.trim())) : undefined;
+  const want = (name: string) => !only || only.has(name);
+  const started = performance.now();
+  const log = (m: string) =>
+    process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
+  log(`${values.quick ? 'quick' : 'full'} run: ${JSON.stringify(sizes)}`);
+  const world = await startWorld();
+  try {
+    if (want('rate'))
+      log(`rate-bound ingest: ${sizes.rateItems} items, ${ITEMS_PER_SEC} items/s cap, ${LATENCY_MS} ms latency`);
+    const rate = want('rate')
+      ? (
+          await ingestScenario(world, 'RATE', sizes.rateItems, {
+            rateLimit: ITEMS_PER_SEC,
+            itemsPerSecond: ITEMS_PER_SEC,
+          })
+        ).figures
+      : SKIPPED_INGEST;
+    let conc = { figures: SKIPPED_INGEST };
+    let seq = { items: 0, seconds: NaN, itemsPerSec: NaN };
+    if (want('concurrency')) {
+      log(`concurrency-bound ingest: ${sizes.concurrencyItems} items, no items/s cap`);
+      const c = await ingestScenario(world, 'CONC', sizes.concurrencyItems, { rateLimit: 0 });
+      conc = c;
+      log(`sequential PUTs (the samples' loop): ${sizes.sequentialItems} of the same items`);
+      seq = await sequentialScenario(world, c.rt, sizes.sequentialItems);
+    }
+    let small = SKIPPED_RECRAWL;
+    let big = SKIPPED_RECRAWL;
+    if (want('recrawl')) {
+      log(`recrawl with no change: ${sizes.recrawlSmall} records`);
+      small = await recrawlScenario(world, 'RCS', sizes.recrawlSmall);
+      log(`recrawl with no change: ${sizes.recrawlBig} records`);
+      big = await recrawlScenario(world, 'RCB', sizes.recrawlBig);
+    }
+    let extraction: Record<string, any> | undefined;
+    if (want('extraction')) {
+      log(`extraction: ${sizes.pdfPages} PDF pages, ${sizes.images} OCR images`);
+      extraction = await runChild(['extract', String(sizes.pdfPages), String(sizes.images)], {});
+    }
+
+    const concIdeal = GRAPH_CONCURRENCY / (LATENCY_MS / 1000);
+    const figures = {
+      rateBound: { ratio: rate.itemsPerSec / ITEMS_PER_SEC, ...rate },
+      concurrencyBound: { ratio: conc.figures.itemsPerSec / concIdeal, ideal: concIdeal, ...conc.figures },
+      versusSequential: { ratio: conc.figures.itemsPerSec / seq.itemsPerSec, sequential: seq },
+      recrawl: {
+        small,
+        big,
+        rssRatio: big.peakRssMb / small.peakRssMb,
+      },
+      extraction,
+    };
+    const targets = {
+      rateBound: figures.rateBound.ratio >= 0.95 && rate.throttledShare <= 0.01,
+      concurrencyBound: figures.concurrencyBound.ratio >= 0.9,
+      versusSequential: figures.versusSequential.ratio >= 5,
+      recrawlWrites: big.graphWrites === 0 && small.graphWrites === 0,
+      recrawlRate: big.recordsPerSec >= 20_000,
+      recrawlRss: big.peakRssMb <= 256,
+      recrawlRssRatio: figures.recrawl.rssRatio <= 1.5,
+    };
+    const rows: [string, string, string, string][] = [
+      [
+        `1 rate-bound ingest (${rate.items} items, ${ITEMS_PER_SEC}/s cap, ${LATENCY_MS} ms, ${GRAPH_CONCURRENCY} concurrent)`,
+        `${f(rate.itemsPerSec, 1)} items/s ÷ ${ITEMS_PER_SEC} = ${f(figures.rateBound.ratio)}; 429s ${f(rate.throttledShare * 100, 2)}% (${rate.throttled}/${rate.requests})`,
+        '≥ 0.95, ≤ 1% 429',
+        mark(targets.rateBound),
+      ],
+      [
+        `2 concurrency-bound ingest (${conc.figures.items} items, no cap)`,
+        `${f(conc.figures.itemsPerSec, 1)} items/s ÷ ${f(concIdeal, 0)} = ${f(figures.concurrencyBound.ratio)}; 429s ${conc.figures.throttled}`,
+        '≥ 0.9',
+        mark(targets.concurrencyBound),
+      ],
+      [
+        `3 vs the samples' sequential loop (${seq.items} PUTs)`,
+        `${f(conc.figures.itemsPerSec, 1)} ÷ ${f(seq.itemsPerSec, 1)} items/s = ${f(figures.versusSequential.ratio, 1)}×`,
+        '≥ 5',
+        mark(targets.versusSequential),
+      ],
+      [
+        `4 recrawl, no change (${big.records} records)`,
+        `${big.graphWrites} Graph writes; ${f(big.recordsPerSec, 0)} records/s; peak RSS ${f(big.peakRssMb, 0)} MB`,
+        '0 writes, ≥ 20,000/s, ≤ 256 MB',
+        `${mark(targets.recrawlWrites)} / ${mark(targets.recrawlRate)} / ${mark(targets.recrawlRss)}`,
+      ],
+      [
+        `4 peak RSS ${big.records} ÷ ${small.records} records`,
+        `${f(big.peakRssMb, 0)} ÷ ${f(small.peakRssMb, 0)} MB = ${f(figures.recrawl.rssRatio)} (${small.graphWrites} writes at ${small.records}, ${f(small.recordsPerSec, 0)} records/s)`,
+        '≤ 1.5',
+        mark(targets.recrawlRssRatio),
+      ],
+    ];
+    if (extraction) {
+      rows.push([
+        `extraction (${sizes.pdfPages} PDF pages, ${sizes.images} images)`,
+        `${f(Number(extraction.pdfPagesPerSec), 1)} pages/s; ${f(Number(extraction.ocrImagesPerSec), 2)} images/s OCR; peak RSS ${f(Number(extraction.peakRssMb), 0)} MB`,
+        '—',
+        '',
+      ]);
+    }
+    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 6));
+    const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(' │ ');
+    const out: string[] = [];
+    out.push(
+      `graph-connector bench (${values.quick ? 'quick' : 'full'}) — node ${process.version}, ${cpus().length} cores, ${f(totalmem() / 2 ** 30, 1)} GiB`,
+    );
+    out.push(line(['figure', 'measured', 'target', '']));
+    out.push(widths.map((w) => '─'.repeat(w)).join('─┼─'));
+    for (const r of rows) out.push(line(r));
+    out.push(
+      `end to end (crawl start → job completed): rate-bound ${f(rate.endToEndItemsPerSec, 1)} items/s in ${f(rate.wallSeconds, 1)} s; concurrency-bound ${f(conc.figures.endToEndItemsPerSec, 1)} items/s in ${f(conc.figures.wallSeconds, 1)} s`,
+    );
+    out.push(`total ${f((performance.now() - started) / 1000, 1)} s`);
+    process.stdout.write(out.join('\n') + '\n');
+    const results = {
+      generatedAt: new Date().toISOString(),
+      mode: values.quick ? 'quick' : 'full',
+      node: process.version,
+      cores: cpus().length,
+      sizes,
+      settings: { latencyMs: LATENCY_MS, concurrency: GRAPH_CONCURRENCY, itemsPerSecond: ITEMS_PER_SEC },
+      figures,
+      targets,
+      seconds: (performance.now() - started) / 1000,
+    };
+    await mkdir(dirname(values.out), { recursive: true });
+    await writeFile(values.out, JSON.stringify(results, null, 2) + '\n');
+    log(`wrote ${values.out}`);
+  } finally {
+    await world.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
