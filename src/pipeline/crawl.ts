@@ -253,7 +253,15 @@ export async function enumerateCrawl(
     const unchangedByBucket = new Map<string, UnchangedEntry[]>();
     let batch: SourceRecord[] = [];
     let lastRenew = deps.now();
-    const ctx: BatchContext = { force: request.force, wanted, seen, unchangedByBucket, progress, signal };
+    const ctx: BatchContext = {
+      force: request.force,
+      wanted,
+      seen,
+      unchangedByBucket,
+      unchangedBuffered: 0,
+      progress,
+      signal,
+    };
     const flush = async () => {
       const b = batch;
       batch = [];
@@ -313,6 +321,8 @@ interface BatchContext {
    * an item the ledger refuses (its row moved on meanwhile) is still sent.
    */
   unchangedByBucket: Map<string, UnchangedEntry[]>;
+  /** How many entries unchangedByBucket holds. */
+  unchangedBuffered: number;
   progress: CrawlProgress;
   signal: AbortSignal | undefined;
 }
@@ -332,6 +342,11 @@ interface UnchangedEntry {
 
 /** Rows per markSeen transaction of one bucket (Ledger.markSeen writes up to 99 items plus a counter row). */
 const SEEN_TRANSACTION = 99;
+/**
+ * The most unchanged items held back at once (each with its item, in case the ledger refuses it). 8,192 over
+ * 256 buckets still writes about 32 rows per transaction, and keeps a 100,000-record recrawl's memory flat.
+ */
+const UNCHANGED_BUFFER_LIMIT = 8192;
 
 /** Mark the buffered unchanged items of these buckets seen; returns the candidates the ledger refused. */
 async function flushUnchanged(
@@ -347,6 +362,7 @@ async function flushUnchanged(
     if (list) entries.push(...list);
     ctx.unchangedByBucket.delete(pk);
   }
+  ctx.unchangedBuffered -= entries.length;
   if (!entries.length) return;
   const { connectionId, state } = deps;
   const r = await state.ledger.markSeen(
@@ -387,7 +403,7 @@ async function processBatch(
 ): Promise<void> {
   const { connectionId, state } = deps;
   const { crawlId, generation } = job;
-  const rejections: { recordKey: string; reasons: string[] }[] = [];
+  const rejections: { recordKey: string; reasons: string[]; position?: string }[] = [];
   const candidates: Candidate[] = [];
   let enumerated = 0;
   for (const record of records) {
@@ -405,7 +421,11 @@ async function processBatch(
     }
     enumerated++;
     if (!result.ok) {
-      rejections.push({ recordKey: record.key, reasons: [result.reason.message] });
+      rejections.push({
+        recordKey: record.key,
+        reasons: [result.reason.message],
+        ...(record.position ? { position: record.position } : {}),
+      });
       continue;
     }
     const item = result.item;
@@ -413,6 +433,7 @@ async function processBatch(
     if (first !== undefined) {
       rejections.push({
         recordKey: record.key,
+        ...(record.position ? { position: record.position } : {}),
         reasons: [
           `record ${record.key}: field "id": item id ${item.id} was already produced by record ${first} in this crawl (rule: unique-id)`,
         ],
@@ -463,10 +484,14 @@ async function processBatch(
       let list = ctx.unchangedByBucket.get(pk);
       if (!list) ctx.unchangedByBucket.set(pk, (list = []));
       list.push({ row, candidate: c });
+      ctx.unchangedBuffered++;
       if (list.length === SEEN_TRANSACTION) full.push(pk);
     } else changed.push(c);
   }
-  if (full.length) await flushUnchanged(deps, job, ctx, full, changed);
+  // Memory stays bounded: past UNCHANGED_BUFFER_LIMIT buffered items every bucket is written, full or not.
+  if (ctx.unchangedBuffered >= UNCHANGED_BUFFER_LIMIT)
+    await flushUnchanged(deps, job, ctx, [...ctx.unchangedByBucket.keys()], changed);
+  else if (full.length) await flushUnchanged(deps, job, ctx, full, changed);
   if (changed.length) {
     const entries: PendingEntry[] = changed.map((c) => ({
       itemId: c.itemId,
@@ -483,7 +508,13 @@ async function processBatch(
   }
   for (const r of rejections)
     await state.deadLetters.addRejection(
-      { connectionId, crawlId, recordKey: r.recordKey, reasons: r.reasons },
+      {
+        connectionId,
+        crawlId,
+        recordKey: r.recordKey,
+        reasons: r.reasons,
+        ...(r.position ? { position: r.position } : {}),
+      },
       ctx.signal,
     );
   ctx.progress.rejected += rejections.length;

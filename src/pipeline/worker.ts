@@ -20,6 +20,11 @@ export interface WorkerOptions {
   maxDequeueCount?: number;
   /** Wait between polls of empty queues. */
   pollMs?: number;
+  /**
+   * Start at most this many item operations per second (evenly spaced), to stay under a per-connection
+   * items/s limit instead of running into 429s. Default: no pacing (concurrency is the only bound).
+   */
+  itemsPerSecond?: number;
   onOutcome?: (o: IngestOutcome) => void;
 }
 
@@ -35,6 +40,9 @@ export interface WorkerStats {
   /** Attachment files extracted into items, and files that failed (their items were dead-lettered). */
   attachments: { extracted: number; failed: number };
 }
+
+/** Missed pacing slots that may be caught up at once (see WorkerOptions.itemsPerSecond). */
+const PACING_BURST = 5;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -63,6 +71,18 @@ export async function runWorker(deps: PipelineDeps, options: WorkerOptions): Pro
     transientFailures: 0,
     controlMessages: 0,
     attachments: { extracted: 0, failed: 0 },
+  };
+  // Pacing: each item operation takes the next start slot, 1/itemsPerSecond apart. Slots missed while no
+  // message was at hand (a queue round trip) may be caught up, at most PACING_BURST of them at once — far below
+  // the burst a per-connection token bucket of itemsPerSecond tokens allows.
+  const gapMs = options.itemsPerSecond && options.itemsPerSecond > 0 ? 1000 / options.itemsPerSecond : 0;
+  let nextSlot = 0;
+  const pace = async () => {
+    if (!gapMs) return;
+    const now = performance.now();
+    const at = Math.max(now - PACING_BURST * gapMs, nextSlot);
+    nextSlot = at + gapMs;
+    if (at > now) await sleep(at - now, signal);
   };
   const items = new Set<Promise<void>>();
   const controls = new Set<Promise<void>>();
@@ -121,6 +141,7 @@ export async function runWorker(deps: PipelineDeps, options: WorkerOptions): Pro
           items,
           (async () => {
             try {
+              await pace();
               const payload = m.message ?? m.text;
               const outcome =
                 m.dequeueCount > maxDequeue
