@@ -29,6 +29,8 @@ export interface DeadLetterInput {
   innerCode?: string;
   requestId?: string;
   clientRequestId?: string;
+  /** Where the record was found in the source (`line 12`), for rejections; part of the key when set. */
+  position?: string;
   /** Human-readable reason (redacted before storing). For rejections: the reasons joined. */
   message: string;
   /** Rejection reasons, one per problem. */
@@ -76,11 +78,15 @@ export class DeadLetterStore {
     await this.container?.createIfNotExists({ abortSignal });
   }
 
-  static keyOf(input: Pick<DeadLetterInput, 'crawlId' | 'op' | 'itemId'>): string {
+  static keyOf(input: Pick<DeadLetterInput, 'crawlId' | 'op' | 'itemId' | 'position'>): string {
     const id = ITEM_ID.test(input.itemId)
       ? input.itemId
       : 'h' + createHash('sha256').update(input.itemId, 'utf8').digest('hex').slice(0, 40);
-    return `${input.crawlId}~${input.op}~${id}`;
+    // Two rejected records may share a key (a duplicate id in the source): their positions keep them apart.
+    const at = input.position
+      ? '~' + createHash('sha256').update(input.position, 'utf8').digest('hex').slice(0, 12)
+      : '';
+    return `${input.crawlId}~${input.op}~${id}${at}`;
   }
 
   /** Record (or overwrite) a dead letter. Returns its key. */
@@ -131,7 +137,7 @@ export class DeadLetterStore {
 
   /** Record a rejected source record (mapping refused it) with its reasons. */
   async addRejection(
-    input: { connectionId: string; crawlId: string; recordKey: string; reasons: string[] },
+    input: { connectionId: string; crawlId: string; recordKey: string; reasons: string[]; position?: string },
     abortSignal?: AbortSignal,
   ): Promise<string> {
     return this.add(
@@ -139,6 +145,7 @@ export class DeadLetterStore {
         connectionId: input.connectionId,
         crawlId: input.crawlId,
         itemId: input.recordKey,
+        ...(input.position ? { position: input.position } : {}),
         op: 'reject',
         message: input.reasons.join('; '),
         reasons: input.reasons,

@@ -700,7 +700,10 @@ export class Ledger {
           }
           counted = true;
         } else if (row?.settledCrawlId) {
-          if (row.settledCrawlId === input.crawlId)
+          // A redelivery is a duplicate — except a replayed dead letter that now succeeded: the row must say
+          // what Graph holds (or the sweep would never see the item).
+          const replayed = row.state === 'deadLettered' && input.state !== 'deadLettered';
+          if (row.settledCrawlId === input.crawlId && !replayed)
             return { actions: [], result: { outcome: 'duplicate', counted: false, item: row } };
           if (isNewerCrawl(row.settledCrawlId, input.crawlId)) return { actions: [], result: stale(row) };
         }

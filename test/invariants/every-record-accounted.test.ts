@@ -92,11 +92,11 @@ describe('every record is accounted for', () => {
     expect(stored.size).toBe(c.ingested);
   });
 
-  // BUG (src/state/dead-letters.ts row key + src/pipeline/crawl.ts processBatch): a rejection's row key is
+  // Regression (was a bug in src/state/dead-letters.ts row key + src/pipeline/crawl.ts processBatch): a rejection's row key is
   // `${crawlId}~reject~${recordKey}`, so two distinct rejected records with the same source key (the keyField
   // value) share one row and the second reason overwrites the first: `rejected` counts 2, the listing shows 1.
-  // Fix: make the row key unique per record (e.g. add the record's position, `line 30`, when it has one).
-  it.fails('every rejected record has its own rejection entry (two bad records with one key included)', async () => {
+  // Fixed: make the row key unique per record (e.g. add the record's position, `line 30`, when it has one).
+  it('every rejected record has its own rejection entry (two bad records with one key included)', async () => {
     const rejections = (await deadLetters(stack, firstCrawlId)).filter((d) => d.op === 'reject');
     expect(rejections.filter((d) => d.itemId === 'INV1105').map((d) => d.message)).toHaveLength(2);
     expect(rejections).toHaveLength(firstRejected);

@@ -98,22 +98,19 @@ describe('a permanent Graph error is dead-lettered, not fatal', () => {
     expect((await emulatorItems(stack)).map((i) => i.id)).toContain(extraId);
   });
 
-  // BUG (src/state/ledger.ts `settle`): the replayed message carries the dead-lettered operation's crawl id, and
+  // Regression (was a bug in src/state/ledger.ts `settle`): the replayed message carries the dead-lettered operation's crawl id, and
   // settle treats "settledCrawlId === crawlId" as a duplicate delivery, so the row stays `deadLettered` (with the
   // hash Graph held before, '' for a new item) although Graph now holds the item. listUnseen only offers
   // `settled` rows to the sweep, so such an item is never deleted from Graph after it leaves the source.
-  // Fix: in settle, let a non-dead-letter outcome replace a `deadLettered` row of the same crawl.
-  it.fails(
-    'after a replay the ledger says settled, so the sweep can delete the item once it leaves the source',
-    async () => {
-      const { pipeline } = stack.rt;
-      // extraId was replayed by the previous test and no crawl ran since; now it leaves the source.
-      expect((await emulatorItems(stack)).map((i) => i.id)).toContain(extraId);
-      await stack.writeRecords(jsonl(records));
-      const { job } = await stack.crawl({ mode: 'full', force: true });
-      expect(job?.status, job?.error).toBe('completed');
-      expect((await emulatorItems(stack)).map((i) => i.id)).not.toContain(extraId);
-      expect((await pipeline.state.ledger.getItem(pipeline.connectionId, extraId))?.state).toBe('deleted');
-    },
-  );
+  // Fixed: in settle, let a non-dead-letter outcome replace a `deadLettered` row of the same crawl.
+  it('after a replay the ledger says settled, so the sweep can delete the item once it leaves the source', async () => {
+    const { pipeline } = stack.rt;
+    // extraId was replayed by the previous test and no crawl ran since; now it leaves the source.
+    expect((await emulatorItems(stack)).map((i) => i.id)).toContain(extraId);
+    await stack.writeRecords(jsonl(records));
+    const { job } = await stack.crawl({ mode: 'full', force: true });
+    expect(job?.status, job?.error).toBe('completed');
+    expect((await emulatorItems(stack)).map((i) => i.id)).not.toContain(extraId);
+    expect((await pipeline.state.ledger.getItem(pipeline.connectionId, extraId))?.state).toBe('deleted');
+  });
 });
