@@ -10,11 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateMappingDefinition } from '../../src/config/mapping-definition.js';
+import type { AttachmentsMapping, MappingDefinition } from '../../src/config/mapping-definition.js';
 import type { SchemaProperty } from '../../src/config/model.js';
 import { createMapper } from '../../src/mapping/mapper.js';
 import type { SourceDefinition } from '../../src/config/source-definition.js';
 import { silentLogger } from '../../src/log.js';
-import { attachmentHashExtra, fingerprintAttachment, sourceAttachmentFetch } from '../../src/pipeline/attachments.js';
+import { makeDocx, makePdf } from '../../src/extract/fixtures/index.js';
+import {
+  applyAttachments,
+  attachmentHashExtra,
+  fingerprintAttachment,
+  sourceAttachmentFetch,
+} from '../../src/pipeline/attachments.js';
 import type { SecretProvider } from '../../src/secrets/types.js';
 import { itemHash } from '../../src/pipeline/hash.js';
 import { parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
@@ -322,5 +329,116 @@ describe("attachment URLs and the source's credentials", () => {
         { maxFileBytes: 1000, timeoutMs: 2000, fetch: get },
       ),
     ).toBe('unreadable:http-404');
+  });
+});
+
+describe('applyAttachments: join, metadata, limits', () => {
+  let dir: string;
+  const metaSchema: SchemaProperty[] = [
+    { name: 'title', type: 'string', isRetrievable: true, labels: ['title'] },
+    { name: 'pages', type: 'int64', isRetrievable: true },
+    { name: 'sizes', type: 'int64Collection', isRetrievable: true },
+    { name: 'authors', type: 'stringCollection', isRetrievable: true },
+    { name: 'modified', type: 'dateTime', isRetrievable: true },
+  ];
+  const settingsFor = async (attachments: Partial<AttachmentsMapping>, extra: Partial<MappingDefinition> = {}) =>
+    (
+      await createMapper(
+        {
+          id: '{id}',
+          properties: { title: 'title' },
+          acl: { ...acl, allowEveryone: true },
+          attachments: { field: 'files', join: 'append', folder: dir, ...attachments },
+          ...extra,
+        },
+        metaSchema,
+        { baseDir: dir },
+      )
+    ).attachments!;
+  const item = () => ({
+    id: 'R1',
+    acl: [{ type: 'everyone' as const, value: 't', accessType: 'grant' as const }],
+    properties: { title: 't' },
+    content: { type: 'text' as const, value: 'Record text.' },
+  });
+  const at = (name: string) => ({ name, path: join(dir, name), fingerprint: 'f' });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gc-apply-'));
+    await writeFile(
+      join(dir, 'a.pdf'),
+      makePdf({
+        pages: [{ lines: ['Alpha page one'] }, { lines: ['Alpha page two'] }],
+        info: { author: 'Ann Author', modified: new Date('2025-10-03T11:42:09Z') },
+      }),
+    );
+    await writeFile(join(dir, 'b.docx'), makeDocx(['Bravo paragraph'], { author: 'Bob Writer' }));
+    await writeFile(join(dir, 'c.html'), '<p>Charlie &amp; <b>bold</b></p><script>x()</script>');
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  it('append keeps the record text first; metadata fills single and collection properties, typed', async () => {
+    const settings = await settingsFor({
+      join: 'append',
+      separator: '\n--\n',
+      metadata: { pageCount: 'pages', sizeBytes: 'sizes', author: 'authors', modified: 'modified' },
+    });
+    const r = await applyAttachments(item(), [at('a.pdf'), at('b.docx')], settings);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.item.content!.value).toMatch(
+      /^Record text\.\n--\nAlpha page one[\s\S]*Alpha page two\n--\nBravo paragraph$/,
+    );
+    expect(r.item.properties.pages).toBe(2);
+    expect(r.item.properties.sizes).toHaveLength(2);
+    expect(r.item.properties['sizes@odata.type']).toBe('Collection(Int64)');
+    expect(r.item.properties.authors).toEqual(['Ann Author', 'Bob Writer']);
+    expect(r.item.properties.modified).toBe('2025-10-03T11:42:09.000Z');
+    expect(r.files.map((f) => [f.name, f.ok, f.pageCount])).toEqual([
+      ['a.pdf', true, 2],
+      ['b.docx', true, undefined],
+    ]);
+  });
+
+  it('replace drops the record text; html "keep" becomes the content type when the files lead', async () => {
+    const settings = await settingsFor({ join: 'replace', html: 'keep' });
+    const r = await applyAttachments(item(), [at('c.html'), at('b.docx')], settings);
+    expect(r.ok && r.item.content?.type).toBe('html');
+    if (!r.ok) return;
+    expect(r.item.content!.value).not.toContain('Record text');
+    expect(r.item.content!.value).not.toContain('<script>');
+    expect(r.item.content!.value).toContain('<b>bold</b>');
+    expect(r.item.content!.value).toContain('<pre>Bravo paragraph</pre>');
+    // appended to a text record, the kept HTML is converted to text
+    const appended = await applyAttachments(
+      item(),
+      [at('c.html')],
+      await settingsFor({ join: 'append', html: 'keep' }),
+    );
+    expect(appended.ok && appended.item.content).toEqual({ type: 'text', value: 'Record text.\n\nCharlie & bold' });
+  });
+
+  it('a file over maxFileBytes is refused before it is read, naming the limit', async () => {
+    const r = await applyAttachments(item(), [at('a.pdf')], await settingsFor({ join: 'append', maxFileBytes: 100 }));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.code).toBe('ExtractionFailed');
+    expect(r.reason).toMatch(
+      /item R1: attachment "a\.pdf" .*too-large: .*100-byte limit \(mapping\.attachments\.maxFileBytes\)/,
+    );
+  });
+
+  it('truncation keeps HTML well-formed at the cut and the final item under the cap', async () => {
+    await writeFile(join(dir, 'long.html'), `<p>${'word '.repeat(3000)}</p><p>${'more '.repeat(3000)}</p>`);
+    const settings = await settingsFor(
+      { join: 'replace', html: 'keep' },
+      { maxItemBytes: 4096, contentOverflow: 'truncate' },
+    );
+    const r = await applyAttachments(item(), [at('long.html')], settings);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(Buffer.byteLength(JSON.stringify(r.item), 'utf8')).toBeLessThanOrEqual(4096);
+    expect(r.item.content!.value).not.toMatch(/<[^>]*$/);
+    expect(r.warnings.join()).toMatch(/content truncated at a word boundary/);
   });
 });
