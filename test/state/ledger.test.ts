@@ -192,8 +192,10 @@ describe('ledger jobs and counters', () => {
       ),
     );
     expect(results.every((r) => r.outcome === 'applied' && r.counted)).toBe(true);
-    // and 50 concurrent redeliveries change nothing
-    await Promise.all(items.map((id) => ledger.settle(conn, id, { crawlId: c, hash: 'h', state: 'settled' })));
+    // and 50 concurrent redeliveries count nothing twice
+    await Promise.all(
+      items.map((id) => ledger.settle(conn, id, { crawlId: c, hash: 'h', state: 'deadLettered', error: 'e' })),
+    );
     const counts = await ledger.counts(conn, c);
     expect(counts).toMatchObject({ enqueued: 50, ingested: 45, deadLettered: 5 });
     expect(outstandingOf(counts)).toBe(0);
@@ -202,6 +204,11 @@ describe('ledger jobs and counters', () => {
       failedHash: 'h',
       lastError: 'e',
     });
+    // a dead letter of this crawl that later succeeds (a replay) records what Graph holds, without counting again
+    const replayed = await ledger.settle(conn, items[0]!, { crawlId: c, hash: 'h', state: 'settled' });
+    expect(replayed).toMatchObject({ outcome: 'applied', counted: false });
+    expect(await ledger.getItem(conn, items[0]!)).toMatchObject({ state: 'settled', hash: 'h' });
+    expect(await ledger.counts(conn, c)).toMatchObject({ ingested: 45, deadLettered: 5 });
   });
 
   it('jobs list newest first, update with ETags, and fold counts on finish', async () => {
