@@ -145,7 +145,15 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     const result = await crawlLocally(
       rt.pipeline,
       { mode: options.mode, trigger: 'cli', force: options.force },
-      { concurrency: options.concurrency, signal: options.signal, pollMs: 100, visibilityTimeoutMs: 30_000, onOutcome },
+      {
+        concurrency: options.concurrency,
+        signal: options.signal,
+        pollMs: 100,
+        // An item operation stays hidden while it runs: longer than a file's extraction time limit, so a slow
+        // OCR is not delivered a second time meanwhile (the local worker does not renew visibility).
+        visibilityTimeoutMs: Math.max(30_000, 2 * (rt.pipeline.mapper.attachments?.timeoutMs ?? 0)),
+        onOutcome,
+      },
     );
     if (tty) out();
     if (result.start.status === 'busy') {
