@@ -428,6 +428,16 @@ describe('applyAttachments: join, metadata, limits', () => {
     );
   });
 
+  it('a file that takes longer than timeoutMs is a timeout failure naming the limit', async () => {
+    const pages = Array.from({ length: 300 }, (_, i) => ({ lines: [`Page ${i} of a long report`] }));
+    await writeFile(join(dir, 'long.pdf'), makePdf({ pages }));
+    const r = await applyAttachments(item(), [at('long.pdf')], await settingsFor({ join: 'append', timeoutMs: 5 }));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toMatch(/attachment "long\.pdf" .*timeout: extraction took longer than 5 ms \(timeoutMs\)/);
+    expect(r.files).toEqual([expect.objectContaining({ name: 'long.pdf', ok: false, code: 'timeout' })]);
+  });
+
   it('truncation keeps HTML well-formed at the cut and the final item under the cap', async () => {
     await writeFile(join(dir, 'long.html'), `<p>${'word '.repeat(3000)}</p><p>${'more '.repeat(3000)}</p>`);
     const settings = await settingsFor(
