@@ -48,7 +48,10 @@ describe('connector definition', () => {
     );
     expect(definition.connection.id).toBe('contosotasks');
     expect(definition.connection.contentCategory).toBe('taskManagement');
-    expect(definition.schema.properties).toHaveLength(12);
+    const labelled = Object.fromEntries(
+      definition.schema.properties.flatMap((p) => (p.labels ?? []).map((l) => [l, p.name])),
+    );
+    expect(labelled).toMatchObject({ title: 'title', url: 'url', iconUrl: 'iconUrl', fileName: 'fileName' });
     const last = definition.schema.properties.find((p) => p.name === 'lastEditedDate')!;
     expect(last).toMatchObject({ type: 'dateTime', isRefinable: true, labels: ['lastModifiedDateTime'] });
     expect(warnings).toEqual([]);
@@ -61,6 +64,7 @@ describe('connector definition', () => {
     def.schema.properties.find((p: { name: string }) => p.name === 'createdDateTime').isSearchable = true; // 3: dateTime searchable
     def.schema.properties.find((p: { name: string }) => p.name === 'url').isRetrievable = false; // 4: label on non-retrievable
     def.schema.properties.push({ name: 'ticketId', type: 'string' }); // 5: duplicate name
+    const dup = def.schema.properties.length - 1;
     const path = await write('five.json', def);
     const err = await loadConnectorDefinition(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
@@ -71,7 +75,7 @@ describe('connector definition', () => {
       'schema.properties[0] (title)',
       'schema.properties[2] (url).labels',
       'schema.properties[10] (createdDateTime).isSearchable',
-      'schema.properties[12] (ticketId).name',
+      `schema.properties[${dup}] (ticketId).name`,
     ]);
     for (const p of errors) expect(p.fix.length).toBeGreaterThan(10);
     expect((err as ConfigError).message).toContain('has 5 problems');
