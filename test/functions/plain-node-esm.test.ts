@@ -17,7 +17,15 @@ beforeAll(async () => {
   out = await mkdtemp(join(root, '.local-build-'));
   await run(
     process.execPath,
-    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', out],
+    [
+      join(root, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--outDir',
+      out,
+      '--tsBuildInfoFile',
+      join(out, '.tsbuildinfo'),
+    ],
     {
       cwd: root,
     },
