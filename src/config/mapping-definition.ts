@@ -3,7 +3,7 @@
  * (id, typed properties, content, url/iconUrl, ACL). Validated against the schema by
  * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md.
  */
-import type { AclType, SchemaProperty } from './model.js';
+import { PROPERTY_TYPES, type AclType, type SchemaProperty } from './model.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
 
@@ -397,17 +397,8 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
   }
 }
 
-const SUPPORTED_TYPES = new Set([
-  'string',
-  'int64',
-  'double',
-  'dateTime',
-  'boolean',
-  'stringCollection',
-  'int64Collection',
-  'doubleCollection',
-  'dateTimeCollection',
-]);
+/** Every property type the declarative mapping can coerce: all of Graph's, except principals (use a module). */
+const SUPPORTED_TYPES = new Set<string>(PROPERTY_TYPES.filter((t) => t !== 'principal' && t !== 'principalCollection'));
 
 /**
  * Validate the `mapping` section against the schema properties. Returns every problem with its JSON path

@@ -83,22 +83,7 @@ export async function* readJsonLines(
       if (n === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1);
       if (line.trim() === '') continue;
       const position = `line ${n}`;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (e) {
-        yield { key: position, position, error: `${position}: invalid JSON (${(e as Error).message})` };
-        continue;
-      }
-      if (!isPlainObject(value)) {
-        yield {
-          key: position,
-          position,
-          error: `${position}: expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`,
-        };
-        continue;
-      }
-      yield { key: keyOf(value, def.keyField, position), data: value, position };
+      yield recordFromJson(line, position, def.keyField);
     }
   } catch (e) {
     wrapStreamError(e, `reading ${def.path ?? displayUrl(def.url ?? '')}`);
@@ -201,22 +186,7 @@ export async function* readJsonArray(
         yield { key: position, position, error: `${position}: empty array element` };
         continue;
       }
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        yield { key: position, position, error: `${position}: invalid JSON (${(e as Error).message})` };
-        continue;
-      }
-      if (!isPlainObject(value)) {
-        yield {
-          key: position,
-          position,
-          error: `${position}: expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`,
-        };
-        continue;
-      }
-      yield { key: keyOf(value, def.keyField, position), data: value, position };
+      yield recordFromJson(text, position, def.keyField);
     }
   } catch (e) {
     if (e instanceof SplitError) throw new SourceError('truncated', `${where}: ${e.message}`, { cause: e });
@@ -273,4 +243,22 @@ export async function* readCsv(
     input.unpipe(parser);
     input.destroy();
   }
+}
+
+/** One JSON text → a record, or a malformed-record entry that names the position and the problem. */
+function recordFromJson(text: string, position: string, keyField: string | undefined): SourceRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { key: position, position, error: `${position}: invalid JSON (${(e as Error).message})` };
+  }
+  if (!isPlainObject(value)) {
+    return {
+      key: position,
+      position,
+      error: `${position}: expected a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`,
+    };
+  }
+  return { key: keyOf(value, keyField, position), data: value, position };
 }
