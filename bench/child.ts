@@ -21,6 +21,9 @@ async function recrawl(): Promise<Record<string, unknown>> {
     settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 250 },
   });
   const baselineMb = peakRssMb();
+  // Live JS heap, sampled: tells retained memory apart from what V8 merely has not given back yet.
+  let peakHeap = process.memoryUsage().heapUsed;
+  const sampler = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 50);
   const phases: Record<string, number> = {};
   const t0 = performance.now();
   rt.pipeline.onProgress = (p) => {
@@ -32,6 +35,7 @@ async function recrawl(): Promise<Record<string, unknown>> {
     { concurrency: 25, pollMs: 20, visibilityTimeoutMs: 30_000 },
   );
   const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
   if (r.start.status !== 'started') throw new Error(`the crawl did not start: ${JSON.stringify(r.start)}`);
   return {
     seconds,
@@ -41,6 +45,7 @@ async function recrawl(): Promise<Record<string, unknown>> {
     counts: r.job?.counts,
     baselineRssMb: baselineMb,
     peakRssMb: peakRssMb(),
+    peakHeapUsedMb: peakHeap / 2 ** 20,
   };
 }
 

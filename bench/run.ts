@@ -113,6 +113,31 @@ async function ingestScenario(
   };
 }
 
+/**
+ * What the storage emulator can do on this machine, measured in the same run: point reads (its cheapest
+ * operation) from 25 concurrent callers for 3 s. The ingest of one new item costs about
+ * STORAGE_REQUESTS_PER_ITEM storage requests (enumeration: ledger read, pending mark, enqueue; ingest:
+ * receive share, ledger read, settle = read + counter read + transaction, message delete).
+ */
+const STORAGE_REQUESTS_PER_ITEM = 8;
+async function storageCeiling(rt: Runtime): Promise<{ pointReadsPerSec: number; itemsPerSecCeiling: number }> {
+  const table = rt.pipeline.state.ledger.cursors;
+  await table.upsertEntity({ partitionKey: 'benchprobe', rowKey: 'probe', v: 1 });
+  let ops = 0;
+  const t0 = performance.now();
+  const until = t0 + 3_000;
+  await Promise.all(
+    Array.from({ length: GRAPH_CONCURRENCY }, async () => {
+      while (performance.now() < until) {
+        await table.getEntity('benchprobe', 'probe');
+        ops++;
+      }
+    }),
+  );
+  const pointReadsPerSec = ops / ((performance.now() - t0) / 1000);
+  return { pointReadsPerSec, itemsPerSecCeiling: pointReadsPerSec / STORAGE_REQUESTS_PER_ITEM };
+}
+
 /** The samples' loop: map each record, then `await` one PUT after another. */
 async function sequentialScenario(world: World, rt: Runtime, n: number) {
   await world.admin('settings', {
@@ -213,6 +238,7 @@ async function recrawlScenario(world: World, prefix: string, n: number) {
     recordsPerSec: n / Number(r.seconds),
     peakRssMb: Number(r.peakRssMb),
     baselineRssMb: Number(r.baselineRssMb),
+    peakHeapUsedMb: Number(r.peakHeapUsedMb),
   };
 }
 
@@ -237,6 +263,7 @@ const SKIPPED_RECRAWL = {
   recordsPerSec: NaN,
   peakRssMb: NaN,
   baselineRssMb: NaN,
+  peakHeapUsedMb: NaN,
   phases: {} as Record<string, number>,
 };
 
@@ -275,12 +302,15 @@ async function main(): Promise<void> {
       : SKIPPED_INGEST;
     let conc = { figures: SKIPPED_INGEST };
     let seq = { items: 0, seconds: NaN, itemsPerSec: NaN };
+    let storage = { pointReadsPerSec: NaN, itemsPerSecCeiling: NaN };
     if (want('concurrency')) {
       log(`concurrency-bound ingest: ${sizes.concurrencyItems} items, no items/s cap`);
       const c = await ingestScenario(world, 'CONC', sizes.concurrencyItems, { rateLimit: 0 });
       conc = c;
       log(`sequential PUTs (the samples' loop): ${sizes.sequentialItems} of the same items`);
       seq = await sequentialScenario(world, c.rt, sizes.sequentialItems);
+      log('storage ceiling: Azurite point reads, 25 concurrent, 3 s');
+      storage = await storageCeiling(c.rt);
     }
     let small = SKIPPED_RECRAWL;
     let big = SKIPPED_RECRAWL;
@@ -299,7 +329,13 @@ async function main(): Promise<void> {
     const concIdeal = GRAPH_CONCURRENCY / (LATENCY_MS / 1000);
     const figures = {
       rateBound: { ratio: rate.itemsPerSec / ITEMS_PER_SEC, ...rate },
-      concurrencyBound: { ratio: conc.figures.itemsPerSec / concIdeal, ideal: concIdeal, ...conc.figures },
+      concurrencyBound: {
+        ratio: conc.figures.itemsPerSec / concIdeal,
+        ideal: concIdeal,
+        ...conc.figures,
+        storage,
+        ratioToStorageCeiling: conc.figures.itemsPerSec / storage.itemsPerSecCeiling,
+      },
       versusSequential: { ratio: conc.figures.itemsPerSec / seq.itemsPerSec, sequential: seq },
       recrawl: {
         small,
@@ -331,6 +367,12 @@ async function main(): Promise<void> {
         mark(targets.concurrencyBound),
       ],
       [
+        `2b the same ÷ this machine's storage ceiling`,
+        `${f(conc.figures.itemsPerSec, 1)} ÷ ${f(storage.itemsPerSecCeiling, 0)} = ${f(figures.concurrencyBound.ratioToStorageCeiling)} (Azurite ${f(storage.pointReadsPerSec, 0)} point reads/s ÷ ${STORAGE_REQUESTS_PER_ITEM} per item)`,
+        '—',
+        '',
+      ],
+      [
         `3 vs the samples' sequential loop (${seq.items} PUTs)`,
         `${f(conc.figures.itemsPerSec, 1)} ÷ ${f(seq.itemsPerSec, 1)} items/s = ${f(figures.versusSequential.ratio, 1)}×`,
         '≥ 5',
@@ -338,7 +380,7 @@ async function main(): Promise<void> {
       ],
       [
         `4 recrawl, no change (${big.records} records)`,
-        `${big.graphWrites} Graph writes; ${f(big.recordsPerSec, 0)} records/s; peak RSS ${f(big.peakRssMb, 0)} MB`,
+        `${big.graphWrites} Graph writes; ${f(big.recordsPerSec, 0)} records/s; peak RSS ${f(big.peakRssMb, 0)} MB (JS heap ${f(big.peakHeapUsedMb, 0)} MB)`,
         '0 writes, ≥ 20,000/s, ≤ 256 MB',
         `${mark(targets.recrawlWrites)} / ${mark(targets.recrawlRate)} / ${mark(targets.recrawlRss)}`,
       ],

@@ -24,7 +24,7 @@ import {
   type RStack,
 } from './support.js';
 
-const N = sized(1200, 300);
+const N = sized(1200, 200);
 const BIN = join(ROOT, 'bin', 'graph-connector.js');
 let stack: RStack;
 const childLines: string[] = [];
