@@ -84,7 +84,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       stderr.write(`graph-connector ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS')) {
       stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;
     }

@@ -46,6 +46,9 @@ describe('graph-connector CLI', () => {
     const unknown = await cli(['crawl-everything']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'crawl-everything'/);
+    const unknownFlag = await cli(['status', '--bogus']);
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr).toMatch(/--bogus/);
     const badFlag = await cli(['run', '--concurrency', '99']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--concurrency must be a whole number from 1 to 25/);
