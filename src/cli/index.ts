@@ -84,7 +84,8 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       stderr.write(`graph-connector ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof UsageError || String((err as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS')) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;
     }
