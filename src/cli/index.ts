@@ -86,7 +86,9 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
     }
     const code = (err as { code?: unknown } | null)?.code;
     if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
+      stderr.write(
+        `graph-connector ${name}: ${(err as Error).message}\nRun \`graph-connector ${name} --help\` for usage.\n`,
+      );
       return 2;
     }
     const e = err as Error;
