@@ -25,6 +25,13 @@ export interface WorkerOptions {
    * items/s limit instead of running into 429s. Default: no pacing (concurrency is the only bound).
    */
   itemsPerSecond?: number;
+  /**
+   * At most this many Graph calls at once (Graph allows 25 concurrent operations per connection). Each item
+   * operation also makes several storage round trips (ledger read, settle, message delete); with this set,
+   * `concurrency` may exceed it so those round trips overlap other items' Graph calls instead of holding a
+   * Graph slot. Default: `concurrency` (every operation may call Graph at once).
+   */
+  graphConcurrency?: number;
   onOutcome?: (o: IngestOutcome) => void;
 }
 
@@ -55,7 +62,36 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-export async function runWorker(deps: PipelineDeps, options: WorkerOptions): Promise<WorkerStats> {
+/** A semaphore: at most `limit` calls of `run` at once, the rest wait in order. */
+function gate(limit: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(run: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await run();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptions): Promise<WorkerStats> {
+  let deps = pipelineDeps;
+  if (options.graphConcurrency && options.graphConcurrency < options.concurrency) {
+    const limit = gate(options.graphConcurrency);
+    const graph = pipelineDeps.graph;
+    deps = {
+      ...pipelineDeps,
+      graph: {
+        putItem: (...a: Parameters<typeof graph.putItem>) => limit(() => graph.putItem(...a)),
+        deleteItem: (...a: Parameters<typeof graph.deleteItem>) => limit(() => graph.deleteItem(...a)),
+      },
+    };
+  }
   const { state, control, logger } = deps;
   const visibility = options.visibilityTimeoutMs ?? 30_000;
   const maxDequeue = options.maxDequeueCount ?? 5;
