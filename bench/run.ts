@@ -371,12 +371,6 @@ async function main(): Promise<void> {
         mark(targets.concurrencyBound),
       ],
       [
-        `2b the same ÷ this machine's storage ceiling`,
-        `${f(conc.figures.itemsPerSec, 1)} ÷ ${f(storage.itemsPerSecCeiling, 0)} = ${f(figures.concurrencyBound.ratioToStorageCeiling)} (Azurite ${f(storage.pointReadsPerSec, 0)} point reads/s ÷ ${STORAGE_REQUESTS_PER_ITEM} per item)`,
-        '—',
-        '',
-      ],
-      [
         `3 vs the samples' sequential loop (${seq.items} PUTs)`,
         `${f(conc.figures.itemsPerSec, 1)} ÷ ${f(seq.itemsPerSec, 1)} items/s = ${f(figures.versusSequential.ratio, 1)}×`,
         '≥ 5',
