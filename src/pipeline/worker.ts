@@ -126,83 +126,90 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
     const q = p.finally(() => set.delete(q));
     set.add(q);
   };
-  while (!signal?.aborted) {
-    let received = 0;
-    if (controls.size < 2) {
-      const batch = await control.receive(2 - controls.size, 120_000, signal);
-      received += batch.length;
-      for (const m of batch) {
-        stats.controlMessages++;
-        track(
-          controls,
-          (async () => {
-            if (!m.message) {
-              logger.error('worker: unreadable control message dropped', { error: m.error?.message });
-              await control.delete(m);
-              return;
-            }
-            const handle = { messageId: m.messageId, popReceipt: m.popReceipt };
-            const keepAlive = setInterval(() => {
-              control.extend(handle, 120_000).then(
-                (pr) => (handle.popReceipt = pr),
-                () => undefined,
-              );
-            }, 60_000);
-            try {
-              if (m.message.kind === 'crawl') {
-                await enumerateCrawl(deps, m.message.crawlId, {
-                  dequeueCount: m.dequeueCount,
-                  ...(signal ? { signal } : {}),
-                });
-              } else {
-                await finalizeCrawl(deps, m.message.crawlId, m.message.checks, signal);
+  try {
+    while (!signal?.aborted) {
+      let received = 0;
+      if (controls.size < 2) {
+        const batch = await control.receive(2 - controls.size, 120_000, signal);
+        received += batch.length;
+        for (const m of batch) {
+          stats.controlMessages++;
+          track(
+            controls,
+            (async () => {
+              if (!m.message) {
+                logger.error('worker: unreadable control message dropped', { error: m.error?.message });
+                await control.delete(m);
+                return;
               }
-              await control.delete(handle);
-            } finally {
-              clearInterval(keepAlive);
-            }
-          })().catch((err: unknown) => {
-            logger.error('worker: control message failed; it will be redelivered', { error: (err as Error).message });
-          }),
-        );
+              const handle = { messageId: m.messageId, popReceipt: m.popReceipt };
+              const keepAlive = setInterval(() => {
+                control.extend(handle, 120_000).then(
+                  (pr) => (handle.popReceipt = pr),
+                  () => undefined,
+                );
+              }, 60_000);
+              try {
+                if (m.message.kind === 'crawl') {
+                  await enumerateCrawl(deps, m.message.crawlId, {
+                    dequeueCount: m.dequeueCount,
+                    ...(signal ? { signal } : {}),
+                  });
+                } else {
+                  await finalizeCrawl(deps, m.message.crawlId, m.message.checks, signal);
+                }
+                await control.delete(handle);
+              } finally {
+                clearInterval(keepAlive);
+              }
+            })().catch((err: unknown) => {
+              logger.error('worker: control message failed; it will be redelivered', { error: (err as Error).message });
+            }),
+          );
+        }
+      }
+      const room = options.concurrency - items.size;
+      if (room > 0) {
+        const batch = await state.queue.receive(Math.min(32, room), visibility, signal);
+        received += batch.length;
+        for (const m of batch) {
+          stats.operations++;
+          track(
+            items,
+            (async () => {
+              try {
+                await pace();
+                const payload = m.message ?? m.text;
+                const outcome =
+                  m.dequeueCount > maxDequeue
+                    ? await ingestPoison(deps, payload, m.dequeueCount)
+                    : await ingestItem(deps, { payload, dequeueCount: m.dequeueCount, ...(signal ? { signal } : {}) });
+                count(stats, outcome);
+                options.onOutcome?.(outcome);
+                await state.queue.delete(m);
+              } catch (err) {
+                // Left in the queue: it reappears after the visibility timeout, as under the Functions host.
+                stats.transientFailures++;
+                logger.debug('worker: operation failed; it will be redelivered', { error: (err as Error).message });
+              }
+            })(),
+          );
+        }
+      }
+      if (received === 0) {
+        if (items.size === 0 && controls.size === 0 && (await options.stopWhen())) break;
+        if (items.size > 0) await Promise.race([...items, sleep(pollMs, signal)]);
+        else await sleep(pollMs, signal);
+      } else if (options.concurrency - items.size <= 0) {
+        await Promise.race(items);
       }
     }
-    const room = options.concurrency - items.size;
-    if (room > 0) {
-      const batch = await state.queue.receive(Math.min(32, room), visibility, signal);
-      received += batch.length;
-      for (const m of batch) {
-        stats.operations++;
-        track(
-          items,
-          (async () => {
-            try {
-              await pace();
-              const payload = m.message ?? m.text;
-              const outcome =
-                m.dequeueCount > maxDequeue
-                  ? await ingestPoison(deps, payload, m.dequeueCount)
-                  : await ingestItem(deps, { payload, dequeueCount: m.dequeueCount, ...(signal ? { signal } : {}) });
-              count(stats, outcome);
-              options.onOutcome?.(outcome);
-              await state.queue.delete(m);
-            } catch (err) {
-              // Left in the queue: it reappears after the visibility timeout, as under the Functions host.
-              stats.transientFailures++;
-              logger.debug('worker: operation failed; it will be redelivered', { error: (err as Error).message });
-            }
-          })(),
-        );
-      }
-    }
-    if (received === 0) {
-      if (items.size === 0 && controls.size === 0 && (await options.stopWhen())) break;
-      if (items.size > 0) await Promise.race([...items, sleep(pollMs, signal)]);
-      else await sleep(pollMs, signal);
-    } else if (options.concurrency - items.size <= 0) {
-      await Promise.race(items);
-    }
+  } catch (err) {
+    // Stopping (SIGTERM, Ctrl-C) aborts a queue poll in flight: that is a normal stop, not a failure. Operations
+    // already started are awaited below; a message they did not finish reappears after its visibility timeout.
+    if (!signal?.aborted) throw err;
   }
+
   await Promise.allSettled([...items, ...controls]);
   return stats;
 }

@@ -218,6 +218,22 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
     await expectGraphEquals(mapAll(v2));
   });
 
+  it('a stop signal during a queue poll is a clean stop (regression: SIGTERM made the worker exit 1)', async () => {
+    // pollMs 1 on empty queues: the loop spends nearly all its time inside a storage receive when the abort lands.
+    for (let i = 0; i < 5; i++) {
+      const ac = new AbortController();
+      const run = runWorker(stack.rt.pipeline, {
+        concurrency: 5,
+        pollMs: 1,
+        signal: ac.signal,
+        stopWhen: () => Promise.resolve(false),
+      });
+      await sleep(150 + i * 37);
+      ac.abort(new Error('interrupted'));
+      await expect(run).resolves.toMatchObject({ operations: 0 });
+    }
+  });
+
   it('logged no secret value (the worker processes and this one)', () => {
     expect(childLines.length).toBeGreaterThan(0);
     expectNoSecrets([...childLines, ...stack.logger.lines], stack.secrets());
