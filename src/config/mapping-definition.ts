@@ -86,11 +86,11 @@ export const ATTACHMENT_METADATA_KEYS = [
 ] as const satisfies readonly (keyof AttachmentMetadataMapping)[];
 
 /**
- * Files a record points to (paths, https URLs), extracted at ingest time and joined into the item's content.
- * See docs/mapping.md "Attachments".
+ * Files a record points to (paths, https URLs, blobs), extracted at ingest time and joined into the item's
+ * content. See docs/mapping.md "Attachments".
  */
 export interface AttachmentsMapping {
-  /** The record field holding a string, or an array of strings / `{path|url, name?}` objects. */
+  /** The record field holding a string, or an array of strings / `{path|url|blob, container?, name?}` objects. */
   field: string;
   /** `append`: the record's content, then each file's text; `replace`: the files' text only. */
   join: 'append' | 'replace';
@@ -98,6 +98,8 @@ export interface AttachmentsMapping {
   separator?: string;
   /** Folder that relative paths resolve against and that paths may not leave (default: connector.json's folder). */
   folder?: string;
+  /** The default blob container for `{ "blob": ... }` entries (in the connector's storage account). */
+  container?: string;
   /** Run OCR on images and scanned PDF pages (default false: slow). */
   ocr?: boolean;
   /** Files larger than this are not extracted: the item is dead-lettered (default 50 MB). */
@@ -110,6 +112,11 @@ export interface AttachmentsMapping {
 }
 
 export const DEFAULT_ATTACHMENT_MAX_FILE_BYTES = 50 * 1024 * 1024;
+
+/** Azure's container name rule: 3-63 characters, lowercase letters, digits and single hyphens, not at either end. */
+export function isBlobContainerName(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 3 && v.length <= 63 && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(v);
+}
 export const DEFAULT_ATTACHMENT_TIMEOUT_MS = 60_000;
 
 export interface MappingDefinition {
@@ -695,19 +702,32 @@ function checkAttachments(
     out.push(problem(path, 'must be an object', 'write {"field": "attachments", "join": "append"}'));
     return;
   }
-  const known = ['field', 'join', 'separator', 'folder', 'ocr', 'maxFileBytes', 'timeoutMs', 'html', 'metadata'];
+  const known = [
+    'field',
+    'join',
+    'separator',
+    'folder',
+    'container',
+    'ocr',
+    'maxFileBytes',
+    'timeoutMs',
+    'html',
+    'metadata',
+  ];
   for (const k of Object.keys(a)) {
-    if (k === 'blobContainer' || k === 'container')
-      out.push(
-        problem(
-          `${path}.${k}`,
-          'blob attachments are not supported yet',
-          'point records at files (a path under "folder") or https URLs instead',
-        ),
-      );
+    if (k === 'blobContainer')
+      out.push(problem(`${path}.${k}`, 'unknown key "blobContainer"', 'rename it to "container"'));
     else if (!known.includes(k))
       out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, `use ${known.join(', ')}`));
   }
+  if (a.container !== undefined && !isBlobContainerName(a.container))
+    out.push(
+      problem(
+        `${path}.container`,
+        `${JSON.stringify(a.container)} is not a valid blob container name`,
+        'use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit (e.g. "ticket-files")',
+      ),
+    );
   checkField(a.field, `${path}.field`, out);
   if (a.join !== 'append' && a.join !== 'replace')
     out.push(

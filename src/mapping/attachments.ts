@@ -4,20 +4,34 @@
  * extracts them (src/pipeline/attachments.ts).
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
+import type { ContainerClient } from '@azure/storage-blob';
 import type { AttachmentMetadataMapping, AttachmentsMapping } from '../config/mapping-definition.js';
 import {
   DEFAULT_ATTACHMENT_MAX_FILE_BYTES,
   DEFAULT_ATTACHMENT_TIMEOUT_MS,
   MAX_ITEM_BYTES,
+  isBlobContainerName,
   parseFieldPath,
 } from '../config/mapping-definition.js';
 import type { SchemaProperty } from '../config/model.js';
 import { getPath, isMissing } from './values.js';
 
-/** One file a record points to: an absolute local path or an http(s) URL, with the name shown for it. */
+/** A blob in a container of the connector's storage account. */
+export interface BlobLocation {
+  container: string;
+  name: string;
+}
+
+/**
+ * One file a record points to: an absolute local path, an http(s) URL or a blob, with the name shown for it.
+ */
 export type AttachmentRef =
-  | { name: string; path: string; url?: undefined }
-  | { name: string; url: string; path?: undefined };
+  | { name: string; path: string; url?: undefined; blob?: undefined }
+  | { name: string; url: string; path?: undefined; blob?: undefined }
+  | { name: string; blob: BlobLocation; path?: undefined; url?: undefined };
+
+/** The longest blob name Azure accepts. */
+export const MAX_BLOB_NAME = 1024;
 
 /**
  * How attachment URLs are fetched. The runtime sets one that adds the source's authentication for URLs on the
@@ -47,6 +61,11 @@ export interface AttachmentSettings {
   digest: string;
   /** Fetch for attachment URLs (set by the runtime to carry the source's auth); default global fetch. */
   fetch?: AttachmentFetch;
+  /**
+   * Blob containers for `blob` attachments (set by the runtime: the connector's own storage account, with its
+   * connection string or identity). Unset: blob attachments cannot be read (fingerprint `unreadable:no-blob-storage`).
+   */
+  containers?: (name: string) => ContainerClient;
 }
 
 const MAX_ATTACHMENTS = 50;
@@ -92,7 +111,8 @@ export function compileAttachmentSettings(
 /**
  * A resolver for one mapping: record data → attachment references, or a reject message naming the field.
  * Paths resolve against `folder` (absolute: the caller resolves mapping.attachments.folder against
- * connector.json's folder) and may not leave it; URLs must be https (http only for 127.0.0.1/localhost).
+ * connector.json's folder) and may not leave it; URLs must be https (http only for 127.0.0.1/localhost);
+ * blobs (`{ "blob", "container"? }` or `"blob:<container>/<name>"`) take `def.container` when they name none.
  */
 export function attachmentResolver(
   def: AttachmentsMapping,
@@ -113,26 +133,57 @@ export function attachmentResolver(
       let path: unknown;
       let url: unknown;
       let name: unknown;
+      let blob: unknown;
+      let container: unknown;
       if (typeof entry === 'string') {
-        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) url = entry;
+        if (/^blob:/i.test(entry)) {
+          const m = /^blob:([^/]*)\/(.+)$/is.exec(entry);
+          if (!m)
+            return {
+              field: where,
+              message: `"${entry.slice(0, 80)}" must be "blob:<container>/<blob name>"`,
+            };
+          container = m[1];
+          blob = m[2];
+        } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) url = entry;
         else path = entry;
       } else if (typeof entry === 'object' && !Array.isArray(entry)) {
         const o = entry as Record<string, unknown>;
-        if (o.blob !== undefined)
-          return {
-            field: where,
-            message:
-              'blob attachments are not supported yet; give a "path" (under the attachments folder) or an https "url"',
-          };
         path = o.path;
         url = o.url;
+        blob = o.blob;
+        container = o.container;
         name = o.name;
-        if ((path === undefined) === (url === undefined))
-          return { field: where, message: 'an attachment object needs exactly one of "path" or "url"' };
+        if ([path, url, blob].filter((v) => v !== undefined).length !== 1)
+          return { field: where, message: 'an attachment object needs exactly one of "path", "url" or "blob"' };
+        if (container !== undefined && blob === undefined)
+          return { field: where, message: '"container" goes with "blob"; remove it or give a "blob" name' };
         if (name !== undefined && (typeof name !== 'string' || name.trim() === '' || name.length > 255))
           return { field: where, message: '"name" must be a file name of 1-255 characters' };
       } else {
-        return { field: where, message: `expected a path, a URL or {path|url, name}, got ${JSON.stringify(entry)}` };
+        return {
+          field: where,
+          message: `expected a path, a URL, "blob:<container>/<name>" or {path|url|blob, name}, got ${JSON.stringify(entry)}`,
+        };
+      }
+      if (blob !== undefined) {
+        if (typeof blob !== 'string' || blob === '' || blob.length > MAX_BLOB_NAME)
+          return { field: where, message: `"blob" must be a blob name of 1-${MAX_BLOB_NAME} characters` };
+        if (blob.includes('\0')) return { field: where, message: 'the blob name contains a NUL character' };
+        const c = container ?? def.container;
+        if (c === undefined || c === '')
+          return {
+            field: where,
+            message: `blob "${blob.slice(0, 120)}" names no container; add "container" to the entry or set mapping.attachments.container`,
+          };
+        if (!isBlobContainerName(c))
+          return {
+            field: where,
+            message: `${JSON.stringify(c).slice(0, 80)} is not a valid blob container name (3-63 lowercase letters, digits and single hyphens)`,
+          };
+        const last = blob.split('/').pop() || blob;
+        refs.push({ name: typeof name === 'string' ? name : last, blob: { container: c, name: blob } });
+        continue;
       }
       if (url !== undefined) {
         if (typeof url !== 'string') return { field: where, message: '"url" must be a string' };

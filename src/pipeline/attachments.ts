@@ -2,13 +2,14 @@
  * Attachments in the pipeline (issue #7).
  *
  * - Crawl: {@link fingerprintAttachments} gives each file a cheap fingerprint WITHOUT extracting it (sha256 of a
- *   local file's bytes, streamed; a URL's ETag or Last-Modified from a HEAD, else sha256 of a capped GET). The
+ *   local file's bytes, streamed; a URL's ETag or Last-Modified from a HEAD, else sha256 of a capped GET; a blob's
+ *   ETag and last-modified from its properties, never its bytes). The
  *   fingerprints go into the item hash, so an edited file re-ingests its item and an untouched one costs nothing.
  * - Ingest: {@link applyAttachments} reads each file, extracts it (byte cap, time limit, OCR as configured),
  *   joins the text into the item's content under Graph's item cap (truncate at a word boundary, or refuse), and
  *   maps file metadata to schema properties. It never throws for a bad file: the caller dead-letters the item.
- *   Network trouble fetching a URL (5xx, 429, connection errors) throws {@link AttachmentTransientError} so the
- *   queue redelivers.
+ *   Network trouble fetching a URL or a blob (5xx, 429, connection errors) throws {@link AttachmentTransientError}
+ *   so the queue redelivers.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -17,7 +18,8 @@ import type { ExternalItem, ExternalItemProperties } from '../config/model.js';
 import { extractFile, htmlToText, truncateAtWordBoundary } from '../extract/index.js';
 import type { ExtractMetadata } from '../extract/index.js';
 import type { SourceDefinition } from '../config/source-definition.js';
-import type { AttachmentFetch, AttachmentRef, AttachmentSettings } from '../mapping/attachments.js';
+import type { Readable } from 'node:stream';
+import type { AttachmentFetch, AttachmentRef, AttachmentSettings, BlobLocation } from '../mapping/attachments.js';
 import { createAuthProvider } from '../sources/auth.js';
 import type { SourceDeps } from '../sources/types.js';
 import { validateItem } from '../mapping/validate-item.js';
@@ -128,6 +130,105 @@ function checkStatus(res: Response, what: string): void {
   throw new AttachmentReadError(`http-${res.status}`, `${what} answered HTTP ${res.status}`);
 }
 
+type BlobSettings = Pick<AttachmentSettings, 'containers'>;
+
+/** `container/name`, how a blob is named in reasons and the hash. */
+export const blobLabel = (b: BlobLocation) => `${b.container}/${b.name}`;
+
+function blobClient(b: BlobLocation, settings: BlobSettings) {
+  if (!settings.containers)
+    throw new AttachmentReadError(
+      'no-blob-storage',
+      `blob ${blobLabel(b)}: no blob storage is configured for attachments (the runtime sets it from AzureWebJobsStorage)`,
+    );
+  return settings.containers(b.container).getBlobClient(b.name);
+}
+
+const statusOf = (e: unknown): number | undefined => {
+  const s = (e as { statusCode?: unknown })?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+};
+
+/** A storage error as a dead letter (missing, refused) or a transient error (5xx, 429, network). */
+function blobError(e: unknown, b: BlobLocation, signal?: AbortSignal): Error {
+  if (signal?.aborted || e instanceof AttachmentReadError || e instanceof AttachmentTransientError) return e as Error;
+  const status = statusOf(e);
+  const code = (e as { code?: unknown })?.code;
+  const what = `blob "${b.name}" in container "${b.container}"`;
+  if (status === 404)
+    return new AttachmentReadError(
+      'blob-not-found',
+      `${what} does not exist (${typeof code === 'string' ? code : 'HTTP 404'}); upload it or fix the record`,
+    );
+  if (status === 401 || status === 403)
+    return new AttachmentReadError(
+      `blob-${status}`,
+      `${what}: access denied (HTTP ${status}); give the app's identity the Storage Blob Data Reader role on the storage account`,
+    );
+  if (status === undefined || status >= 500 || status === 429 || status === 408)
+    return new AttachmentTransientError(`${what}: ${status ? `HTTP ${status}` : ((e as Error)?.message ?? String(e))}`);
+  return new AttachmentReadError(`blob-${status}`, `${what} answered HTTP ${status}`);
+}
+
+async function fingerprintBlob(
+  b: BlobLocation,
+  settings: BlobSettings & Pick<AttachmentSettings, 'timeoutMs'>,
+  signal?: AbortSignal,
+) {
+  const client = blobClient(b, settings);
+  try {
+    const p = await client.getProperties({ abortSignal: timeoutSignal(settings.timeoutMs, signal) });
+    return `blob:${p.etag ?? ''}:${p.lastModified?.toISOString() ?? ''}:${p.contentLength ?? ''}`.slice(0, 256);
+  } catch (e) {
+    const err = blobError(e, b, signal);
+    if (err instanceof AttachmentReadError) throw err;
+    throw new AttachmentReadError(statusOf(e) ? `blob-${statusOf(e)}` : errCode(e), err.message);
+  }
+}
+
+/** Download a blob, refusing one over `max` bytes before reading it and never buffering more than `max`. */
+async function readBlob(
+  b: BlobLocation,
+  settings: BlobSettings & Pick<AttachmentSettings, 'timeoutMs' | 'maxFileBytes'>,
+  signal?: AbortSignal,
+): Promise<{ bytes: Uint8Array; contentType?: string }> {
+  const client = blobClient(b, settings);
+  const max = settings.maxFileBytes;
+  const what = `blob "${b.name}" in container "${b.container}"`;
+  try {
+    const res = await client.download(0, undefined, { abortSignal: timeoutSignal(settings.timeoutMs, signal) });
+    const body = res.readableStreamBody as Readable | undefined;
+    if (res.contentLength !== undefined && res.contentLength > max) {
+      body?.destroy();
+      throw new AttachmentReadError(
+        'too-large',
+        `${what} is ${res.contentLength} bytes, above the ${max}-byte limit (mapping.attachments.maxFileBytes)`,
+      );
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    if (body) {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        size += chunk.byteLength;
+        if (size > max) {
+          body.destroy();
+          throw new AttachmentReadError(
+            'too-large',
+            `${what} is over the ${max}-byte limit (mapping.attachments.maxFileBytes)`,
+          );
+        }
+        chunks.push(chunk);
+      }
+    }
+    return {
+      bytes: new Uint8Array(Buffer.concat(chunks)),
+      ...(res.contentType ? { contentType: res.contentType } : {}),
+    };
+  } catch (e) {
+    throw blobError(e, b, signal);
+  }
+}
+
 /**
  * The fingerprint of one attachment, without extracting it. Never throws: a file that cannot be read gets an
  * `unreadable:<code>` fingerprint (the ingest then dead-letters the item with the reason; when the file is
@@ -135,11 +236,12 @@ function checkStatus(res: Response, what: string): void {
  */
 export async function fingerprintAttachment(
   ref: AttachmentRef,
-  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch'>,
+  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch' | 'containers'>,
   signal?: AbortSignal,
 ): Promise<string> {
   const get = settings.fetch ?? plainFetch;
   try {
+    if (ref.blob !== undefined) return await fingerprintBlob(ref.blob, settings, signal);
     if (ref.path !== undefined) {
       const st = await stat(ref.path);
       if (!st.isFile()) return 'unreadable:not-a-file';
@@ -170,16 +272,18 @@ export async function fingerprintAttachment(
 /** Fingerprints of a record's attachments, in order (files one at a time: bounded memory and I/O). */
 export async function fingerprintAttachments(
   refs: AttachmentRef[],
-  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch'>,
+  settings: Pick<AttachmentSettings, 'maxFileBytes' | 'timeoutMs' | 'fetch' | 'containers'>,
   signal?: AbortSignal,
 ): Promise<ItemAttachment[]> {
   const out: ItemAttachment[] = [];
   for (const ref of refs) {
     const fingerprint = await fingerprintAttachment(ref, settings, signal);
     out.push(
-      ref.path !== undefined
-        ? { name: ref.name, path: ref.path, fingerprint }
-        : { name: ref.name, url: ref.url, fingerprint },
+      ref.blob !== undefined
+        ? { name: ref.name, blob: { container: ref.blob.container, name: ref.blob.name }, fingerprint }
+        : ref.path !== undefined
+          ? { name: ref.name, path: ref.path, fingerprint }
+          : { name: ref.name, url: ref.url, fingerprint },
     );
   }
   return out;
@@ -191,11 +295,21 @@ export function attachmentHashExtra(
   settings: AttachmentSettings,
 ): Record<string, string> {
   const extra: Record<string, string> = { attachments: settings.digest };
-  attachments.forEach((a, i) => (extra[`attachment${i}`] = `${a.name}|${a.path ?? a.url ?? ''}|${a.fingerprint}`));
+  attachments.forEach((a, i) => (extra[`attachment${i}`] = `${a.name}|${attachmentLabel(a)}|${a.fingerprint}`));
   return extra;
 }
 
-async function readAttachment(a: ItemAttachment, settings: AttachmentSettings, signal?: AbortSignal) {
+/** Where an attachment lives, for reasons and the hash: the path, the URL, or `blob:container/name`. */
+function attachmentLabel(a: ItemAttachment): string {
+  return a.path ?? a.url ?? (a.blob ? `blob:${blobLabel(a.blob)}` : '');
+}
+
+async function readAttachment(
+  a: ItemAttachment,
+  settings: AttachmentSettings,
+  signal?: AbortSignal,
+): Promise<{ bytes: Uint8Array; contentType?: string }> {
+  if (a.blob !== undefined) return readBlob(a.blob, settings, signal);
   if (a.path !== undefined) {
     let size: number;
     try {
@@ -274,7 +388,7 @@ export async function applyAttachments(
       return {
         ok: false,
         code: 'ExtractionFailed',
-        reason: `item ${item.id}: attachment "${a.name}" (${a.path ?? a.url}): ${code}: ${reason}`,
+        reason: `item ${item.id}: attachment "${a.name}" (${attachmentLabel(a)}): ${code}: ${reason}`,
         files,
       };
     };

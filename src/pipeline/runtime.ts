@@ -114,6 +114,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ? sourceAttachmentFetch(sourceDef, { secrets, logger: logger.child({ component: 'attachments' }), baseDir })
     : undefined;
   if (mapper.attachments && attachmentFetch) mapper.attachments.fetch = attachmentFetch;
+  // Blob attachments are read from the connector's own storage account (connection string or identity).
+  if (mapper.attachments) mapper.attachments.containers = (name) => state.storage.container(name);
 
   const settings: PipelineSettings = {
     ...DEFAULT_SETTINGS,

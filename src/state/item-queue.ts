@@ -45,11 +45,13 @@ export interface ItemMessage {
   attachments?: ItemAttachment[];
 }
 
-/** One attachment of an upsert: exactly one of an absolute local `path` or an http(s) `url`. */
+/** One attachment of an upsert: exactly one of an absolute local `path`, an http(s) `url` or a `blob`. */
 export interface ItemAttachment {
   name: string;
   path?: string;
   url?: string;
+  /** A blob in the connector's storage account. */
+  blob?: { container: string; name: string };
   fingerprint: string;
 }
 
@@ -63,13 +65,25 @@ function validateAttachments(value: unknown, bad: (why: string) => never): ItemA
     if (!isRecord(a)) bad(`attachments[${i}] must be an object`);
     if (!str(a.name, 1024)) bad(`attachments[${i}].name must be a string of 1–1024 characters`);
     if (!str(a.fingerprint, 256)) bad(`attachments[${i}].fingerprint must be a string of 1–256 characters`);
-    if ((a.path === undefined) === (a.url === undefined)) bad(`attachments[${i}] needs exactly one of path or url`);
+    if ([a.path, a.url, a.blob].filter((v) => v !== undefined).length !== 1)
+      bad(`attachments[${i}] needs exactly one of path, url or blob`);
     if (a.path !== undefined && !str(a.path, 4096)) bad(`attachments[${i}].path must be a path`);
     if (a.url !== undefined && (!str(a.url, 4096) || !/^https?:\/\//i.test(a.url as string)))
       bad(`attachments[${i}].url must be an http(s) URL`);
+    if (a.blob !== undefined) {
+      const b = a.blob;
+      if (!isRecord(b) || !str(b.name, 1024))
+        bad(`attachments[${i}].blob must be {container, name} with a blob name of 1–1024 characters`);
+      if (typeof b.container !== 'string' || !/^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/.test(b.container))
+        bad(`attachments[${i}].blob.container must be a blob container name (3–63 lowercase letters, digits, hyphens)`);
+    }
     const out: ItemAttachment = { name: a.name as string, fingerprint: a.fingerprint as string };
     if (a.path !== undefined) out.path = a.path as string;
-    else out.url = a.url as string;
+    else if (a.url !== undefined) out.url = a.url as string;
+    else {
+      const b = a.blob as { container: string; name: string };
+      out.blob = { container: b.container, name: b.name };
+    }
     return out;
   });
 }

@@ -10,7 +10,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { closeOcr } from '../../src/extract/index.js';
 import { encodePng, makeDocx, makePdf, makePptx, makeXlsx, renderTextLines } from '../../src/extract/fixtures/index.js';
 import { extractionLines, reconciliationTable } from '../../src/local/run.js';
@@ -318,4 +320,64 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(dls[0]).toMatchObject({ itemId: 'BIG1', code: 'ItemTooLarge' });
     expect(dls[0]!.message).toMatch(/big\.txt.*cap is 20000.*contentOverflow/);
   }, 30_000);
+});
+
+describe('blob attachments: read from the storage account through the runtime', () => {
+  const BLOB_SENTENCES = {
+    docx: 'The blob archive keeps nine saffron ledgers.',
+    pdf: 'Dock master Olga counted forty indigo crates.',
+  };
+  const containerName = `attblob${randomBytes(4).toString('hex')}`;
+  let container: ContainerClient;
+  let blobStack: Stack;
+  const upload = (name: string, body: Uint8Array) => container.getBlockBlobClient(name).upload(body, body.byteLength);
+
+  beforeAll(async () => {
+    container = BlobServiceClient.fromConnectionString(inject('storageConnectionString')).getContainerClient(
+      containerName,
+    );
+    await container.create();
+    await upload('tickets/plan.docx', makeDocx(['Plan', BLOB_SENTENCES.docx]));
+    await upload('report.pdf', makePdf({ pages: [{ lines: [BLOB_SENTENCES.pdf] }] }));
+    blobStack = await startStack({
+      records: lines([
+        record('BLOB1', { blob: 'tickets/plan.docx' }),
+        record('BLOB2', `blob:${containerName}/report.pdf`),
+      ]),
+      editDefinition: (def) => {
+        attachmentsDefinition(dir, 'truncate')(def);
+        def.mapping.attachments.container = containerName;
+        def.mapping.attachments.ocr = false;
+      },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await blobStack?.close();
+    await container?.deleteIfExists();
+  });
+
+  it('the blob text lands in the item; an untouched blob is 0 PUTs, a re-uploaded one exactly 1', async () => {
+    const first = await blobStack.crawl({ mode: 'full' });
+    expect(first.job?.status, first.job?.error).toBe('completed');
+    expect(first.job!.counts).toMatchObject({ enumerated: 2, ingested: 2, deadLettered: 0 });
+    expect((await blobStack.takeWrites()).puts).toBe(2);
+    const b1 = await item(blobStack, 'BLOB1');
+    expect(b1.content!.value).toContain('Description of BLOB1.');
+    expect(b1.content!.value).toContain(BLOB_SENTENCES.docx);
+    expect(b1.properties.fileName).toBe('plan.docx');
+    expect((await item(blobStack, 'BLOB2')).content!.value).toContain(BLOB_SENTENCES.pdf);
+
+    const again = await blobStack.crawl({ mode: 'full' });
+    expect(again.job!.counts.unchanged).toBe(2);
+    expect((await blobStack.takeWrites()).puts).toBe(0);
+
+    await upload('tickets/plan.docx', makeDocx(['Plan', 'The ledgers moved to the east vault.']));
+    const edited = await blobStack.crawl({ mode: 'full' });
+    expect(edited.job!.counts).toMatchObject({ ingested: 1, unchanged: 1 });
+    expect((await blobStack.takeWrites()).puts).toBe(1);
+    const b1b = await item(blobStack, 'BLOB1');
+    expect(b1b.content!.value).toContain('east vault');
+    expect(b1b.content!.value).not.toContain(BLOB_SENTENCES.docx);
+  }, 40_000);
 });

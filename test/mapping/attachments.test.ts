@@ -8,7 +8,9 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { validateMappingDefinition } from '../../src/config/mapping-definition.js';
 import type { AttachmentsMapping, MappingDefinition } from '../../src/config/mapping-definition.js';
 import type { SchemaProperty } from '../../src/config/model.js';
@@ -17,11 +19,14 @@ import type { SourceDefinition } from '../../src/config/source-definition.js';
 import { silentLogger } from '../../src/log.js';
 import { makeDocx, makePdf } from '../../src/extract/fixtures/index.js';
 import {
+  AttachmentTransientError,
   applyAttachments,
   attachmentHashExtra,
   fingerprintAttachment,
+  fingerprintAttachments,
   sourceAttachmentFetch,
 } from '../../src/pipeline/attachments.js';
+import { attachmentResolver } from '../../src/mapping/attachments.js';
 import type { SecretProvider } from '../../src/secrets/types.js';
 import { itemHash } from '../../src/pipeline/hash.js';
 import { parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
@@ -93,7 +98,7 @@ describe('mapping.attachments validation', () => {
       ]),
     );
     const blob = ps.find((p) => p.path === 'mapping.attachments.blobContainer')!;
-    expect(blob.message).toMatch(/not supported yet/);
+    expect(blob.fix).toMatch(/rename it to "container"/);
     expect(ps.find((p) => p.path === 'mapping.attachments.metadata.pageCount')!.message).toMatch(/string.*int64/);
     expect(ps.find((p) => p.path === 'mapping.attachments.metadata.author')!.message).toMatch(/also mapped/);
   });
@@ -149,8 +154,8 @@ describe('attachment references from records', () => {
     const cases: [unknown, RegExp][] = [
       ['http://files.example.com/a.pdf', /must be https/],
       ['ftp://files.example.com/a.pdf', /must be https/],
-      [{ blob: 'a.pdf' }, /blob attachments are not supported yet/],
-      [{ path: 'a', url: 'https://x/a' }, /exactly one of "path" or "url"/],
+      [{ path: 'a', url: 'https://x/a' }, /exactly one of "path", "url" or "blob"/],
+      [{ url: 'https://x/a', blob: 'a' }, /exactly one of "path", "url" or "blob"/],
       [42, /expected a path, a URL/],
     ];
     for (const [entry, why] of cases) {
@@ -190,7 +195,7 @@ describe('attachments in the item message and the hash', () => {
   it('refuses malformed attachments and attachments on a delete', () => {
     const bad = (attachments: unknown) => () => parseItemMessage({ ...msg(), attachments });
     expect(bad('a.pdf')).toThrow(/attachments must be an array/);
-    expect(bad([{ name: 'a', fingerprint: 'f' }])).toThrow(/exactly one of path or url/);
+    expect(bad([{ name: 'a', fingerprint: 'f' }])).toThrow(/exactly one of path, url or blob/);
     expect(bad([{ name: 'a', url: 'file:///etc/passwd', fingerprint: 'f' }])).toThrow(/http\(s\) URL/);
     expect(bad([{ name: '', path: '/a', fingerprint: 'f' }])).toThrow(/name/);
     expect(() =>
@@ -450,5 +455,166 @@ describe('applyAttachments: join, metadata, limits', () => {
     expect(Buffer.byteLength(JSON.stringify(r.item), 'utf8')).toBeLessThanOrEqual(4096);
     expect(r.item.content!.value).not.toMatch(/<[^>]*$/);
     expect(r.warnings.join()).toMatch(/content truncated at a word boundary/);
+  });
+});
+
+describe('blob attachments', () => {
+  const def = (extra: Partial<AttachmentsMapping> = {}): AttachmentsMapping => ({
+    field: 'files',
+    join: 'append',
+    ...extra,
+  });
+  const resolveWith = (d: AttachmentsMapping, files: unknown) => attachmentResolver(d, '/srv/files')({ files });
+
+  it('validates mapping.attachments.container with the Azure rule and names the fix', () => {
+    expect(errors(validateMappingDefinition(base(def({ container: 'ticket-files' })), schema))).toEqual([]);
+    for (const bad of ['Files', 'ab', 'a--b', '-ab', 'ab-', 'a_b', 'x'.repeat(64), 7]) {
+      const ps = validateMappingDefinition(base(def({ container: bad as string })), schema);
+      const p = ps.find((x) => x.path === 'mapping.attachments.container');
+      expect(p?.severity, JSON.stringify(bad)).toBe('error');
+      expect(p!.fix).toMatch(/3-63 lowercase letters/);
+    }
+  });
+
+  it('resolves {blob}, {blob, container} and "blob:<container>/<name>"; the entry container wins', () => {
+    const r = resolveWith(def({ container: 'default-box' }), [
+      { blob: '2025/q3 report.pdf' },
+      { blob: 'plan.docx', container: 'other-box', name: 'Plan.docx' },
+      'blob:third-box/dir/notes.html',
+    ]);
+    expect(r).toEqual({
+      refs: [
+        { name: 'q3 report.pdf', blob: { container: 'default-box', name: '2025/q3 report.pdf' } },
+        { name: 'Plan.docx', blob: { container: 'other-box', name: 'plan.docx' } },
+        { name: 'notes.html', blob: { container: 'third-box', name: 'dir/notes.html' } },
+      ],
+    });
+  });
+
+  it('a blob without any container, a bad container or a malformed blob entry is rejected with the fix', () => {
+    const cases: [AttachmentsMapping, unknown, RegExp][] = [
+      [
+        def(),
+        { blob: 'a.pdf' },
+        /names no container; add "container" to the entry or set mapping\.attachments\.container/,
+      ],
+      [def(), { blob: 'a.pdf', container: 'Bad_Name' }, /not a valid blob container name/],
+      [def(), 'blob:a.pdf', /must be "blob:<container>\/<blob name>"/],
+      [def(), 'blob:/a.pdf', /names no container/],
+      [def({ container: 'box' }), { blob: '' }, /"blob" must be a blob name/],
+      [def({ container: 'box' }), { blob: 'x'.repeat(1025) }, /"blob" must be a blob name/],
+      [def({ container: 'box' }), { path: 'a.pdf', container: 'box' }, /"container" goes with "blob"/],
+    ];
+    for (const [d, entry, why] of cases) {
+      const r = resolveWith(d, [entry]);
+      expect('message' in r && r.message, JSON.stringify(entry)).toMatch(why);
+    }
+  });
+
+  it('blob attachments survive the item message round trip; malformed ones are refused', () => {
+    const m = {
+      v: 1,
+      op: 'upsert',
+      connectionId: 'conn1',
+      itemId: 'R1',
+      crawlId: 'c1',
+      generation: 1,
+      hash: 'h',
+      attempt: 0,
+      item: { id: 'R1', acl: [], properties: { title: 't' } },
+    };
+    const attachments = [{ name: 'a.pdf', blob: { container: 'box-1', name: 'dir/a.pdf' }, fingerprint: 'blob:"0x1"' }];
+    expect(parseItemMessage(JSON.stringify({ ...m, attachments })).attachments).toEqual(attachments);
+    const bad = (a: unknown) => () =>
+      parseItemMessage({ ...m, attachments: [{ name: 'a', fingerprint: 'f', ...(a as object) }] });
+    expect(bad({ blob: { container: 'Box', name: 'a' } })).toThrow(/blob\.container must be a blob container name/);
+    expect(bad({ blob: { container: 'box' } })).toThrow(/blob must be \{container, name\}/);
+    expect(bad({ blob: 'box/a' })).toThrow(/blob must be \{container, name\}/);
+    expect(bad({ blob: { container: 'box', name: 'a' }, path: '/a' })).toThrow(/exactly one of path, url or blob/);
+  });
+
+  describe('against Azurite', () => {
+    const service = () => BlobServiceClient.fromConnectionString(inject('storageConnectionString'));
+    const name = `att${randomBytes(4).toString('hex')}`;
+    let container: ContainerClient;
+    const settings = () => ({
+      maxFileBytes: 10_000,
+      timeoutMs: 5_000,
+      containers: (c: string) => service().getContainerClient(c),
+    });
+    beforeAll(async () => {
+      container = service().getContainerClient(name);
+      await container.create();
+    });
+    afterAll(async () => {
+      await container?.deleteIfExists();
+    });
+    const ref = (blob: string) => ({ name: blob, blob: { container: name, name: blob } });
+    const upload = (blob: string, body: Uint8Array | string) =>
+      container
+        .getBlockBlobClient(blob)
+        .upload(body, typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+
+    it('the fingerprint comes from the properties: it changes when the blob changes and not otherwise', async () => {
+      await upload('a.txt', 'hello');
+      const f1 = await fingerprintAttachment(ref('a.txt'), settings());
+      expect(f1).toMatch(/^blob:"?0x[0-9A-F]+"?:\d{4}-/);
+      expect(await fingerprintAttachment(ref('a.txt'), settings())).toBe(f1);
+      await upload('a.txt', 'hellp');
+      const f2 = await fingerprintAttachment(ref('a.txt'), settings());
+      expect(f2).not.toBe(f1);
+      const [fa] = await fingerprintAttachments([ref('a.txt')], settings());
+      expect(fa).toEqual({ name: 'a.txt', blob: { container: name, name: 'a.txt' }, fingerprint: f2 });
+    });
+
+    it('a missing blob, a missing container or no blob storage gives an unreadable fingerprint (never throws)', async () => {
+      expect(await fingerprintAttachment(ref('nope.pdf'), settings())).toBe('unreadable:blob-not-found');
+      expect(
+        await fingerprintAttachment({ name: 'x', blob: { container: `${name}-gone`, name: 'x' } }, settings()),
+      ).toBe('unreadable:blob-not-found');
+      const { containers: _, ...none } = settings();
+      expect(await fingerprintAttachment(ref('a.txt'), none)).toBe('unreadable:no-blob-storage');
+    });
+
+    const compiled = async (maxFileBytes: number) => {
+      const m = await createMapper(base({ field: 'files', join: 'append', maxFileBytes }), schema, { baseDir: '/srv' });
+      return { ...m.attachments!, containers: settings().containers };
+    };
+    const item = {
+      id: 'B1',
+      acl: [{ type: 'everyone' as const, value: 't', accessType: 'grant' as const }],
+      properties: { title: 't' },
+      content: { type: 'text' as const, value: 'Record text.' },
+    };
+
+    it('ingest downloads and extracts the blob; a missing one dead-letters naming the container and blob', async () => {
+      await upload('plan.docx', makeDocx(['Plan', 'The blob sentence about teal umbrellas.']));
+      const s = await compiled(100_000);
+      const ok = await applyAttachments(item, [{ ...ref('plan.docx'), fingerprint: 'f' }], s);
+      expect(ok.ok ? ok.item.content?.value : ok.reason).toMatch(/Record text\.\n\n[\s\S]*teal umbrellas/);
+      const missing = await applyAttachments(item, [{ ...ref('gone.pdf'), fingerprint: 'f' }], s);
+      expect(missing).toMatchObject({ ok: false, code: 'ExtractionFailed' });
+      if (!missing.ok)
+        expect(missing.reason).toMatch(
+          new RegExp(`blob:${name}/gone\\.pdf.*blob-not-found.*"gone\\.pdf" in container "${name}"`),
+        );
+    });
+
+    it('a blob over maxFileBytes is refused from its length before its bytes are read', async () => {
+      await upload('big.pdf', makePdf({ pages: [{ lines: ['x'.repeat(50)] }] }));
+      const r = await applyAttachments(item, [{ ...ref('big.pdf'), fingerprint: 'f' }], await compiled(100));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.reason).toMatch(/too-large: blob "big\.pdf" .* is \d+ bytes, above the 100-byte limit/);
+    });
+
+    it('an unreachable storage endpoint is a transient error (the queue redelivers), not a dead letter', async () => {
+      const dead = new BlobServiceClient('http://127.0.0.1:1/devstoreaccount1', undefined, {
+        retryOptions: { maxTries: 1 },
+      });
+      const s = { ...(await compiled(100_000)), containers: (c: string) => dead.getContainerClient(c) };
+      await expect(applyAttachments(item, [{ ...ref('plan.docx'), fingerprint: 'f' }], s)).rejects.toBeInstanceOf(
+        AttachmentTransientError,
+      );
+    });
   });
 });
