@@ -9,9 +9,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
-import { Agent } from 'undici';
 import { startEmulator, type EmulatorHandle } from '../src/emulator/index.js';
 import { startAzurite, type AzuriteHandle } from '../src/local/azurite.js';
+import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../src/local/emulator-client.js';
 import { silentLogger } from '../src/log.js';
 import { runProvisionToCompletion } from '../src/pipeline/provision/provision.js';
 import { createRuntime, type Runtime } from '../src/pipeline/runtime.js';
@@ -67,7 +67,7 @@ export interface World {
   /** Environment of a runtime with its own storage names, reading `recordsPath`. */
   envFor(recordsPath: string): Promise<Record<string, string>>;
   runtime(env: Record<string, string>): Promise<Runtime>;
-  admin<T = unknown>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  admin: EmulatorAdmin;
   /** Item requests the emulator logged for the connection since the last call (and clears the log). */
   takeItemRequests(): Promise<LoggedRequest[]>;
   close(): Promise<void>;
@@ -86,8 +86,6 @@ export async function startWorld(): Promise<World> {
   const emu = await startEmulator({ directory: join(SAMPLE, 'directory.json'), schemaDelayMs: 100, log: () => {} });
   const dir = await mkdtemp(join(tmpdir(), 'gc-bench-'));
   const info = emu.info;
-  const ca = info.caCertPath ? await readFile(info.caCertPath) : undefined;
-  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
   const def = JSON.parse(await readFile(join(ROOT, 'connector.json'), 'utf8')) as Record<string, any>;
   delete def.$schema;
   // No external-group sync in the measured crawls: items only (team ACLs name the groups regardless).
@@ -95,18 +93,7 @@ export async function startWorld(): Promise<World> {
   def.mapping.acl.directory = join(SAMPLE, 'directory.json');
   const connectionId = String(def.connection.id);
 
-  const admin = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
-    const res = await fetch(`${info.adminUrl}/${path.replace(/^\//, '')}`, {
-      method: init.method ?? 'GET',
-      ...(init.body !== undefined
-        ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }
-        : {}),
-      ...(dispatcher ? { dispatcher } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`emulator admin ${path}: ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const admin = await emulatorAdmin(info);
 
   const envFor = async (recordsPath: string) => {
     const uid = randomBytes(4).toString('hex');
@@ -116,13 +103,7 @@ export async function startWorld(): Promise<World> {
     await writeFile(configPath, JSON.stringify(d, null, 2));
     return {
       CONNECTOR_CONFIG: configPath,
-      GRAPH_BASE_URL: info.baseUrl,
-      GRAPH_AUTHORITY_HOST: info.authorityHost,
-      GRAPH_TENANT_ID: info.tenantId,
-      GRAPH_CLIENT_ID: info.clientId,
-      GRAPH_CREDENTIAL: 'clientSecret',
-      GRAPH_CLIENT_SECRET: info.clientSecret,
-      ...(info.caCertPath ? { GRAPH_CA_CERT_PATH: info.caCertPath } : {}),
+      ...graphEnvForEmulator(info),
       AzureWebJobsStorage: azurite.connectionString,
       ITEMS_QUEUE: `items${uid}`,
       CRAWL_QUEUE: `crawl${uid}`,
@@ -170,7 +151,7 @@ export async function startWorld(): Promise<World> {
     },
     async close() {
       await emu.close().catch(() => undefined);
-      await dispatcher?.close().catch(() => undefined);
+      await admin.close().catch(() => undefined);
       await azurite.stop().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },

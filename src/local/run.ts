@@ -7,10 +7,9 @@
  * Local state lives in `.local/` (git-ignored), so a second run sees the first; `reset` starts clean.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { Agent } from 'undici';
 import { startEmulator, type EmulatorHandle } from '../emulator/index.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../pipeline/deps.js';
@@ -20,6 +19,7 @@ import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
 import { createRuntime, type Runtime } from '../pipeline/runtime.js';
 import type { CrawlJob, CrawlMode } from '../state/ledger.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
+import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from './emulator-client.js';
 
 export interface RunOptions {
   cwd: string;
@@ -64,6 +64,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
   env.CRAWL_SCHEDULE ??= '0 0 */6 * * *';
 
   let emulator: EmulatorHandle | undefined;
+  let admin: EmulatorAdmin | undefined;
   let azurite: AzuriteHandle | undefined;
   const logger: Logger = createLogger({
     level: options.logLevel ?? 'warn',
@@ -80,15 +81,8 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
         log: () => {},
       });
       const i = emulator.info;
-      Object.assign(env, {
-        GRAPH_BASE_URL: i.baseUrl,
-        GRAPH_AUTHORITY_HOST: i.authorityHost,
-        GRAPH_TENANT_ID: i.tenantId,
-        GRAPH_CLIENT_ID: i.clientId,
-        GRAPH_CREDENTIAL: 'clientSecret',
-        GRAPH_CLIENT_SECRET: i.clientSecret,
-        ...(i.caCertPath ? { GRAPH_CA_CERT_PATH: i.caCertPath } : {}),
-      });
+      Object.assign(env, graphEnvForEmulator(i));
+      admin = await emulatorAdmin(i);
       out(
         `graph     emulator at ${i.baseUrl} (state in ${join(stateDir, 'emulator')}, started in ${Date.now() - t0} ms)`,
       );
@@ -169,7 +163,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     );
     out();
     const attachmentStats = rt.pipeline.mapper.attachments ? result.stats?.attachments : undefined;
-    out(reconciliationTable(job, await graphWrites(emulator, rt), attachmentStats));
+    out(reconciliationTable(job, await graphWrites(admin, rt), attachmentStats));
     if (job.error) out(`note: ${job.error}`);
     const rejected = await firstRejections(rt, job.crawlId, 5);
     if (rejected.length) {
@@ -177,27 +171,27 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       out(`rejected records (first ${rejected.length}; all in GET /api/deadletters?op=reject):`);
       for (const r of rejected) out(`  - ${r}`);
     }
-    if (emulator) {
+    if (admin) {
       out();
-      out(await aclDemo(emulator, rt, options.demoUsers ?? ['adele@contoso.com', 'megan@contoso.com']));
+      out(await aclDemo(admin, rt, options.demoUsers ?? ['adele@contoso.com', 'megan@contoso.com']));
     }
     return { job, exitCode: job.status === 'completed' ? 0 : 1 };
   } finally {
+    await admin?.close().catch(() => undefined);
     await emulator?.close().catch(() => undefined);
     await azurite?.stop().catch(() => undefined);
   }
 }
 
 async function graphWrites(
-  emulator: EmulatorHandle | undefined,
+  admin: EmulatorAdmin | undefined,
   rt: Runtime,
 ): Promise<{ puts: number; deletes: number } | undefined> {
-  if (!emulator) return undefined;
-  const admin = await adminClient(emulator);
+  if (!admin) return undefined;
   const { value } = await admin<{ value: { method: string; route: string; status: number }[] }>(
     `requests?connectionId=${rt.definition.connection.id}`,
   );
-  await admin('requests', 'DELETE');
+  await admin('requests', { method: 'DELETE' });
   const items = value.filter((e) => e.route === 'item' && e.status < 300);
   return {
     puts: items.filter((e) => e.method === 'PUT').length,
@@ -284,28 +278,13 @@ async function firstRejections(rt: Runtime, crawlId: string, max: number): Promi
   return out;
 }
 
-async function adminClient(emulator: EmulatorHandle) {
-  const ca = emulator.info.caCertPath ? await readFile(emulator.info.caCertPath) : undefined;
-  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
-  return async <T = unknown>(path: string, method = 'GET'): Promise<T> => {
-    const res = await fetch(`${emulator.info.adminUrl}/${path}`, {
-      method,
-      ...(dispatcher ? { dispatcher } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`emulator ${path}: ${res.status} ${text.slice(0, 300)}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
-}
-
 interface SearchHit {
   id: string;
   properties: { title?: string; team?: string };
 }
 
 /** Two users, one query, different results: the ACLs at work, as the emulator's search resolves them. */
-async function aclDemo(emulator: EmulatorHandle, rt: Runtime, users: [string, string]): Promise<string> {
-  const admin = await adminClient(emulator);
+async function aclDemo(admin: EmulatorAdmin, rt: Runtime, users: [string, string]): Promise<string> {
   const cid = rt.definition.connection.id;
   const views = await Promise.all(
     users.map((u) =>

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { main } from '../../src/cli/index.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
+import { graphEnvForEmulator } from '../../src/local/emulator-client.js';
 import type { CheckResult, DoctorReport } from '../../src/doctor/index.js';
 
 export interface Stack {
@@ -59,13 +60,7 @@ export function envFor(stack: Stack, nm: Names, extra: Record<string, string | u
   const { emu } = stack;
   const env: NodeJS.ProcessEnv = {
     CONNECTOR_CONFIG: definitionFile(stack, nm.connectionId),
-    GRAPH_BASE_URL: emu.info.baseUrl,
-    GRAPH_AUTHORITY_HOST: emu.info.authorityHost,
-    GRAPH_TENANT_ID: emu.info.tenantId,
-    GRAPH_CLIENT_ID: emu.info.clientId,
-    GRAPH_CREDENTIAL: 'clientSecret',
-    GRAPH_CLIENT_SECRET: emu.info.clientSecret,
-    GRAPH_CA_CERT_PATH: emu.info.caCertPath!,
+    ...graphEnvForEmulator(emu.info),
     AzureWebJobsStorage: stack.conn,
     ITEMS_QUEUE: nm.itemsQueue,
     CRAWL_QUEUE: nm.crawlQueue,

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCrawl, type StartCrawlResult } from '../../src/pipeline/crawl.js';
 import { drainCrawl } from '../../src/pipeline/local.js';
+import { graphEnvForEmulator } from '../../src/local/emulator-client.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { jsonl, recs } from './helpers.js';
 
@@ -37,12 +38,7 @@ beforeAll(async () => {
     records: jsonl(records),
     env: {
       ...storage,
-      GRAPH_BASE_URL: info.baseUrl,
-      GRAPH_AUTHORITY_HOST: info.authorityHost,
-      GRAPH_TENANT_ID: info.tenantId,
-      GRAPH_CLIENT_ID: info.clientId,
-      GRAPH_CLIENT_SECRET: info.clientSecret,
-      ...(info.caCertPath ? { GRAPH_CA_CERT_PATH: info.caCertPath } : {}),
+      ...graphEnvForEmulator(info),
     },
   });
   expect(b.rt.pipeline.settings.holder).not.toBe(a.rt.pipeline.settings.holder);

@@ -1,20 +1,16 @@
 /**
- * The reliability suite's world: the Graph emulator over HTTPS, the suite's Azurite, and a runtime built from
- * environment variables exactly as the Functions host builds it. Unlike test/support/stack.ts it keeps the
- * environment (a worker child process gets the same one) and collects every log line for the secret scan.
+ * The reliability suite's world: the shared end-to-end stack (the Graph emulator over HTTPS, the suite's
+ * Azurite, a runtime built from environment variables as the Functions host builds it), its environment for
+ * worker child processes, and every log line for the secret scan.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Agent } from 'undici';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { expect, inject } from 'vitest';
-import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
+import type { EmulatorOptions } from '../../src/emulator/index.js';
+import { AZURITE_KEY } from '../../src/local/azurite.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
 import type { PipelineSettings } from '../../src/pipeline/deps.js';
-import { runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
-import { createRuntime, type Runtime } from '../../src/pipeline/runtime.js';
-import { AZURITE_KEY } from '../../src/local/azurite.js';
+import { startStack, type Stack } from '../support/stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,8 +19,7 @@ declare module 'vitest' {
   }
 }
 
-export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const SAMPLE = join(ROOT, 'samples', 'contoso-tasks');
+export { ROOT, SAMPLE } from '../support/stack.js';
 
 /** RELIABILITY_SIZE=small: the CI size (the whole suite in about two minutes). */
 export const SMALL = process.env.RELIABILITY_SIZE === 'small';
@@ -54,16 +49,9 @@ export function ticket(i: number, rev = 0, prefix = 'REL'): Record<string, unkno
 
 export const jsonl = (records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
-export interface RStack {
-  emu: EmulatorHandle;
-  rt: Runtime;
-  env: Record<string, string>;
-  dir: string;
-  recordsPath: string;
+export interface RStack extends Stack {
   logger: Logger & { lines: string[] };
   connectionId: string;
-  writeRecords(text: string): Promise<void>;
-  admin<T = any>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
   /** The emulator's items of the connection, by id. */
   emulatorItems(): Promise<
     Map<string, { id: string; acl: unknown; properties: Record<string, unknown>; content?: unknown }>
@@ -72,87 +60,31 @@ export interface RStack {
   takeItemRequests(): Promise<{ method: string; status: number; itemId?: string; fault?: string; time: string }[]>;
   /** Every secret value this stack uses (for the log scan). */
   secrets(): string[];
-  close(): Promise<void>;
 }
 
 export interface RStackOptions {
   emulator?: EmulatorOptions;
   records?: string;
-  /** Path of the source file instead of a regular file in the stack's folder (e.g. a FIFO). */
   editDefinition?: (def: Record<string, any>) => void;
   settings?: Partial<PipelineSettings>;
 }
 
+/** The shared end-to-end stack (test/support/stack.ts), with an empty source, a log kept for the secret scan, and the suite's helpers. */
 export async function startReliabilityStack(options: RStackOptions = {}): Promise<RStack> {
-  const emu = await startEmulator({
-    directory: join(SAMPLE, 'directory.json'),
-    schemaDelayMs: 100,
-    log: () => {},
-    ...options.emulator,
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'gc-rel-'));
-  const recordsPath = join(dir, 'tasks.jsonl');
-  await writeFile(recordsPath, options.records ?? '');
-  const def = JSON.parse(await readFile(join(ROOT, 'connector.json'), 'utf8')) as Record<string, any>;
-  delete def.$schema;
-  def.source.path = recordsPath;
-  def.source.groups.path = join(SAMPLE, 'teams.json');
-  def.mapping.acl.directory = join(SAMPLE, 'directory.json');
-  options.editDefinition?.(def);
-  const configPath = join(dir, 'connector.json');
-  await writeFile(configPath, JSON.stringify(def, null, 2));
-  const uid = randomBytes(4).toString('hex');
-  const info = emu.info;
-  const env: Record<string, string> = {
-    CONNECTOR_CONFIG: configPath,
-    GRAPH_BASE_URL: info.baseUrl,
-    GRAPH_AUTHORITY_HOST: info.authorityHost,
-    GRAPH_TENANT_ID: info.tenantId,
-    GRAPH_CLIENT_ID: info.clientId,
-    GRAPH_CREDENTIAL: 'clientSecret',
-    GRAPH_CLIENT_SECRET: info.clientSecret,
-    ...(info.caCertPath ? { GRAPH_CA_CERT_PATH: info.caCertPath } : {}),
-    AzureWebJobsStorage: inject('storageConnectionString'),
-    ITEMS_QUEUE: `items${uid}`,
-    CRAWL_QUEUE: `crawl${uid}`,
-    PROVISION_QUEUE: `prov${uid}`,
-    LEDGER_TABLE_PREFIX: `r${uid}`,
-    CLAIMS_CONTAINER: `claims${uid}`,
-    LOG_LEVEL: 'debug',
-  };
   const logger = createMemoryLogger('debug');
-  const rt = await createRuntime({
-    env,
+  const stack = await startStack({
+    emulator: { schemaDelayMs: 100, ...options.emulator },
+    records: options.records ?? '',
     logger,
-    settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 400, ...options.settings },
+    settings: { maxFinalizeDelayMs: 400, ...options.settings },
+    ...(options.editDefinition ? { editDefinition: options.editDefinition } : {}),
   });
-  await rt.ensureStorage();
-  await runProvisionToCompletion({ graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore });
-  const ca = info.caCertPath ? await readFile(info.caCertPath) : undefined;
-  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
-  const connectionId = rt.definition.connection.id;
-  const admin = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
-    const res = await fetch(`${info.adminUrl}/${path.replace(/^\//, '')}`, {
-      method: init.method ?? 'GET',
-      ...(init.body !== undefined
-        ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }
-        : {}),
-      ...(dispatcher ? { dispatcher } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`emulator admin ${path}: ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const { admin, emu } = stack;
+  const connectionId = stack.rt.definition.connection.id;
   return {
-    emu,
-    rt,
-    env,
-    dir,
-    recordsPath,
+    ...stack,
     logger,
     connectionId,
-    writeRecords: (text) => writeFile(recordsPath, text),
-    admin,
     async emulatorItems() {
       const { value } = await admin<{ value: { id: string; acl: unknown; properties: Record<string, unknown> }[] }>(
         `connections/${connectionId}/items`,
@@ -167,15 +99,10 @@ export async function startReliabilityStack(options: RStackOptions = {}): Promis
       return value;
     },
     secrets: () => [
-      info.clientSecret,
+      emu.info.clientSecret,
       AZURITE_KEY,
-      ...(info.managedIdentityHeader ? [info.managedIdentityHeader] : []),
+      ...(emu.info.managedIdentityHeader ? [emu.info.managedIdentityHeader] : []),
     ],
-    async close() {
-      await emu.close();
-      await dispatcher?.close();
-      await rm(dir, { recursive: true, force: true });
-    },
   };
 }
 

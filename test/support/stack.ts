@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Agent } from 'undici';
 import { inject } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
+import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../../src/local/emulator-client.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
 import type { StartCrawlRequest } from '../../src/pipeline/crawl.js';
 import type { PipelineSettings } from '../../src/pipeline/deps.js';
@@ -36,13 +36,16 @@ export interface StackOptions {
 export interface Stack {
   emu: EmulatorHandle;
   rt: Runtime;
+  /** The environment the runtime was built from (a worker child process can get the same). */
+  env: Record<string, string>;
   dir: string;
   recordsPath: string;
   logger: Logger & { lines?: string[] };
   /** Replace the source's records (JSON lines). */
   writeRecords(text: string): Promise<void>;
   crawl(request?: Partial<StartCrawlRequest>, concurrency?: number): Promise<LocalCrawlResult>;
-  admin<T = any>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  /** The emulator's admin API (request log, stored items, ACL search). */
+  admin: EmulatorAdmin;
   /** Graph writes the emulator saw (PUT/DELETE on items) since the last call. */
   takeWrites(): Promise<{ puts: number; deletes: number; throttled: number }>;
   close(): Promise<void>;
@@ -72,13 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const info = emu.info;
   const env: Record<string, string> = {
     CONNECTOR_CONFIG: configPath,
-    GRAPH_BASE_URL: info.baseUrl,
-    GRAPH_AUTHORITY_HOST: info.authorityHost,
-    GRAPH_TENANT_ID: info.tenantId,
-    GRAPH_CLIENT_ID: info.clientId,
-    GRAPH_CREDENTIAL: 'clientSecret',
-    GRAPH_CLIENT_SECRET: info.clientSecret,
-    ...(info.caCertPath ? { GRAPH_CA_CERT_PATH: info.caCertPath } : {}),
+    ...graphEnvForEmulator(info),
     AzureWebJobsStorage: inject('storageConnectionString'),
     ITEMS_QUEUE: `items${uid}`,
     CRAWL_QUEUE: `crawl${uid}`,
@@ -99,23 +96,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await runProvisionToCompletion({ graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore });
   }
 
-  const ca = info.caCertPath ? await readFile(info.caCertPath) : undefined;
-  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
-  const admin = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
-    const res = await fetch(`${info.adminUrl}/${path.replace(/^\//, '')}`, {
-      method: init.method ?? 'GET',
-      ...(init.body !== undefined
-        ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } }
-        : {}),
-      ...(dispatcher ? { dispatcher } : {}),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`emulator admin ${path}: ${res.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  };
+  const admin = await emulatorAdmin(info);
   return {
     emu,
     rt,
+    env,
     dir,
     recordsPath,
     logger,
@@ -141,7 +126,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     async close() {
       await emu.close();
-      await dispatcher?.close();
+      await admin.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
