@@ -357,7 +357,7 @@ async function main(): Promise<void> {
       recrawlRss: big.peakRssMb <= 256,
       recrawlRssRatio: figures.recrawl.rssRatio <= 1.5,
     };
-    const rows: [string, string, string, string][] = [
+    const allRows: [string, string, string, string][] = [
       [
         `1 rate-bound ingest (${rate.items} items, ${ITEMS_PER_SEC}/s cap, ${LATENCY_MS} ms, ${GRAPH_CONCURRENCY} concurrent)`,
         `${f(rate.itemsPerSec, 1)} items/s ÷ ${ITEMS_PER_SEC} = ${f(figures.rateBound.ratio)}; 429s ${f(rate.throttledShare * 100, 2)}% (${rate.throttled}/${rate.requests})`,
@@ -389,6 +389,9 @@ async function main(): Promise<void> {
         mark(targets.recrawlRssRatio),
       ],
     ];
+    // With --only, the figures that did not run are left out rather than shown as NaN and MISSED.
+    const groups = ['rate', 'concurrency', 'concurrency', 'recrawl', 'recrawl'];
+    const rows = allRows.filter((_, i) => want(groups[i]!));
     if (extraction) {
       rows.push([
         `extraction (${sizes.pdfPages} PDF pages, ${sizes.images} images)`,
@@ -406,9 +409,13 @@ async function main(): Promise<void> {
     out.push(line(['figure', 'measured', 'target', '']));
     out.push(widths.map((w) => '─'.repeat(w)).join('─┼─'));
     for (const r of rows) out.push(line(r));
-    out.push(
-      `end to end (crawl start → job completed): rate-bound ${f(rate.endToEndItemsPerSec, 1)} items/s in ${f(rate.wallSeconds, 1)} s; concurrency-bound ${f(conc.figures.endToEndItemsPerSec, 1)} items/s in ${f(conc.figures.wallSeconds, 1)} s`,
-    );
+    const endToEnd = [
+      ...(want('rate') ? [`rate-bound ${f(rate.endToEndItemsPerSec, 1)} items/s in ${f(rate.wallSeconds, 1)} s`] : []),
+      ...(want('concurrency')
+        ? [`concurrency-bound ${f(conc.figures.endToEndItemsPerSec, 1)} items/s in ${f(conc.figures.wallSeconds, 1)} s`]
+        : []),
+    ];
+    if (endToEnd.length) out.push(`end to end (crawl start → job completed): ${endToEnd.join('; ')}`);
     out.push(`total ${f((performance.now() - started) / 1000, 1)} s`);
     process.stdout.write(out.join('\n') + '\n');
     const results = {
