@@ -407,16 +407,10 @@ async function processBatch(
   const candidates: Candidate[] = [];
   let enumerated = 0;
   for (const record of records) {
-    if (ctx.wanted && !ctx.wanted.has(record.key)) {
-      // Mode `items`: only the listed records count; the id check after mapping catches item ids too.
-      if (record.error !== undefined) continue;
-    }
     const result = deps.mapper.map(record);
-    if (
-      ctx.wanted &&
-      !ctx.wanted.has(record.key) &&
-      !(result.ok && (ctx.wanted.has(result.item.id) || ctx.wanted.has(result.sourceId)))
-    ) {
+    // Mode `items`: only the listed records count, named by source key, source id or item id.
+    const listed = (id: string) => ctx.wanted?.has(id) === true;
+    if (ctx.wanted && !listed(record.key) && !(result.ok && (listed(result.item.id) || listed(result.sourceId)))) {
       continue;
     }
     enumerated++;
