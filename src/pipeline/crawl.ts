@@ -102,11 +102,11 @@ export async function startCrawl(
       force: request.force ?? false,
       ...(request.itemIds ? { itemIds: request.itemIds } : {}),
     };
-    await state.ledger.cursors.upsertEntity(
-      { partitionKey: connectionId, rowKey: requestKey(crawlId), value: JSON.stringify(options) },
-      'Replace',
-      { abortSignal: signal },
-    );
+    await state.ledger.commitCursor(connectionId, JSON.stringify(options), undefined, {
+      name: requestKey(crawlId),
+      crawlId,
+      ...(signal ? { abortSignal: signal } : {}),
+    });
     await deps.control.send({ v: 1, kind: 'crawl', connectionId, crawlId }, signal ? { abortSignal: signal } : {});
     deps.logger.info('crawl started', {
       connectionId,
@@ -134,25 +134,8 @@ function busy(h: LeaseHolder): StartCrawlResult {
 
 /** The lease this crawl holds, read back (a later invocation has no in-memory handle). */
 async function leaseOf(deps: PipelineDeps, crawlId: string, signal?: AbortSignal): Promise<Lease | undefined> {
-  try {
-    const e = await deps.state.leases.table.getEntity<Record<string, unknown>>(deps.connectionId, LEASE_NAME, {
-      abortSignal: signal,
-    });
-    if (e.crawlId !== crawlId) return undefined;
-    return {
-      connectionId: deps.connectionId,
-      name: LEASE_NAME,
-      holder: String(e.holder),
-      token: String(e.token),
-      since: String(e.since),
-      expiresAt: String(e.expiresAt),
-      crawlId,
-      etag: e.etag,
-    };
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-    throw err;
-  }
+  const lease = await deps.state.leases.get(deps.connectionId, LEASE_NAME, signal);
+  return lease?.crawlId === crawlId ? lease : undefined;
 }
 
 async function renewLease(deps: PipelineDeps, crawlId: string, signal?: AbortSignal): Promise<void> {
@@ -171,14 +154,9 @@ async function readRequestOptions(
   crawlId: string,
   signal?: AbortSignal,
 ): Promise<CrawlRequestOptions> {
-  try {
-    const e = await deps.state.ledger.cursors.getEntity<{ value: string }>(deps.connectionId, requestKey(crawlId), {
-      abortSignal: signal,
-    });
-    return JSON.parse(e.value) as CrawlRequestOptions;
-  } catch {
-    return { force: false };
-  }
+  // A storage failure must not turn an `items` or `force` crawl into a plain one: only "absent" defaults.
+  const row = await deps.state.ledger.getCursor(deps.connectionId, requestKey(crawlId), signal);
+  return row ? (JSON.parse(row.value) as CrawlRequestOptions) : { force: false };
 }
 
 /** Fail a crawl: record why, keep everything Graph holds (no sweep, no watermark), free the connection. */
@@ -633,7 +611,7 @@ export async function finalizeCrawl(
     signal,
   );
   await releaseLease(deps, crawlId);
-  await state.ledger.cursors.deleteEntity(connectionId, requestKey(crawlId)).catch(() => undefined);
+  await state.ledger.deleteCursor(connectionId, requestKey(crawlId));
   deps.onProgress?.({
     crawlId,
     phase: 'finished',

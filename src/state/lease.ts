@@ -161,6 +161,15 @@ export class LeaseStore {
     }
   }
 
+  /**
+   * The current lease as a handle to renew or release (undefined when free). A later invocation of the same
+   * crawl uses this to pick its lease up again; check `crawlId` before using it.
+   */
+  async get(connectionId: string, name = 'crawl', abortSignal?: AbortSignal): Promise<Lease | undefined> {
+    const row = await this.read(connectionId, name, abortSignal);
+    return row ? toLease(row, String(row.etag ?? '')) : undefined;
+  }
+
   /** Who holds the lease now (undefined when free); `expired` when it may be taken over. */
   async holder(
     connectionId: string,

@@ -1063,6 +1063,16 @@ export class Ledger {
       throw err;
     }
   }
+
+  /** Remove a named cursor (no error when it is absent). */
+  async deleteCursor(connectionId: string, name: string, abortSignal?: AbortSignal): Promise<void> {
+    assertConnection(connectionId);
+    try {
+      await this.cursors.deleteEntity(connectionId, name, { abortSignal });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
 }
 
 export function outstandingOf(c: CrawlCounts): number {
