@@ -4,6 +4,7 @@
  * `concurrency` item operations in flight, calling the very same handlers the functions call. Messages that
  * fail are left to reappear (as the host does) and go to the poison path after `maxDequeueCount` deliveries.
  */
+import { GraphError } from '../graph/errors.js';
 import type { PipelineDeps } from './deps.js';
 import { enumerateCrawl, finalizeCrawl } from './crawl.js';
 import { ingestItem, ingestPoison, type IngestOutcome } from './ingest.js';
@@ -190,7 +191,15 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
               } catch (err) {
                 // Left in the queue: it reappears after the visibility timeout, as under the Functions host.
                 stats.transientFailures++;
-                logger.debug('worker: operation failed; it will be redelivered', { error: (err as Error).message });
+                // ingestItem already logged a Graph failure it rethrows; anything else (storage, a bug) is new here.
+                logger[err instanceof GraphError ? 'debug' : 'warn'](
+                  'worker: operation failed; it will be redelivered',
+                  {
+                    messageId: m.messageId,
+                    dequeueCount: m.dequeueCount,
+                    error: (err as Error).message,
+                  },
+                );
               }
             })(),
           );
