@@ -4,7 +4,6 @@
  * start-up: a bad environment or definition stops everything with every problem listed (ConfigError).
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { QueueClient } from '@azure/storage-queue';
 import type { ConnectorDefinition } from '../config/definition.js';
@@ -14,7 +13,7 @@ import type { ExternalGroup } from '../config/model.js';
 import { GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential } from '../graph/credentials.js';
 import { createLogger, type Logger } from '../log.js';
-import { createMapper, directoryFromJson } from '../mapping/mapper.js';
+import { createMapper } from '../mapping/mapper.js';
 import { createSecretProvider } from '../secrets/index.js';
 import type { SecretProvider } from '../secrets/types.js';
 import { createSource } from '../sources/index.js';
@@ -97,15 +96,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const provisionQueue = state.storage.queue(state.names.provisionQueue);
   const provisionStore = new TableProvisionStore(state.storage.table(`${state.names.tablePrefix}provision`));
 
-  const mappingDef = definition.mapping as { acl?: { directory?: string } } & Parameters<typeof createMapper>[0];
-  let directory: Map<string, string> | undefined;
-  if (mappingDef.acl?.directory) {
-    const path = resolve(baseDir, mappingDef.acl.directory);
-    directory = directoryFromJson(JSON.parse(await readFile(path, 'utf8')) as unknown);
-  }
-  const mapper = await createMapper(mappingDef, definition.schema.properties, {
+  // The mapper loads mapping.acl.directory itself (with errors that name the field and the file).
+  const mapper = await createMapper(definition.mapping, definition.schema.properties, {
     baseDir,
-    ...(directory ? { directory } : {}),
     ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
   });
   const sourceDef = definition.source;
