@@ -6,6 +6,7 @@ import type { GroupsDefinition, RestSourceDefinition, SourceDefinition } from '.
 import { createAuthProvider } from './auth.js';
 import { readCsv, readJsonArray, readJsonLines } from './files.js';
 import type { AuthProvider } from './http.js';
+import { pagesBySkipping } from './paging.js';
 import { readPages } from './rest.js';
 import type { ReadOptions, Source, SourceDeps, SourceRecord } from './types.js';
 import { SourceError } from './types.js';
@@ -133,6 +134,9 @@ export function createSource(def: SourceDefinition, deps: SourceDeps): Source {
           yield { key: keyOf(data, def.keyField, position), data, position };
         }
       },
+      readPages(options = {}) {
+        return pagesBySkipping((o) => source.read(o), options);
+      },
     };
     if (inc) {
       source.readCursor = async () => {
@@ -156,6 +160,9 @@ export function createSource(def: SourceDefinition, deps: SourceDeps): Source {
         throw new SourceError('config', `a ${def.type} source cannot read incrementally; run a full crawl`);
       }
       return reader(def, d, options);
+    },
+    readPages(options = {}) {
+      return pagesBySkipping((o) => source.read(o), options);
     },
   };
   if (def.groups) {

@@ -23,6 +23,38 @@ export interface ReadOptions {
   cursor?: string;
 }
 
+/**
+ * Where a paged read can resume: opaque to the crawl, JSON-serialisable, at most 16 KB once serialised. A source
+ * returns one after every page ({@link SourcePage.next}); `readPages({ position })` resumes right after that page,
+ * so a crawl killed at any moment re-reads at most the page it was working on. Examples: the byte offset after the
+ * page's last complete record of a file or blob (with what is needed to go on: a CSV header, a line number, the
+ * blob's ETag), the `@odata.nextLink` or page number of a REST source.
+ */
+export type SourcePosition = { readonly [key: string]: unknown };
+
+export interface PagedReadOptions extends ReadOptions {
+  /** Resume after the page that returned this position; absent = from the beginning. */
+  position?: SourcePosition;
+  /** Records per page for sources that choose their page size (files, blobs). Default 1000. */
+  pageSize?: number;
+}
+
+/** How far a read has come, when the source can tell (a file knows its size; a REST source may know a total). */
+export interface SourceProgress {
+  /** Units done so far, counted from the very beginning of the read (not from the resumed position). */
+  done: number;
+  /** Units in all, when known. */
+  total?: number;
+  unit: 'bytes' | 'records' | 'pages';
+}
+
+export interface SourcePage {
+  records: SourceRecord[];
+  /** Where to resume after this page; undefined after the last page. */
+  next: SourcePosition | undefined;
+  progress?: SourceProgress;
+}
+
 export interface SourceCapabilities {
   /** read({cursor}) returns only records changed since the cursor. */
   incremental: boolean;
@@ -35,6 +67,11 @@ export interface Source {
   readonly kind: string;
   readonly capabilities: SourceCapabilities;
   read(options?: ReadOptions): AsyncIterable<SourceRecord>;
+  /**
+   * The same records as {@link read}, page by page, each page with the position to resume after it. A resumed read
+   * yields exactly the records that follow that page (same keys, same `position` labels), so counts stay exact.
+   */
+  readPages(options?: PagedReadOptions): AsyncIterable<SourcePage>;
   /**
    * The watermark to take BEFORE enumerating for an incremental crawl (e.g. now minus an overlap window).
    * Commit it only after the crawl settled; pass it back as `cursor` next time.
