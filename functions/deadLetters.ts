@@ -1,6 +1,6 @@
 // GET /api/deadletters: dead-lettered operations and rejected records.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const deadLetters = {
   methods: ['GET' as const],

@@ -1,6 +1,6 @@
 // Poison queue of the item queue: operations that failed on every delivery become dead letters.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const ingestPoison = {
   queueName: '%ITEMS_QUEUE%-poison',

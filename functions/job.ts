@@ -1,6 +1,6 @@
 // GET /api/jobs/{id}: one crawl job with live counts.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const job = {
   methods: ['GET' as const],

@@ -1,6 +1,6 @@
 // POST /api/provision: start the provisioning orchestration.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const provisionHttp = {
   methods: ['POST' as const],

@@ -1,6 +1,6 @@
 // POST /api/deadletters/replay {all | crawlId | itemIds}: re-enqueue dead-lettered operations.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const replay = {
   methods: ['POST' as const],

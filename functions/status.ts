@@ -1,6 +1,6 @@
 // GET /api/status: provisioning, the running crawl, recent jobs, queue depth, dead letters.
 import { app } from '@azure/functions';
-import { handlers } from '../src/pipeline/functions.js';
+import { handlers } from '../src/host/functions.js';
 
 export const status = {
   methods: ['GET' as const],

@@ -51,7 +51,29 @@ export interface ConnectorEnvironment {
   claimsContainer: string;
   crawlSchedule: string;
   sweepMaxDeleteRatio: number;
+  /** How an enumeration is cut into resumable slices (CRAWL_SLICE_SECONDS, CRAWL_SLICE_PAGES, CRAWL_PAGE_SIZE). */
+  crawl: { sliceSeconds: number; slicePages: number; pageSize: number };
   logLevel: LogLevel;
+}
+
+/** A whole number within [min, max] from the environment, or the default; a problem otherwise. */
+function intSetting(
+  env: Env,
+  problems: ConfigProblem[],
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  what: string,
+): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(problem(name, `'${raw}' is not a whole number from ${min} to ${max}`, `set ${name} to ${what}`));
+    return fallback;
+  }
+  return n;
 }
 
 type Env = Record<string, string | undefined>;
@@ -300,6 +322,37 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
     problems.push(problem('LOG_LEVEL', `'${logRaw}' is not a log level`, 'use debug, info, warn or error'));
   }
 
+  const crawl = {
+    // Well under the Functions host's grace on scale-in (about 60 minutes on Flex Consumption) and its timeout.
+    sliceSeconds: intSetting(
+      env,
+      problems,
+      'CRAWL_SLICE_SECONDS',
+      300,
+      10,
+      3600,
+      'the seconds one enumeration slice may read (default 300)',
+    ),
+    slicePages: intSetting(
+      env,
+      problems,
+      'CRAWL_SLICE_PAGES',
+      0,
+      0,
+      1_000_000,
+      'the most pages one slice reads, or 0 for no limit (default 0)',
+    ),
+    pageSize: intSetting(
+      env,
+      problems,
+      'CRAWL_PAGE_SIZE',
+      1000,
+      1,
+      10_000,
+      'the records per page of file and blob sources (default 1000)',
+    ),
+  };
+
   if (problems.some((p) => p.severity === 'error')) throw new ConfigError(problems, 'the environment');
 
   const certificatePath = value(env, 'GRAPH_CERTIFICATE_PATH');
@@ -329,6 +382,7 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
     claimsContainer,
     crawlSchedule,
     sweepMaxDeleteRatio,
+    crawl,
     logLevel: logLevel!,
   };
 }

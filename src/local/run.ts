@@ -12,12 +12,13 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { startEmulator, type EmulatorHandle } from '../emulator/index.js';
 import { createLogger, type Logger } from '../log.js';
-import type { CrawlProgress } from '../pipeline/deps.js';
-import type { IngestOutcome } from '../pipeline/ingest.js';
-import { crawlLocally } from '../pipeline/local.js';
+import type { CrawlProgress } from '../crawl/deps.js';
+import { failCrawl } from '../crawl/start.js';
+import type { IngestOutcome } from '../ingest/ingest.js';
+import { crawlLocally } from './crawl-locally.js';
 import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
-import { createRuntime, type Runtime } from '../pipeline/runtime.js';
-import type { CrawlJob, CrawlMode } from '../state/ledger.js';
+import { createRuntime, type Runtime } from '../host/runtime.js';
+import type { CrawlJob, CrawlMode } from '../state/jobs.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from './emulator-client.js';
 
@@ -141,7 +142,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       { mode: options.mode, trigger: 'cli', force: options.force },
       {
         concurrency: options.concurrency,
-        signal: options.signal,
+        ...(options.signal ? { abortSignal: options.signal } : {}),
         pollMs: 100,
         // An item operation stays hidden while it runs: longer than a file's extraction time limit, so a slow
         // OCR is not delivered a second time meanwhile (the local worker does not renew visibility).
@@ -156,8 +157,14 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       );
       return { busy: result.start.crawlId ?? result.start.holder, exitCode: 3 };
     }
-    const job = result.job;
+    let job = result.job;
     if (!job) throw new Error('the crawl job disappeared from the ledger');
+    if (options.signal?.aborted && !['completed', 'failed', 'cancelled'].includes(job.status)) {
+      // Stopped here (Ctrl-C): a crawl could resume from its checkpoint, but `run` is one sitting: cancel it, so
+      // the connection is free for the next run (nothing is deleted, the watermark stays).
+      await failCrawl(rt.pipeline, job.crawlId, 'the crawl was cancelled (graph-connector run was stopped)', 'cancelled');
+      job = (await rt.pipeline.state.jobs.get(rt.pipeline.connectionId, job.crawlId)) ?? job;
+    }
     out(
       `crawl     ${job.status} in ${((Date.now() - started) / 1000).toFixed(1)} s (crawl ${job.crawlId}, ${job.mode})`,
     );

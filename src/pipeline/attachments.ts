@@ -24,7 +24,7 @@ import { createAuthProvider } from '../sources/auth.js';
 import type { SourceDeps } from '../sources/types.js';
 import { validateItem } from '../mapping/validate-item.js';
 import { coerce, escapeHtml, odataAnnotation } from '../mapping/values.js';
-import type { ItemAttachment } from '../state/item-queue.js';
+import type { ItemAttachment } from '../state/queues/items.js';
 
 /** A URL fetch failed in a way worth retrying (5xx, 429, network): let the queue redeliver. */
 export class AttachmentTransientError extends Error {

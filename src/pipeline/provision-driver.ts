@@ -7,7 +7,7 @@
 import type { Logger } from '../log.js';
 import type { ProvisionState } from '../state/provision-store.js';
 import { initialProvisionState, runProvisionStep } from './provision/provision.js';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '../host/runtime.js';
 
 export interface ProvisionMessage {
   v: 1;

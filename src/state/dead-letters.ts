@@ -1,8 +1,10 @@
 /**
  * Dead letters and rejections, in `${prefix}deadletters`.
  *
- * - Partition = connectionId; row key = `${crawlId}~${op}~${key}` (so a crawl's records list together, newest crawl
- *   first, and a redelivered failure overwrites its own record instead of duplicating it).
+ * - Partition = connectionId; row key = `${op}~${key}`: **one entry per item (or record) and reason**, not one per
+ *   crawl. A failure seen again — the next crawl, a redelivery — updates its entry: the latest crawl, the latest
+ *   reason, and `count`, the number of crawls that recorded it. A crawl that finishes removes the rejections it no
+ *   longer produced and the dead letters of items that have since settled.
  * - `op` is `upsert` / `delete` for items Graph refused (with Graph's status, code, inner code and request ids) and
  *   `reject` for records the mapping refused (with the reasons). Rejections live in the same table so that one
  *   listing shows everything of a crawl that did not reach Graph.
@@ -12,8 +14,11 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntity } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
+import { sleep, type OperationOptions } from '../core/async.js';
 import { redact, silentLogger, type Logger } from '../log.js';
-import { CONNECTION_ID, ITEM_ID, isNotFound } from './util.js';
+import { StateConfigError } from './cursors.js';
+import { CONNECTION_ID, CRAWL_ID, ITEM_ID } from './keys.js';
+import { conflictDelayMs, isConflict, isNotFound } from './util.js';
 
 export type DeadLetterOp = 'upsert' | 'delete' | 'reject' | 'unknown';
 
@@ -46,7 +51,12 @@ export interface DeadLetter extends Omit<DeadLetterInput, 'status' | 'attempts'>
   key: string;
   status: number;
   attempts: number;
+  /** When it was last recorded. */
   at: string;
+  /** When it was first recorded. */
+  firstAt: string;
+  /** How many crawls recorded it (a redelivery within one crawl does not count again). */
+  count: number;
   bodyBlob?: string;
 }
 
@@ -73,29 +83,33 @@ export class DeadLetterStore {
     this.now = options.now ?? Date.now;
   }
 
-  async ensure(abortSignal?: AbortSignal): Promise<void> {
-    await this.table.createTable({ abortSignal });
-    await this.container?.createIfNotExists({ abortSignal });
+  async ensure(options: OperationOptions = {}): Promise<void> {
+    await this.table.createTable(options);
+    await this.container?.createIfNotExists(options);
   }
 
-  static keyOf(input: Pick<DeadLetterInput, 'crawlId' | 'op' | 'itemId' | 'position'>): string {
-    const id = ITEM_ID.test(input.itemId)
-      ? input.itemId
-      : 'h' + createHash('sha256').update(input.itemId, 'utf8').digest('hex').slice(0, 40);
-    // Two rejected records may share a key (a duplicate id in the source): their positions keep them apart.
-    const at = input.position
-      ? '~' + createHash('sha256').update(input.position, 'utf8').digest('hex').slice(0, 12)
-      : '';
-    return `${input.crawlId}~${input.op}~${id}${at}`;
+  /**
+   * The entry of an item operation (`upsert~<item key>`), of a rejected record (`reject~<record key>[~dup]`: a
+   * duplicate-id rejection is its own entry, apart from the same key's mapping rejection), or of an unreadable
+   * message (`unknown~<hash of its text>`). Keys that are not item ids are hashed.
+   */
+  static keyOf(input: Pick<DeadLetterInput, 'op' | 'itemId'> & { kind?: string }): string {
+    const id =
+      input.op !== 'reject' && ITEM_ID.test(input.itemId)
+        ? input.itemId.toLowerCase()
+        : 'h' + createHash('sha256').update(input.itemId, 'utf8').digest('hex').slice(0, 40);
+    return `${input.op}~${id}${input.kind ? `~${input.kind}` : ''}`;
   }
 
-  /** Record (or overwrite) a dead letter. Returns its key. */
-  async add(input: DeadLetterInput, abortSignal?: AbortSignal): Promise<string> {
+  /** Record a dead letter, or update its entry (latest crawl and reason; `count` grows once per crawl). */
+  async add(input: DeadLetterInput & { kind?: string }, options: OperationOptions = {}): Promise<string> {
     if (!CONNECTION_ID.test(input.connectionId))
-      throw new Error(`connectionId "${input.connectionId}" is not 3–32 alphanumerics`);
-    if (!/^[A-Za-z0-9]{1,64}$/.test(input.crawlId))
-      throw new Error(`crawlId "${input.crawlId}" must be 1–64 alphanumerics`);
+      throw new StateConfigError(`connectionId "${input.connectionId}" is not 3–32 alphanumerics`);
+    if (!CRAWL_ID.test(input.crawlId) && input.crawlId !== 'unknown')
+      throw new StateConfigError(`crawlId "${input.crawlId}" must be 1–64 alphanumerics`);
+    const abortSignal = options.abortSignal;
     const key = DeadLetterStore.keyOf(input);
+    const at = new Date(this.now()).toISOString();
     const e: TableEntity<Record<string, unknown>> = {
       partitionKey: input.connectionId,
       rowKey: key,
@@ -105,8 +119,9 @@ export class DeadLetterStore {
       status: input.status ?? 0,
       message: redact(input.message).slice(0, 8000),
       attempts: input.attempts ?? 0,
-      at: new Date(this.now()).toISOString(),
+      at,
     };
+    if (input.position) e.position = input.position.slice(0, 200);
     for (const k of ['code', 'innerCode', 'requestId', 'clientRequestId', 'claim'] as const) {
       if (input[k]) e[k] = String(input[k]).slice(0, 1024);
     }
@@ -122,23 +137,43 @@ export class DeadLetterStore {
         e.bodyTruncated = true;
       }
     }
-    await this.table.upsertEntity(e, 'Replace', { abortSignal });
+    for (let attempt = 0; ; attempt++) {
+      const prev = await this.get(input.connectionId, key, options);
+      e.firstAt = prev?.firstAt || at;
+      e.count = !prev ? 1 : prev.crawlId === input.crawlId ? prev.count : prev.count + 1;
+      try {
+        if (prev) await this.table.updateEntity(e, 'Replace', { etag: prev.etag, abortSignal });
+        else await this.table.createEntity(e, { abortSignal });
+        break;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 12) throw err;
+        await sleep(conflictDelayMs(attempt), options);
+      }
+    }
     this.log.warn('dead letter recorded', {
       connectionId: input.connectionId,
-      itemId: input.itemId,
+      itemId: input.op === 'reject' ? undefined : input.itemId,
       crawlId: input.crawlId,
       op: input.op,
-      status: input.status,
-      code: input.code,
-      requestId: input.requestId,
+      ...(input.status ? { status: input.status } : {}),
+      ...(input.code ? { code: input.code } : {}),
+      ...(input.requestId ? { requestId: input.requestId } : {}),
     });
     return key;
   }
 
   /** Record a rejected source record (mapping refused it) with its reasons. */
   async addRejection(
-    input: { connectionId: string; crawlId: string; recordKey: string; reasons: string[]; position?: string },
-    abortSignal?: AbortSignal,
+    input: {
+      connectionId: string;
+      crawlId: string;
+      recordKey: string;
+      reasons: string[];
+      position?: string;
+      /** `dup` for a duplicate item id (its own entry beside the key's mapping rejection). */
+      kind?: string;
+    },
+    options: OperationOptions = {},
   ): Promise<string> {
     return this.add(
       {
@@ -146,24 +181,36 @@ export class DeadLetterStore {
         crawlId: input.crawlId,
         itemId: input.recordKey,
         ...(input.position ? { position: input.position } : {}),
+        ...(input.kind ? { kind: input.kind } : {}),
         op: 'reject',
         message: input.reasons.join('; '),
         reasons: input.reasons,
       },
-      abortSignal,
+      options,
     );
+  }
+
+  /**
+   * After a crawl that read the whole source: remove the rejections it did not produce again (the record was fixed
+   * or is gone). Returns how many were removed.
+   */
+  async pruneRejections(connectionId: string, crawlId: string, options: OperationOptions = {}): Promise<number> {
+    let removed = 0;
+    for await (const dl of this.list(connectionId, { op: 'reject', ...options })) {
+      if (dl.crawlId === crawlId) continue;
+      if (await this.remove(connectionId, dl.key, options)) removed++;
+    }
+    return removed;
   }
 
   /** Dead letters of a connection (optionally one crawl, optionally one op), newest crawl first. */
   async *list(
     connectionId: string,
-    options: { crawlId?: string; op?: DeadLetterOp; abortSignal?: AbortSignal } = {},
+    options: { crawlId?: string; op?: DeadLetterOp } & OperationOptions = {},
   ): AsyncIterableIterator<DeadLetter> {
     let filter = odata`PartitionKey eq ${connectionId}`;
-    if (options.crawlId) {
-      filter += ' and ' + odata`RowKey ge ${`${options.crawlId}~`} and RowKey lt ${`${options.crawlId}~~~`}`;
-    }
-    if (options.op) filter += ' and ' + odata`op eq ${options.op}`;
+    if (options.op) filter += ' and ' + odata`RowKey ge ${`${options.op}~`} and RowKey lt ${`${options.op}~~`}`;
+    if (options.crawlId) filter += ' and ' + odata`crawlId eq ${options.crawlId}`;
     for await (const e of this.table.listEntities<Record<string, unknown>>({
       queryOptions: { filter },
       abortSignal: options.abortSignal,
@@ -172,9 +219,14 @@ export class DeadLetterStore {
     }
   }
 
-  async get(connectionId: string, key: string, abortSignal?: AbortSignal): Promise<DeadLetter | undefined> {
+  async get(
+    connectionId: string,
+    key: string,
+    options: OperationOptions = {},
+  ): Promise<(DeadLetter & { etag: string }) | undefined> {
     try {
-      return toDeadLetter(await this.table.getEntity<Record<string, unknown>>(connectionId, key, { abortSignal }));
+      const e = await this.table.getEntity<Record<string, unknown>>(connectionId, key, options);
+      return { ...toDeadLetter(e), etag: e.etag };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -182,24 +234,22 @@ export class DeadLetterStore {
   }
 
   /** The stored body of a dead letter (inline or from its blob). */
-  async body(dl: DeadLetter, abortSignal?: AbortSignal): Promise<string | undefined> {
+  async body(dl: DeadLetter, options: OperationOptions = {}): Promise<string | undefined> {
     if (dl.body !== undefined) return dl.body;
     if (dl.bodyBlob && this.container) {
-      const buf = await this.container
-        .getBlobClient(dl.bodyBlob)
-        .downloadToBuffer(undefined, undefined, { abortSignal });
+      const buf = await this.container.getBlobClient(dl.bodyBlob).downloadToBuffer(undefined, undefined, options);
       return buf.toString('utf8');
     }
     return undefined;
   }
 
   /** Remove a dead letter (after a successful replay), with its body blob. The item's claim is not touched. */
-  async remove(connectionId: string, key: string, abortSignal?: AbortSignal): Promise<boolean> {
-    const dl = await this.get(connectionId, key, abortSignal);
+  async remove(connectionId: string, key: string, options: OperationOptions = {}): Promise<boolean> {
+    const dl = await this.get(connectionId, key, options);
     if (!dl) return false;
-    if (dl.bodyBlob && this.container) await this.container.getBlobClient(dl.bodyBlob).deleteIfExists({ abortSignal });
+    if (dl.bodyBlob && this.container) await this.container.getBlobClient(dl.bodyBlob).deleteIfExists(options);
     try {
-      await this.table.deleteEntity(connectionId, key, { abortSignal });
+      await this.table.deleteEntity(connectionId, key, options);
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -220,8 +270,19 @@ function toDeadLetter(e: Record<string, unknown> & { partitionKey?: string; rowK
     message: s('message') ?? '',
     attempts: typeof e.attempts === 'number' ? e.attempts : 0,
     at: s('at') ?? '',
+    firstAt: s('firstAt') ?? s('at') ?? '',
+    count: typeof e.count === 'number' ? e.count : 1,
   };
-  for (const k of ['code', 'innerCode', 'requestId', 'clientRequestId', 'claim', 'body', 'bodyBlob'] as const) {
+  for (const k of [
+    'code',
+    'innerCode',
+    'requestId',
+    'clientRequestId',
+    'claim',
+    'body',
+    'bodyBlob',
+    'position',
+  ] as const) {
     const v = s(k);
     if (v !== undefined) dl[k] = v;
   }

@@ -1,12 +1,16 @@
 /**
- * The state layer in one place: storage clients, item queue, ledger, dead letters, crawl lease.
- * Pipeline code takes these as parameters; this factory is for the Functions entry points and the CLI.
+ * The state layer in one place: storage clients, the typed queues, the item store, jobs, cursors, snapshots, dead
+ * letters and leases. Pipeline code takes these as parameters; this factory is for the composition root and tests.
  */
+import type { OperationOptions } from '../core/async.js';
 import { silentLogger, type Logger } from '../log.js';
+import { CursorStore } from './cursors.js';
 import { DeadLetterStore } from './dead-letters.js';
-import { ItemQueue } from './item-queue.js';
-import { Ledger } from './ledger.js';
+import { ItemStore } from './items.js';
+import { JobStore } from './jobs.js';
 import { LeaseStore } from './lease.js';
+import { ItemQueue } from './queues/items.js';
+import { SnapshotStore } from './snapshot.js';
 import {
   createStorage,
   stateNamesFromEnv,
@@ -19,11 +23,14 @@ export interface StateLayer {
   storage: StorageClients;
   names: StateNames;
   queue: ItemQueue;
-  ledger: Ledger;
+  items: ItemStore;
+  jobs: JobStore;
+  cursors: CursorStore;
+  snapshots: SnapshotStore;
   deadLetters: DeadLetterStore;
   leases: LeaseStore;
   /** Create every queue, table and container if missing (idempotent; run at start-up or by `provision`). */
-  ensure(abortSignal?: AbortSignal): Promise<void>;
+  ensure(options?: OperationOptions): Promise<void>;
 }
 
 export interface StateLayerOptions extends StorageOptions {
@@ -43,8 +50,9 @@ export function createStateLayer(options: StateLayerOptions = {}): StateLayer {
   const logger = options.logger ?? silentLogger;
   const storage = options.storage ?? createStorage(env, options);
   const names: StateNames = { ...stateNamesFromEnv(env), ...options.names };
-  const tables = (n: string) => storage.table(n);
+  const table = (suffix: string) => storage.table(`${names.tablePrefix}${suffix}`);
   const claims = storage.container(names.claimsContainer);
+  const now = options.now ?? Date.now;
   const queue = new ItemQueue({
     queue: storage.queue(names.itemsQueue),
     poisonQueue: storage.queue(`${names.itemsQueue}-poison`),
@@ -52,35 +60,48 @@ export function createStateLayer(options: StateLayerOptions = {}): StateLayer {
     logger: logger.child({ component: 'item-queue' }),
     ...(options.maxInlineBytes ? { maxInlineBytes: options.maxInlineBytes } : {}),
   });
-  const common = { logger, ...(options.now ? { now: options.now } : {}) };
-  const ledger = new Ledger({
-    tables,
-    prefix: names.tablePrefix,
-    ...common,
-    logger: logger.child({ component: 'ledger' }),
+  const cursors = new CursorStore(table('cursors'), now);
+  const items = new ItemStore({ table: table('items'), logger: logger.child({ component: 'ledger' }), now });
+  const jobs = new JobStore(table('jobs'), now);
+  const snapshots = new SnapshotStore({
+    container: storage.container(names.stateContainer),
+    cursors,
+    logger: logger.child({ component: 'snapshot' }),
+    now,
   });
-  const deadLetters = new DeadLetterStore({
-    table: tables(`${names.tablePrefix}deadletters`),
-    container: claims,
-    ...common,
-  });
-  const leases = new LeaseStore({ table: tables(`${names.tablePrefix}leases`), ...common });
+  const deadLetters = new DeadLetterStore({ table: table('deadletters'), container: claims, logger, now });
+  const leases = new LeaseStore({ table: table('leases'), logger, now });
   return {
     storage,
     names,
     queue,
-    ledger,
+    items,
+    jobs,
+    cursors,
+    snapshots,
     deadLetters,
     leases,
-    async ensure(abortSignal) {
-      await Promise.all([queue.ensure(abortSignal), ledger.ensure(abortSignal), leases.ensure(abortSignal)]);
-      await deadLetters.ensure(abortSignal);
+    async ensure(opts = {}) {
+      await Promise.all([
+        queue.ensure(opts),
+        items.ensure(opts),
+        jobs.ensure(opts),
+        cursors.ensure(opts),
+        snapshots.ensure(opts),
+        leases.ensure(opts),
+      ]);
+      await deadLetters.ensure(opts);
     },
   };
 }
 
 export * from './storage.js';
-export * from './item-queue.js';
-export * from './ledger.js';
+export * from './keys.js';
+export * from './cursors.js';
+export * from './items.js';
+export * from './jobs.js';
+export * from './snapshot.js';
 export * from './lease.js';
 export * from './dead-letters.js';
+export * from './queues/items.js';
+export * from './queues/control.js';

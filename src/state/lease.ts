@@ -7,8 +7,12 @@
  * at the end; a renew that finds another holder throws {@link LeaseLostError}: stop the crawl.
  */
 import type { TableClient, TableEntity } from '@azure/data-tables';
+import type { OperationOptions } from '../core/async.js';
+import { ConnectorError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { CONNECTION_ID, isConflict, isNotFound, randomId } from './util.js';
+import { StateConfigError } from './cursors.js';
+import { CONNECTION_ID } from './keys.js';
+import { isConflict, isNotFound, randomId } from './util.js';
 
 export interface Lease {
   connectionId: string;
@@ -31,7 +35,7 @@ export interface LeaseHolder {
 
 export type AcquireResult = { ok: true; lease: Lease } | { ok: false; heldBy: LeaseHolder };
 
-export class LeaseLostError extends Error {
+export class LeaseLostError extends ConnectorError {
   override name = 'LeaseLostError';
   constructor(
     readonly connectionId: string,
@@ -41,6 +45,7 @@ export class LeaseLostError extends Error {
       `the crawl lease of connection ${connectionId} was lost` +
         (heldBy ? ` to ${heldBy.holder}${heldBy.crawlId ? ` (crawl ${heldBy.crawlId})` : ''}` : '') +
         '; stop this crawl (another one owns the connection now)',
+      { code: 'LeaseLost' },
     );
   }
 }
@@ -74,8 +79,8 @@ export class LeaseStore {
     this.now = options.now ?? Date.now;
   }
 
-  async ensure(abortSignal?: AbortSignal): Promise<void> {
-    await this.table.createTable({ abortSignal });
+  async ensure(options: OperationOptions = {}): Promise<void> {
+    await this.table.createTable(options);
   }
 
   private entity(connectionId: string, name: string, opts: AcquireOptions, token: string, since: string): Row {
@@ -93,8 +98,9 @@ export class LeaseStore {
 
   /** Take the lease if it is free or expired. Exactly one of several concurrent callers wins. */
   async acquire(connectionId: string, opts: AcquireOptions): Promise<AcquireResult> {
-    if (!CONNECTION_ID.test(connectionId)) throw new Error(`connectionId "${connectionId}" is not 3–32 alphanumerics`);
-    if (!(opts.ttlMs > 0)) throw new Error('lease ttlMs must be positive');
+    if (!CONNECTION_ID.test(connectionId))
+      throw new StateConfigError(`connectionId "${connectionId}" is not 3–32 alphanumerics`);
+    if (!(opts.ttlMs > 0)) throw new StateConfigError('lease ttlMs must be positive');
     const name = opts.name ?? 'crawl';
     const token = randomId(8);
     const since = new Date(this.now()).toISOString();
@@ -129,7 +135,8 @@ export class LeaseStore {
   }
 
   /** Extend the lease; throws {@link LeaseLostError} if someone else holds it now. */
-  async renew(lease: Lease, ttlMs: number, abortSignal?: AbortSignal): Promise<Lease> {
+  async renew(lease: Lease, ttlMs: number, options: OperationOptions = {}): Promise<Lease> {
+    const abortSignal = options.abortSignal;
     const entity: Row = {
       partitionKey: lease.connectionId,
       rowKey: lease.name,
@@ -150,7 +157,8 @@ export class LeaseStore {
   }
 
   /** Give the lease up. A lease already lost (taken over, or gone) is left alone. Returns whether it was released. */
-  async release(lease: Lease, abortSignal?: AbortSignal): Promise<boolean> {
+  async release(lease: Lease, options: OperationOptions = {}): Promise<boolean> {
+    const abortSignal = options.abortSignal;
     try {
       await this.table.deleteEntity(lease.connectionId, lease.name, { etag: lease.etag, abortSignal });
       this.log.info('lease released', { connectionId: lease.connectionId, name: lease.name, holder: lease.holder });
@@ -165,7 +173,8 @@ export class LeaseStore {
    * The current lease as a handle to renew or release (undefined when free). A later invocation of the same
    * crawl uses this to pick its lease up again; check `crawlId` before using it.
    */
-  async get(connectionId: string, name = 'crawl', abortSignal?: AbortSignal): Promise<Lease | undefined> {
+  async get(connectionId: string, name = 'crawl', options: OperationOptions = {}): Promise<Lease | undefined> {
+    const abortSignal = options.abortSignal;
     const row = await this.read(connectionId, name, abortSignal);
     return row ? toLease(row, String(row.etag ?? '')) : undefined;
   }
@@ -174,9 +183,9 @@ export class LeaseStore {
   async holder(
     connectionId: string,
     name = 'crawl',
-    abortSignal?: AbortSignal,
+    options: OperationOptions = {},
   ): Promise<(LeaseHolder & { expired: boolean }) | undefined> {
-    const row = await this.read(connectionId, name, abortSignal);
+    const row = await this.read(connectionId, name, options.abortSignal);
     if (!row) return undefined;
     const h = holderOf(row);
     return { ...h, expired: Date.parse(h.expiresAt) <= this.now() };

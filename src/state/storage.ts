@@ -11,8 +11,19 @@
  * `messageEncoding`), so the same queue works for the queue trigger and the CLI's local worker.
  */
 import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import {
+  BlobServiceClient,
+  newPipeline as newBlobPipeline,
+  StorageSharedKeyCredential as BlobKey,
+  type ContainerClient,
+} from '@azure/storage-blob';
+import {
+  newPipeline as newQueuePipeline,
+  QueueServiceClient,
+  StorageSharedKeyCredential as QueueKey,
+  type QueueClient,
+} from '@azure/storage-queue';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { ConfigError, problem, type ConfigProblem } from '../config/problems.js';
 import { registerSecret, silentLogger, type Logger } from '../log.js';
@@ -31,6 +42,37 @@ export interface StorageOptions {
   /** Use this credential for identity-based storage instead of building one from the environment. */
   credential?: TokenCredential;
   logger?: Logger;
+  /**
+   * Called for every request the storage clients send (a pipeline policy on each client): the benchmark counts
+   * storage calls per record with it. With a connection string it needs an account key (Azurite has one).
+   */
+  onRequest?: (service: StorageService, method: string) => void;
+}
+
+export type StorageService = 'queue' | 'table' | 'blob';
+
+/** A storage-queue/blob pipeline factory that reports each request. */
+function countingFactory(service: StorageService, onRequest: NonNullable<StorageOptions['onRequest']>) {
+  return {
+    create(next: { sendRequest(r: { method: string }): Promise<unknown> }) {
+      return {
+        sendRequest(request: { method: string }) {
+          onRequest(service, request.method);
+          return next.sendRequest(request);
+        },
+      };
+    },
+  };
+}
+
+function countingPolicy(onRequest: NonNullable<StorageOptions['onRequest']>): PipelinePolicy {
+  return {
+    name: 'graphConnectorRequestCounter',
+    sendRequest(request, next) {
+      onRequest('table', request.method);
+      return next(request);
+    },
+  };
 }
 
 const PREFIX = 'AzureWebJobsStorage';
@@ -54,7 +96,7 @@ function isHttp(url: string | undefined): boolean {
 export function createStorage(env: NodeJS.ProcessEnv = process.env, options: StorageOptions = {}): StorageClients {
   const log = options.logger ?? silentLogger;
   const conn = env[PREFIX]?.trim();
-  if (conn) return fromConnectionString(conn, log);
+  if (conn) return fromConnectionString(conn, log, options.onRequest);
 
   const problems: ConfigProblem[] = [];
   const account = env[`${PREFIX}__accountName`]?.trim();
@@ -159,7 +201,7 @@ const DEV_CONN =
   ';BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;' +
   'TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
 
-function fromConnectionString(raw: string, log: Logger): StorageClients {
+function fromConnectionString(raw: string, log: Logger, onRequest?: StorageOptions['onRequest']): StorageClients {
   const conn = /^usedevelopmentstorage=true;?$/i.test(raw) ? DEV_CONN : raw;
   const parts = parseConnectionString(conn);
   registerSecret(conn);
@@ -184,12 +226,26 @@ function fromConnectionString(raw: string, log: Logger): StorageClients {
     );
   }
   const insecure = isHttp(endpoints.table) || isHttp(endpoints.queue) || isHttp(endpoints.blob);
-  const tableOptions: TableServiceClientOptions = insecure ? { allowInsecureConnection: true } : {};
+  const tableOptions: TableServiceClientOptions = {
+    ...(insecure ? { allowInsecureConnection: true } : {}),
+    ...(onRequest ? { additionalPolicies: [{ policy: countingPolicy(onRequest), position: 'perCall' as const }] } : {}),
+  };
   let queueService: QueueServiceClient;
   let blobService: BlobServiceClient;
   try {
-    queueService = QueueServiceClient.fromConnectionString(conn);
-    blobService = BlobServiceClient.fromConnectionString(conn);
+    const key = parts.get('accountkey');
+    if (onRequest && account && key) {
+      // Counted clients: the same endpoints and key, with a counting factory in front of each pipeline.
+      const qp = newQueuePipeline(new QueueKey(account, key));
+      qp.factories.unshift(countingFactory('queue', onRequest) as unknown as (typeof qp.factories)[number]);
+      queueService = new QueueServiceClient(endpoints.queue, qp);
+      const bp = newBlobPipeline(new BlobKey(account, key));
+      bp.factories.unshift(countingFactory('blob', onRequest) as unknown as (typeof bp.factories)[number]);
+      blobService = new BlobServiceClient(endpoints.blob, bp);
+    } else {
+      queueService = QueueServiceClient.fromConnectionString(conn);
+      blobService = BlobServiceClient.fromConnectionString(conn);
+    }
   } catch (err) {
     throw new ConfigError(
       [
@@ -218,6 +274,8 @@ export interface StateNames {
   provisionQueue: string;
   tablePrefix: string;
   claimsContainer: string;
+  /** Snapshots and crawl checkpoints' bitmaps (STATE_CONTAINER). */
+  stateContainer: string;
 }
 
 export function stateNamesFromEnv(env: NodeJS.ProcessEnv = process.env): StateNames {
@@ -226,20 +284,8 @@ export function stateNamesFromEnv(env: NodeJS.ProcessEnv = process.env): StateNa
     provisionQueue: env.PROVISION_QUEUE?.trim() || 'graph-provision',
     tablePrefix: env.LEDGER_TABLE_PREFIX?.trim() || 'gc',
     claimsContainer: env.CLAIMS_CONTAINER?.trim() || 'graph-claims',
+    stateContainer: env.STATE_CONTAINER?.trim() || 'graph-state',
   };
 }
 
-/** Encode a queue message the way the Functions host expects by default (`messageEncoding: base64`). */
-export function encodeQueueMessage(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64');
-}
-
-/** Decode a queue message: base64 (the host default) or, tolerated, plain text. */
-export function decodeQueueMessage(text: string): string {
-  const t = text.trim();
-  if (t.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(t)) {
-    const decoded = Buffer.from(t, 'base64').toString('utf8');
-    if (Buffer.from(decoded, 'utf8').toString('base64') === t) return decoded;
-  }
-  return text;
-}
+export { encodeQueueMessage, decodeQueueMessage } from './queues/codec.js';

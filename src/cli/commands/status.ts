@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../log.js';
-import { createRuntime } from '../../pipeline/runtime.js';
-import { statusReport } from '../../pipeline/status.js';
+import { createRuntime } from '../../host/runtime.js';
+import { statusReport } from '../../host/status.js';
 import { UsageError, type Command } from '../command.js';
 
 const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger, levelFromEnv } from '../../log.js';
-import { createRuntime } from '../../pipeline/runtime.js';
-import { runWorker } from '../../pipeline/worker.js';
+import { createRuntime } from '../../host/runtime.js';
+import { runWorker } from '../../local/worker.js';
 import { UsageError, type Command } from '../command.js';
 
 const help = `Usage: graph-connector worker [--config connector.json] [--concurrency N] [--until-idle] [--idle-ms MS]
@@ -73,7 +73,7 @@ export const workerCommand: Command = {
       concurrency,
       visibilityTimeoutMs,
       pollMs,
-      signal: io.signal,
+      ...(io.signal ? { abortSignal: io.signal } : {}),
       // runWorker asks only when nothing is in flight and both queues answered empty.
       stopWhen: () => {
         if (!values['until-idle']) return Promise.resolve(false);

@@ -6,21 +6,29 @@
  * Only `import type` from @azure/functions here: its other named exports do not load under plain Node ESM.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
+import { runSlice } from '../crawl/enumerate.js';
+import { finalizeCrawl } from '../crawl/finalize.js';
+import { startCrawl } from '../crawl/start.js';
+import { ingestItem, ingestPoison } from '../ingest/ingest.js';
 import type { Logger } from '../log.js';
 import { redact } from '../log.js';
-import { ControlMessageError, parseControlMessage } from './control.js';
-import { enumerateCrawl, finalizeCrawl, startCrawl } from './crawl.js';
-import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http/requests.js';
-import { ingestItem, ingestPoison } from './ingest.js';
-import { replayDeadLetters, statusReport } from './status.js';
-import { provisionStep, startProvisioning, type ProvisionMessage } from './provision-driver.js';
+import { provisionStep, startProvisioning, type ProvisionMessage } from '../pipeline/provision-driver.js';
+import { ControlMessageError, parseControlMessage } from '../state/queues/control.js';
+import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http.js';
 import type { Runtime } from './runtime.js';
+import { jobView, replayDeadLetters, statusReport } from './status.js';
 
 export type RuntimeProvider = () => Promise<Runtime>;
 
 function dequeueCountOf(context: InvocationContext): number {
   const n = Number(context.triggerMetadata?.dequeueCount ?? 1);
   return Number.isFinite(n) && n > 0 ? n : 1;
+}
+
+/** The queue message id (the same on every delivery of one message). */
+function messageIdOf(context: InvocationContext): string | undefined {
+  const id = context.triggerMetadata?.id;
+  return typeof id === 'string' && id ? id : undefined;
 }
 
 function contextLogger(base: Logger, context: InvocationContext): Logger {
@@ -78,8 +86,16 @@ export function createHandlers(runtime: RuntimeProvider) {
         throw err;
       }
       if (msg.kind === 'crawl') {
-        const r = await enumerateCrawl(rt.pipeline, msg.crawlId, { dequeueCount: dequeueCountOf(context) });
-        log.info('crawl enumeration finished', { crawlId: msg.crawlId, status: r.status, reason: r.reason });
+        const r = await runSlice(rt.pipeline, msg.crawlId, { slice: msg.slice, dequeueCount: dequeueCountOf(context) });
+        log.info('crawl slice finished', {
+          crawlId: msg.crawlId,
+          slice: msg.slice,
+          status: r.status,
+          pages: r.pages,
+          reason: r.reason,
+        });
+        // Interrupted: fail the invocation, so the message comes back and the slice resumes from its checkpoint.
+        if (r.status === 'interrupted') throw new Error(`crawl ${msg.crawlId}: ${r.reason ?? 'slice interrupted'}`);
       } else {
         await finalizeCrawl(rt.pipeline, msg.crawlId, msg.checks);
       }
@@ -88,13 +104,22 @@ export function createHandlers(runtime: RuntimeProvider) {
     /** Item queue: PUT or DELETE one item, then settle it. */
     ingest: async (message: unknown, context: InvocationContext): Promise<void> => {
       const rt = await runtime();
-      await ingestItem(rt.pipeline, { payload: message, dequeueCount: dequeueCountOf(context) });
+      const messageId = messageIdOf(context);
+      await ingestItem(rt.pipeline, {
+        payload: message,
+        dequeueCount: dequeueCountOf(context),
+        ...(messageId ? { messageId } : {}),
+      });
     },
 
     /** Poison queue: an operation that failed on every delivery becomes a dead letter (and settles). */
     ingestPoison: async (message: unknown, context: InvocationContext): Promise<void> => {
       const rt = await runtime();
-      const r = await ingestPoison(rt.pipeline, message, dequeueCountOf(context));
+      const messageId = messageIdOf(context);
+      const r = await ingestPoison(rt.pipeline, message, {
+        dequeueCount: dequeueCountOf(context),
+        ...(messageId ? { messageId } : {}),
+      });
       contextLogger(rt.logger, context).warn('poison message dead-lettered', { itemId: r.itemId });
     },
 
@@ -176,13 +201,12 @@ export function createHandlers(runtime: RuntimeProvider) {
             `"${id.slice(0, 60)}" is not a crawl id (13+ hex digits, as returned by POST /api/resync)`,
           ]);
         const rt = await runtime();
-        const job = await rt.pipeline.state.ledger.getJob(rt.pipeline.connectionId, id, { live: true });
+        const job = await rt.pipeline.state.jobs.get(rt.pipeline.connectionId, id);
         if (!job)
           return json(404, {
             error: { code: 'NotFound', message: `no crawl ${id} for connection ${rt.pipeline.connectionId}` },
           });
-        const { etag: _etag, ...rest } = job;
-        return json(200, rest);
+        return json(200, await jobView(rt.pipeline.state, job));
       } catch (err) {
         return problemResponse(err);
       }

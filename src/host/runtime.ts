@@ -17,12 +17,13 @@ import { createMapper } from '../mapping/mapper.js';
 import { createSecretProvider } from '../secrets/index.js';
 import type { SecretProvider } from '../secrets/types.js';
 import { createSource } from '../sources/index.js';
+import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from '../crawl/deps.js';
+import { sourceAttachmentFetch } from '../pipeline/attachments.js';
+import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
 import { createStateLayer, type StateLayer } from '../state/index.js';
 import { TableProvisionStore, type ProvisionStore } from '../state/provision-store.js';
-import { sourceAttachmentFetch } from './attachments.js';
-import { ControlQueue } from './control.js';
-import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from './deps.js';
-import { runProvisionToCompletion } from './provision/provision.js';
+import { ControlQueue } from '../state/queues/control.js';
+import type { StorageOptions } from '../state/storage.js';
 
 export interface Runtime {
   env: ConnectorEnvironment;
@@ -54,9 +55,12 @@ export interface RuntimeOptions {
     itemsQueue: string;
     tablePrefix: string;
     claimsContainer: string;
+    stateContainer: string;
     crawlQueue: string;
     provisionQueue: string;
   }>;
+  /** Called for every storage request (the benchmark counts them). */
+  onStorageRequest?: StorageOptions['onRequest'];
 }
 
 /** Upper-case a secret name's env var, as the env secret provider does (for docs and errors). */
@@ -89,8 +93,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       ...(names.itemsQueue ? { itemsQueue: names.itemsQueue } : {}),
       ...(names.tablePrefix ? { tablePrefix: names.tablePrefix } : {}),
       ...(names.claimsContainer ? { claimsContainer: names.claimsContainer } : {}),
+      ...(names.stateContainer ? { stateContainer: names.stateContainer } : {}),
       ...(names.provisionQueue ? { provisionQueue: names.provisionQueue } : {}),
     },
+    ...(options.onStorageRequest ? { onRequest: options.onStorageRequest } : {}),
   });
   const control = new ControlQueue(state.storage.queue(names.crawlQueue ?? (env.CRAWL_QUEUE?.trim() || 'graph-crawl')));
   const provisionQueue = state.storage.queue(state.names.provisionQueue);
@@ -113,6 +119,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const settings: PipelineSettings = {
     ...DEFAULT_SETTINGS,
     maxDeleteRatio: envConfig.sweepMaxDeleteRatio,
+    sliceMs: envConfig.crawl.sliceSeconds * 1000,
+    slicePages: envConfig.crawl.slicePages,
+    pageSize: envConfig.crawl.pageSize,
     holder: `${env.WEBSITE_INSTANCE_ID?.slice(0, 12) ?? 'local'}/${process.pid}/${randomUUID().slice(0, 8)}`,
     ...options.settings,
   };
@@ -123,14 +132,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     graph: ingestGraph,
     source: () => createSource(sourceDef, { secrets, logger: logger.child({ component: 'source' }), baseDir }),
     mapper,
-    syncGroups: async (groups: ExternalGroup[], signal?: AbortSignal) => {
+    syncGroups: async (groups: ExternalGroup[], opts = {}) => {
       await runProvisionToCompletion({
         graph,
         definition,
         groups,
         logger: logger.child({ component: 'provision' }),
         store: provisionStore,
-        ...(signal ? { signal } : {}),
+        ...(opts.abortSignal ? { signal: opts.abortSignal } : {}),
       });
     },
     logger,

@@ -4,17 +4,20 @@
  * `concurrency` item operations in flight, calling the very same handlers the functions call. Messages that
  * fail are left to reappear (as the host does) and go to the poison path after `maxDequeueCount` deliveries.
  */
+import { Semaphore, sleep as sleepFor } from '../core/async.js';
+import { messageOf } from '../core/errors.js';
+import type { PipelineDeps } from '../crawl/deps.js';
+import { runSlice } from '../crawl/enumerate.js';
+import { finalizeCrawl } from '../crawl/finalize.js';
 import { GraphError } from '../graph/errors.js';
-import type { PipelineDeps } from './deps.js';
-import { enumerateCrawl, finalizeCrawl } from './crawl.js';
-import { ingestItem, ingestPoison, type IngestOutcome } from './ingest.js';
+import { ingestItem, ingestPoison, type IngestOutcome } from '../ingest/ingest.js';
 
 export interface WorkerOptions {
   /** Item operations in flight at once (Graph allows 25 concurrent operations per connection). */
   concurrency: number;
   /** Stop when both queues are empty, nothing is in flight, and this says so (e.g. the crawl finished). */
   stopWhen: () => Promise<boolean>;
-  signal?: AbortSignal;
+  abortSignal?: AbortSignal;
   /** How long a received item message stays hidden before it is redelivered (host: visibilityTimeout). */
   visibilityTimeoutMs?: number;
   /** Deliveries before a message goes to the poison path (host.json maxDequeueCount). */
@@ -43,6 +46,10 @@ export interface WorkerStats {
   throttled: number;
   deadLettered: number;
   superseded: number;
+  /** Redeliveries of operations that had already settled (no Graph call). */
+  duplicates: number;
+  /** Operations put back for later (another version's write in flight, or too early). */
+  deferred: number;
   transientFailures: number;
   controlMessages: number;
   /** Attachment files extracted into items, and files that failed (their items were dead-lettered). */
@@ -52,44 +59,20 @@ export interface WorkerStats {
 /** Missed pacing slots that may be caught up at once (see WorkerOptions.itemsPerSecond). */
 const PACING_BURST = 5;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
-/** A semaphore: at most `limit` calls of `run` at once, the rest wait in order. */
-function gate(limit: number) {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(run: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await run();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
+/** Wait, but end early (without an error) when the worker is stopped. */
+const sleep = (ms: number, abortSignal?: AbortSignal) =>
+  sleepFor(ms, abortSignal ? { abortSignal } : {}).catch(() => undefined);
 
 export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptions): Promise<WorkerStats> {
   let deps = pipelineDeps;
   if (options.graphConcurrency && options.graphConcurrency < options.concurrency) {
-    const limit = gate(options.graphConcurrency);
+    const gate = new Semaphore(options.graphConcurrency);
     const graph = pipelineDeps.graph;
     deps = {
       ...pipelineDeps,
       graph: {
-        putItem: (...a: Parameters<typeof graph.putItem>) => limit(() => graph.putItem(...a)),
-        deleteItem: (...a: Parameters<typeof graph.deleteItem>) => limit(() => graph.deleteItem(...a)),
+        putItem: (...a: Parameters<typeof graph.putItem>) => gate.run(() => graph.putItem(...a)),
+        deleteItem: (...a: Parameters<typeof graph.deleteItem>) => gate.run(() => graph.deleteItem(...a)),
       },
     };
   }
@@ -97,7 +80,8 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
   const visibility = options.visibilityTimeoutMs ?? 30_000;
   const maxDequeue = options.maxDequeueCount ?? 5;
   const pollMs = options.pollMs ?? 250;
-  const signal = options.signal;
+  const signal = options.abortSignal;
+  const opts = signal ? { abortSignal: signal } : {};
   const stats: WorkerStats = {
     operations: 0,
     ingested: 0,
@@ -105,6 +89,8 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
     throttled: 0,
     deadLettered: 0,
     superseded: 0,
+    duplicates: 0,
+    deferred: 0,
     transientFailures: 0,
     controlMessages: 0,
     attachments: { extracted: 0, failed: 0 },
@@ -131,7 +117,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
     while (!signal?.aborted) {
       let received = 0;
       if (controls.size < 2) {
-        const batch = await control.receive(2 - controls.size, 120_000, signal);
+        const batch = await control.receive(2 - controls.size, 120_000, opts);
         received += batch.length;
         for (const m of batch) {
           stats.controlMessages++;
@@ -152,26 +138,29 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
               }, 60_000);
               try {
                 if (m.message.kind === 'crawl') {
-                  await enumerateCrawl(deps, m.message.crawlId, {
+                  const r = await runSlice(deps, m.message.crawlId, {
+                    slice: m.message.slice,
                     dequeueCount: m.dequeueCount,
-                    ...(signal ? { signal } : {}),
+                    ...opts,
                   });
+                  // Interrupted (we are stopping): leave the message; it comes back and the slice resumes.
+                  if (r.status === 'interrupted') return;
                 } else {
-                  await finalizeCrawl(deps, m.message.crawlId, m.message.checks, signal);
+                  await finalizeCrawl(deps, m.message.crawlId, m.message.checks, opts);
                 }
                 await control.delete(handle);
               } finally {
                 clearInterval(keepAlive);
               }
             })().catch((err: unknown) => {
-              logger.error('worker: control message failed; it will be redelivered', { error: (err as Error).message });
+              logger.error('worker: control message failed; it will be redelivered', { error: messageOf(err) });
             }),
           );
         }
       }
       const room = options.concurrency - items.size;
       if (room > 0) {
-        const batch = await state.queue.receive(Math.min(32, room), visibility, signal);
+        const batch = await state.queue.receive(Math.min(32, room), visibility, opts);
         received += batch.length;
         for (const m of batch) {
           stats.operations++;
@@ -183,8 +172,13 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
                 const payload = m.message ?? m.text;
                 const outcome =
                   m.dequeueCount > maxDequeue
-                    ? await ingestPoison(deps, payload, m.dequeueCount)
-                    : await ingestItem(deps, { payload, dequeueCount: m.dequeueCount, ...(signal ? { signal } : {}) });
+                    ? await ingestPoison(deps, payload, { dequeueCount: m.dequeueCount, messageId: m.messageId })
+                    : await ingestItem(deps, {
+                        payload,
+                        dequeueCount: m.dequeueCount,
+                        messageId: m.messageId,
+                        ...opts,
+                      });
                 count(stats, outcome);
                 options.onOutcome?.(outcome);
                 await state.queue.delete(m);
@@ -197,7 +191,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
                   {
                     messageId: m.messageId,
                     dequeueCount: m.dequeueCount,
-                    error: (err as Error).message,
+                    error: messageOf(err),
                   },
                 );
               }
@@ -229,6 +223,8 @@ function count(stats: WorkerStats, o: IngestOutcome): void {
   else if (o.outcome === 'throttled') stats.throttled++;
   else if (o.outcome === 'deadLettered') stats.deadLettered++;
   else if (o.outcome === 'superseded') stats.superseded++;
+  else if (o.outcome === 'duplicate') stats.duplicates++;
+  else if (o.outcome === 'deferred') stats.deferred++;
   if ((o.outcome === 'ingested' || o.outcome === 'deadLettered') && o.attachments) {
     stats.attachments.extracted += o.attachments.extracted;
     stats.attachments.failed += o.attachments.failed;

@@ -11,14 +11,18 @@
  */
 import type { QueueClient } from '@azure/storage-queue';
 import type { ContainerClient } from '@azure/storage-blob';
-import type { ExternalItem } from '../config/model.js';
-import { silentLogger, type Logger } from '../log.js';
-import { decodeQueueMessage, encodeQueueMessage } from './storage.js';
-import { CONNECTION_ID, ITEM_ID, isNotFound, mapLimit, randomId } from './util.js';
+import type { ExternalItem } from '../../config/model.js';
+import { mapLimit, type OperationOptions } from '../../core/async.js';
+import { ConnectorError } from '../../core/errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import type { ItemOp } from '../items.js';
+import { CONNECTION_ID, CRAWL_ID, ITEM_ID } from '../keys.js';
+import { isNotFound, randomId } from '../util.js';
+import { decodeQueueMessage, encodeQueueMessage } from './codec.js';
 
 export const ITEM_MESSAGE_VERSION = 1 as const;
 
-export type ItemOp = 'upsert' | 'delete';
+export type { ItemOp };
 
 export interface ItemMessage {
   v: typeof ITEM_MESSAGE_VERSION;
@@ -26,10 +30,17 @@ export interface ItemMessage {
   connectionId: string;
   itemId: string;
   crawlId: string;
-  /** The generation of the crawl that produced this message. */
-  generation: number;
+  /** The generation of the crawl that produced this message (shown in logs; optional). */
+  generation?: number;
   /** Hash of the final item (properties + content + ACL); for a delete, the hash being deleted (may be ''). */
   hash: string;
+  /**
+   * The item row's ETag after the enumeration marked it pending: the ingest takes the item's fence with it, without
+   * reading the row first. Stale (or absent) → the ingest reads the row.
+   */
+  etag?: string;
+  /** Graph holds this item under this id (it differs in case): delete it before writing the new one. */
+  replaces?: string;
   /** 0 for the first delivery; incremented on each re-enqueue (throttling, transient errors). */
   attempt: number;
   /** Epoch milliseconds before which the message must not be processed (Retry-After). */
@@ -89,7 +100,7 @@ function validateAttachments(value: unknown, bad: (why: string) => never): ItemA
 }
 
 /** Why a raw queue message could not be accepted. Dead-letter it; do not retry. */
-export class ItemMessageError extends Error {
+export class ItemMessageError extends ConnectorError {
   override name = 'ItemMessageError';
   constructor(
     message: string,
@@ -97,16 +108,23 @@ export class ItemMessageError extends Error {
     /** The raw (decoded) message text, truncated to 4 KiB, for the dead-letter record. */
     readonly raw: string,
   ) {
-    super(message);
+    super(message, { code: 'InvalidItemMessage' });
   }
 }
 
 /** A claim-check blob named by a message does not exist (deleted or never written). */
-export class ClaimMissingError extends Error {
+export class ClaimMissingError extends ConnectorError {
   override name = 'ClaimMissingError';
   constructor(readonly claim: string) {
-    super(`claim-check blob "${claim}" was not found in the claims container; the item must be re-crawled`);
+    super(`claim-check blob "${claim}" was not found in the claims container; the item must be re-crawled`, {
+      code: 'ClaimMissing',
+    });
   }
+}
+
+/** The blob names a message may claim: `<connectionId>/<crawlId>/<itemId>-<random>.json`, nothing else. */
+export function claimPrefixOf(msg: Pick<ItemMessage, 'connectionId' | 'crawlId' | 'itemId'>): string {
+  return `${msg.connectionId}/${msg.crawlId}/${msg.itemId}-`;
 }
 
 const MAX_RAW = 4096;
@@ -154,12 +172,17 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.op !== 'upsert' && m.op !== 'delete') bad(`op must be "upsert" or "delete", got ${JSON.stringify(m.op)}`);
   if (typeof m.connectionId !== 'string' || !CONNECTION_ID.test(m.connectionId))
     bad('connectionId must be 3–32 alphanumerics');
-  if (typeof m.itemId !== 'string' || !ITEM_ID.test(m.itemId)) bad('itemId must be 1–128 alphanumerics');
-  if (typeof m.crawlId !== 'string' || !/^[A-Za-z0-9]{1,64}$/.test(m.crawlId))
-    bad('crawlId must be 1–64 alphanumerics');
-  if (typeof m.generation !== 'number' || !Number.isSafeInteger(m.generation) || m.generation < 0) {
+  if (typeof m.itemId !== 'string' || !ITEM_ID.test(m.itemId)) bad('itemId must be 1–128 letters, digits, "-" or "_"');
+  if (typeof m.crawlId !== 'string' || !CRAWL_ID.test(m.crawlId)) bad('crawlId must be 1–64 alphanumerics');
+  if (
+    m.generation !== undefined &&
+    (typeof m.generation !== 'number' || !Number.isSafeInteger(m.generation) || m.generation < 0)
+  ) {
     bad('generation must be a non-negative integer');
   }
+  if (m.etag !== undefined && (typeof m.etag !== 'string' || m.etag.length > 200)) bad('etag must be an ETag string');
+  if (m.replaces !== undefined && (typeof m.replaces !== 'string' || !ITEM_ID.test(m.replaces)))
+    bad('replaces must be an item id');
   if (typeof m.hash !== 'string' || m.hash.length > 128) bad('hash must be a string of at most 128 characters');
   if (typeof m.attempt !== 'number' || !Number.isSafeInteger(m.attempt) || m.attempt < 0) {
     bad('attempt must be a non-negative integer');
@@ -167,8 +190,16 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.notBefore !== undefined && (typeof m.notBefore !== 'number' || !Number.isFinite(m.notBefore))) {
     bad('notBefore must be epoch milliseconds');
   }
-  if (m.claim !== undefined && (typeof m.claim !== 'string' || !m.claim || m.claim.length > 1024)) {
-    bad('claim must be a blob name');
+  if (m.claim !== undefined) {
+    // A claim names a blob this message's crawl wrote for this item, never any other blob of the container.
+    const prefix = claimPrefixOf(m as Pick<ItemMessage, 'connectionId' | 'crawlId' | 'itemId'>);
+    if (
+      typeof m.claim !== 'string' ||
+      m.claim.length > 1024 ||
+      !m.claim.startsWith(prefix) ||
+      !/^[A-Za-z0-9]{1,32}\.json$/.test(m.claim.slice(prefix.length))
+    )
+      bad(`claim must be a blob named ${prefix}<random>.json (the crawl's own claim for this item)`);
   }
   if (m.op === 'upsert') {
     if ((m.item === undefined) === (m.claim === undefined)) bad('an upsert carries exactly one of item or claim');
@@ -183,10 +214,12 @@ export function parseItemMessage(input: unknown): ItemMessage {
     connectionId: m.connectionId as string,
     itemId: m.itemId as string,
     crawlId: m.crawlId as string,
-    generation: m.generation as number,
     hash: m.hash as string,
     attempt: m.attempt as number,
   };
+  if (m.generation !== undefined) out.generation = m.generation as number;
+  if (m.etag !== undefined) out.etag = m.etag as string;
+  if (m.replaces !== undefined) out.replaces = m.replaces as string;
   if (m.notBefore !== undefined) out.notBefore = m.notBefore as number;
   if (m.item !== undefined) out.item = m.item as ExternalItem;
   if (m.claim !== undefined) out.claim = m.claim as string;
@@ -237,10 +270,9 @@ export interface ItemQueueOptions {
   sendConcurrency?: number;
 }
 
-export interface SendOptions {
+export interface SendOptions extends OperationOptions {
   /** Hide the message for this long (Retry-After + jitter). Rounded up to whole seconds; max 7 days. */
   visibilityDelayMs?: number;
-  abortSignal?: AbortSignal;
 }
 
 /** The queue's own message limit: 64 KiB of message text (after base64). */
@@ -269,7 +301,8 @@ export class ItemQueue {
   }
 
   /** Create the queue, its poison queue and the claims container if missing. */
-  async ensure(abortSignal?: AbortSignal): Promise<void> {
+  async ensure(options: OperationOptions = {}): Promise<void> {
+    const abortSignal = options.abortSignal;
     await Promise.all([
       this.queueClient.createIfNotExists({ abortSignal }),
       this.poisonClient?.createIfNotExists({ abortSignal }),
@@ -283,11 +316,15 @@ export class ItemQueue {
     const text = encodeQueueMessage(JSON.stringify(checked));
     if (text.length <= this.maxInline || !checked.item) {
       if (text.length > QUEUE_MESSAGE_LIMIT) {
-        throw new Error(`item message for ${checked.itemId} is ${text.length} bytes without an item; limit is 64 KiB`);
+        throw new ItemMessageError(
+          `item message for ${checked.itemId} is ${text.length} bytes without an item; limit is 64 KiB`,
+          'invalid',
+          '',
+        );
       }
       return { text };
     }
-    const claim = `${checked.connectionId}/${checked.crawlId}/${checked.itemId}-${randomId(4)}.json`;
+    const claim = `${claimPrefixOf(checked)}${randomId(4)}.json`;
     const body = Buffer.from(JSON.stringify(checked.item), 'utf8');
     await this.claims.getBlockBlobClient(claim).uploadData(body, {
       blobHTTPHeaders: { blobContentType: 'application/json' },
@@ -326,17 +363,21 @@ export class ItemQueue {
     msgs: readonly ItemMessage[],
     options: SendOptions & { concurrency?: number } = {},
   ): Promise<SendResult[]> {
-    return mapLimit(msgs, options.concurrency ?? this.concurrency, (m) => this.send(m, options), options.abortSignal);
+    return mapLimit(msgs, options.concurrency ?? this.concurrency, (m) => this.send(m, options), options);
   }
 
   /** Receive up to `max` (1–32) messages, hidden for `visibilityTimeoutMs`. Invalid messages come back with `error`. */
-  async receive(max: number, visibilityTimeoutMs: number, abortSignal?: AbortSignal): Promise<ReceivedItemMessage[]> {
-    return receiveFrom(this.queueClient, max, visibilityTimeoutMs, abortSignal);
+  async receive(
+    max: number,
+    visibilityTimeoutMs: number,
+    options: OperationOptions = {},
+  ): Promise<ReceivedItemMessage[]> {
+    return receiveFrom(this.queueClient, max, visibilityTimeoutMs, options.abortSignal);
   }
 
-  async delete(handle: MessageHandle, abortSignal?: AbortSignal): Promise<void> {
+  async delete(handle: MessageHandle, options: OperationOptions = {}): Promise<void> {
     try {
-      await this.queueClient.deleteMessage(handle.messageId, handle.popReceipt, { abortSignal });
+      await this.queueClient.deleteMessage(handle.messageId, handle.popReceipt, options);
     } catch (err) {
       if (!isNotFound(err)) throw err; // already deleted (or the pop receipt moved on): nothing to do
     }
@@ -346,26 +387,27 @@ export class ItemQueue {
   async updateVisibility(
     handle: MessageHandle,
     visibilityTimeoutMs: number,
-    abortSignal?: AbortSignal,
+    options: OperationOptions = {},
   ): Promise<MessageHandle> {
     const r = await this.queueClient.updateMessage(
       handle.messageId,
       handle.popReceipt,
       undefined,
       Math.min(MAX_VISIBILITY_S, Math.ceil(visibilityTimeoutMs / 1000)),
-      { abortSignal },
+      options,
     );
     return { messageId: handle.messageId, popReceipt: r.popReceipt ?? handle.popReceipt };
   }
 
   /** The item of an upsert: inline, or loaded from its claim. `undefined` for a delete. */
-  async resolve(msg: ItemMessage, abortSignal?: AbortSignal): Promise<ExternalItem | undefined> {
+  async resolve(msg: ItemMessage, options: OperationOptions = {}): Promise<ExternalItem | undefined> {
     if (msg.op === 'delete') return undefined;
     if (msg.item) return msg.item;
     const claim = msg.claim as string;
+    if (!claim.startsWith(claimPrefixOf(msg))) throw new ClaimMissingError(claim);
     let buf: Buffer;
     try {
-      buf = await this.claims.getBlobClient(claim).downloadToBuffer(undefined, undefined, { abortSignal });
+      buf = await this.claims.getBlobClient(claim).downloadToBuffer(undefined, undefined, options);
     } catch (err) {
       if (isNotFound(err)) throw new ClaimMissingError(claim);
       throw err;
@@ -378,8 +420,12 @@ export class ItemQueue {
   }
 
   /** Delete the claim of a settled message (no-op for inline messages or an already deleted claim). */
-  async deleteClaim(msg: Pick<ItemMessage, 'claim'>, abortSignal?: AbortSignal): Promise<void> {
-    if (msg.claim) await this.deleteClaimBlob(msg.claim, abortSignal);
+  async deleteClaim(
+    msg: Pick<ItemMessage, 'claim' | 'connectionId' | 'crawlId' | 'itemId'>,
+    options: OperationOptions = {},
+  ): Promise<void> {
+    if (msg.claim && msg.claim.startsWith(claimPrefixOf(msg)))
+      await this.deleteClaimBlob(msg.claim, options.abortSignal);
   }
 
   private async deleteClaimBlob(claim: string, abortSignal?: AbortSignal): Promise<void> {
@@ -387,15 +433,15 @@ export class ItemQueue {
   }
 
   /** Number of messages in the queue (approximate, as the service reports it). */
-  async approximateCount(abortSignal?: AbortSignal): Promise<number> {
-    const p = await this.queueClient.getProperties({ abortSignal });
+  async approximateCount(options: OperationOptions = {}): Promise<number> {
+    const p = await this.queueClient.getProperties(options);
     return p.approximateMessagesCount ?? 0;
   }
 
   /** Read (without removing) up to 32 messages of the poison queue. */
-  async peekPoison(max = 32, abortSignal?: AbortSignal): Promise<ReceivedItemMessage[]> {
+  async peekPoison(max = 32, options: OperationOptions = {}): Promise<ReceivedItemMessage[]> {
     const poison = this.requirePoison();
-    const r = await poison.peekMessages({ numberOfMessages: Math.max(1, Math.min(32, max)), abortSignal });
+    const r = await poison.peekMessages({ numberOfMessages: Math.max(1, Math.min(32, max)), ...options });
     return r.peekedMessageItems.map((m) => ({
       ...toReceived(m.messageText, m.messageId, '', m.dequeueCount, m.insertedOn),
     }));
@@ -408,7 +454,7 @@ export class ItemQueue {
    */
   async drainPoison(
     handle: (msg: ReceivedItemMessage) => Promise<void>,
-    options: { max?: number; visibilityTimeoutMs?: number; abortSignal?: AbortSignal } = {},
+    options: { max?: number; visibilityTimeoutMs?: number } & OperationOptions = {},
   ): Promise<number> {
     const poison = this.requirePoison();
     const max = options.max ?? 1000;
@@ -443,7 +489,8 @@ export class ItemQueue {
   }
 
   private requirePoison(): QueueClient {
-    if (!this.poisonClient) throw new Error(`no poison queue configured for queue "${this.name}"`);
+    if (!this.poisonClient)
+      throw new ConnectorError(`no poison queue configured for queue "${this.name}"`, { code: 'NoPoisonQueue' });
     return this.poisonClient;
   }
 }

@@ -1,13 +1,14 @@
+import type { OperationOptions } from '../core/async.js';
 import type { ExternalGroup } from '../config/model.js';
 import type { GraphConnectorClient } from '../graph/client.js';
 import type { Logger } from '../log.js';
 import type { Mapper } from '../mapping/mapper.js';
-import type { Source } from '../sources/types.js';
+import type { Source, SourceProgress } from '../sources/types.js';
 import type { StateLayer } from '../state/index.js';
-import type { ControlQueue } from './control.js';
+import type { ControlQueue } from '../state/queues/control.js';
 
 export interface PipelineSettings {
-  /** The largest share of the ledger a sweep may delete without force (SWEEP_MAX_DELETE_RATIO). */
+  /** The largest share of the snapshot a sweep may delete without force (SWEEP_MAX_DELETE_RATIO). */
   maxDeleteRatio: number;
   /** How long a crawl's lease lasts without renewal; renewed while enumerating and on every finalize check. */
   leaseTtlMs: number;
@@ -16,8 +17,16 @@ export interface PipelineSettings {
   maxFinalizeDelayMs: number;
   /** How many times one item may be throttled (429/503) before it is dead-lettered. */
   maxThrottleAttempts: number;
-  /** Records mapped, diffed and enqueued together. */
-  batchSize: number;
+  /** Records per page for sources that choose their page size (files, blobs); REST pages are the service's. */
+  pageSize: number;
+  /** How long one enumeration slice (one invocation) reads before it checkpoints and hands over (CRAWL_SLICE_SECONDS). */
+  sliceMs: number;
+  /** At most this many pages per slice (0 = no limit; CRAWL_SLICE_PAGES). */
+  slicePages: number;
+  /** Deliveries of one slice that commit no page before the crawl is failed (a slice that keeps dying). */
+  maxSliceStalls: number;
+  /** How long an item's fence lasts: its PUT or DELETE must finish well within it. */
+  fenceTtlMs: number;
   /** Who runs this (shown to a second crawl that finds the lease taken). */
   holder: string;
 }
@@ -28,7 +37,11 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   finalizeDelayMs: 1_000,
   maxFinalizeDelayMs: 30_000,
   maxThrottleAttempts: 25,
-  batchSize: 200,
+  pageSize: 1000,
+  sliceMs: 5 * 60_000,
+  slicePages: 0,
+  maxSliceStalls: 5,
+  fenceTtlMs: 5 * 60_000,
   holder: `pid-${process.pid}`,
 };
 
@@ -39,7 +52,13 @@ export interface CrawlProgress {
   enqueued: number;
   unchanged: number;
   rejected: number;
+  /** Pages committed and where the source is (when it can tell). */
+  pages?: number;
+  progress?: SourceProgress;
 }
+
+/** The attachment work of a crawl and an ingest (see the attachments service). */
+export type { Mapper };
 
 /**
  * Everything the pipeline needs, passed in — so the same code runs under the Functions host, in the CLI's
@@ -58,7 +77,7 @@ export interface PipelineDeps {
    * Make sure the connection is ready and sync these external groups (the provisioning orchestration's last
    * step). Called before items are enumerated when the source has groups.
    */
-  syncGroups?: (groups: ExternalGroup[], signal?: AbortSignal) => Promise<void>;
+  syncGroups?: (groups: ExternalGroup[], options?: OperationOptions) => Promise<void>;
   logger: Logger;
   now: () => number;
   random: () => number;

@@ -1,20 +1,26 @@
 /**
  * The control queue (`CRAWL_QUEUE`, default `graph-crawl`): small versioned messages that move a crawl along
- * without ever blocking an invocation for long — `crawl` (enumerate the source for a job that was just started)
- * and `finalize` (check whether every item of a crawl settled; if so sweep, commit the cursor and finish,
- * otherwise look again after a delay).
+ * without ever blocking an invocation for long — `crawl` (run one slice of a crawl's enumeration: read pages for a
+ * bounded time from the last checkpoint, then enqueue the next slice) and `finalize` (check whether every item of
+ * a crawl settled; if so sweep, commit the cursor and finish, otherwise look again after a delay).
  */
 import type { QueueClient } from '@azure/storage-queue';
-import { decodeQueueMessage, encodeQueueMessage } from '../state/storage.js';
+import type { OperationOptions } from '../../core/async.js';
+import { ConnectorError } from '../../core/errors.js';
+import { isNotFound } from '../util.js';
+import { decodeQueueMessage, encodeQueueMessage } from './codec.js';
 
 export const CONTROL_MESSAGE_VERSION = 1 as const;
 
 export type ControlMessage =
-  | { v: 1; kind: 'crawl'; connectionId: string; crawlId: string }
+  | { v: 1; kind: 'crawl'; connectionId: string; crawlId: string; slice: number }
   | { v: 1; kind: 'finalize'; connectionId: string; crawlId: string; checks: number };
 
-export class ControlMessageError extends Error {
+export class ControlMessageError extends ConnectorError {
   override name = 'ControlMessageError';
+  constructor(message: string) {
+    super(message, { code: 'InvalidControlMessage' });
+  }
 }
 
 export function parseControlMessage(input: unknown): ControlMessage {
@@ -33,7 +39,12 @@ export function parseControlMessage(input: unknown): ControlMessage {
   if (typeof m.connectionId !== 'string' || typeof m.crawlId !== 'string') {
     throw new ControlMessageError('control message needs connectionId and crawlId strings');
   }
-  if (m.kind === 'crawl') return { v: 1, kind: 'crawl', connectionId: m.connectionId, crawlId: m.crawlId };
+  if (m.kind === 'crawl') {
+    const slice = m.slice === undefined ? 0 : m.slice;
+    if (typeof slice !== 'number' || !Number.isSafeInteger(slice) || slice < 0)
+      throw new ControlMessageError('a crawl message\'s "slice" must be a non-negative integer');
+    return { v: 1, kind: 'crawl', connectionId: m.connectionId, crawlId: m.crawlId, slice };
+  }
   if (m.kind === 'finalize') {
     return {
       v: 1,
@@ -59,14 +70,11 @@ export interface ReceivedControlMessage {
 export class ControlQueue {
   constructor(readonly client: QueueClient) {}
 
-  async ensure(abortSignal?: AbortSignal): Promise<void> {
-    await this.client.createIfNotExists({ abortSignal });
+  async ensure(options: OperationOptions = {}): Promise<void> {
+    await this.client.createIfNotExists(options);
   }
 
-  async send(
-    message: ControlMessage,
-    options: { visibilityDelayMs?: number; abortSignal?: AbortSignal } = {},
-  ): Promise<void> {
+  async send(message: ControlMessage, options: { visibilityDelayMs?: number } & OperationOptions = {}): Promise<void> {
     const delayS = options.visibilityDelayMs ? Math.ceil(options.visibilityDelayMs / 1000) : 0;
     await this.client.sendMessage(encodeQueueMessage(JSON.stringify(message)), {
       messageTimeToLive: -1,
@@ -78,12 +86,12 @@ export class ControlQueue {
   async receive(
     max: number,
     visibilityTimeoutMs: number,
-    abortSignal?: AbortSignal,
+    options: OperationOptions = {},
   ): Promise<ReceivedControlMessage[]> {
     const r = await this.client.receiveMessages({
       numberOfMessages: Math.max(1, Math.min(32, max)),
       visibilityTimeout: Math.max(1, Math.ceil(visibilityTimeoutMs / 1000)),
-      abortSignal,
+      abortSignal: options.abortSignal,
     });
     return r.receivedMessageItems.map((m) => {
       const out: ReceivedControlMessage = {
@@ -101,21 +109,30 @@ export class ControlQueue {
   }
 
   /** Keep a message hidden while it is being worked on (returns the new pop receipt). */
-  async extend(handle: { messageId: string; popReceipt: string }, visibilityTimeoutMs: number): Promise<string> {
+  async extend(
+    handle: { messageId: string; popReceipt: string },
+    visibilityTimeoutMs: number,
+    options: OperationOptions = {},
+  ): Promise<string> {
     const r = await this.client.updateMessage(
       handle.messageId,
       handle.popReceipt,
       undefined,
       Math.ceil(visibilityTimeoutMs / 1000),
+      options,
     );
     return r.popReceipt ?? handle.popReceipt;
   }
 
-  async delete(handle: { messageId: string; popReceipt: string }, abortSignal?: AbortSignal): Promise<void> {
-    await this.client
-      .deleteMessage(handle.messageId, handle.popReceipt, { abortSignal })
-      .catch((err: { statusCode?: number }) => {
-        if (err?.statusCode !== 404) throw err;
-      });
+  async delete(handle: { messageId: string; popReceipt: string }, options: OperationOptions = {}): Promise<void> {
+    await this.client.deleteMessage(handle.messageId, handle.popReceipt, options).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  /** Messages in the queue (approximate, as the service reports it; hidden ones included). */
+  async approximateCount(options: OperationOptions = {}): Promise<number> {
+    const p = await this.client.getProperties(options);
+    return p.approximateMessagesCount ?? 0;
   }
 }
