@@ -9,16 +9,18 @@
  */
 import { benchExtraction } from '../src/extract/bench.js';
 import { silentLogger } from '../src/log.js';
-import { crawlLocally } from '../src/pipeline/local.js';
-import { createRuntime } from '../src/pipeline/runtime.js';
+import { crawlLocally } from '../src/local/crawl-locally.js';
+import { createRuntime } from '../src/host/runtime.js';
 
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
 
 async function recrawl(): Promise<Record<string, unknown>> {
+  let storageCalls = 0;
   const rt = await createRuntime({
     env: process.env,
     logger: silentLogger,
     settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 250 },
+    onStorageRequest: () => storageCalls++,
   });
   const baselineMb = peakRssMb();
   // Live JS heap, sampled: tells retained memory apart from what V8 merely has not given back yet.
@@ -46,6 +48,7 @@ async function recrawl(): Promise<Record<string, unknown>> {
     baselineRssMb: baselineMb,
     peakRssMb: peakRssMb(),
     peakHeapUsedMb: peakHeap / 2 ** 20,
+    storageCalls,
   };
 }
 

@@ -8,13 +8,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { TransactionAction } from '@azure/data-tables';
 import type { ExternalItem } from '../src/config/model.js';
-import { itemHash } from '../src/pipeline/hash.js';
-import { crawlLocally } from '../src/pipeline/local.js';
-import type { Runtime } from '../src/pipeline/runtime.js';
-import { ITEM_ROW_VERSION, Ledger, newCrawlId } from '../src/state/ledger.js';
-import { chunk, mapLimit } from '../src/state/util.js';
+import { itemHash } from '../src/crawl/hash.js';
+import type { Runtime } from '../src/host/runtime.js';
+import { crawlLocally } from '../src/local/crawl-locally.js';
+import { hashKeyOf, itemKeyOf } from '../src/state/keys.js';
 import { ROOT, startWorld, writeTickets, type World } from './world.js';
 
 const LATENCY_MS = 100;
@@ -122,7 +120,7 @@ async function ingestScenario(
  */
 const STORAGE_REQUESTS_PER_ITEM = 8;
 async function storageCeiling(rt: Runtime): Promise<{ pointReadsPerSec: number; itemsPerSecCeiling: number }> {
-  const table = rt.pipeline.state.ledger.cursors;
+  const table = rt.pipeline.state.cursors.table;
   await table.upsertEntity({ partitionKey: 'benchprobe', rowKey: 'probe', v: 1 });
   let ops = 0;
   const t0 = performance.now();
@@ -183,9 +181,10 @@ function runChild(args: string[], env: Record<string, string>): Promise<Record<s
 }
 
 /**
- * Recrawl with no change. The first crawl's end state is written straight into the ledger (the row settle
- * writes: state settled, the item's hash, generation 1) — what 100,000 PUTs would leave behind, without the
- * hour they would take here. The second crawl is the real pipeline in a child process of its own.
+ * Recrawl with no change. The first crawl's end state is written straight into the snapshot (what the fold of
+ * 100,000 settled PUTs would leave behind: every item with the hash of its mapped item), without the hour those
+ * PUTs would take here; the snapshot is written by the same writer the crawl uses. The second crawl is the real
+ * pipeline in a child process of its own.
  */
 async function recrawlScenario(world: World, prefix: string, n: number) {
   const path = join(world.dir, `${prefix}.jsonl`);
@@ -193,37 +192,20 @@ async function recrawlScenario(world: World, prefix: string, n: number) {
   const env = await world.envFor(path);
   const rt = await world.runtime(env);
   const { connectionId, state } = rt.pipeline;
-  const c1 = newCrawlId(Date.now() - 60_000);
-  const at = new Date().toISOString();
-  const byPk = new Map<string, { id: string; hash: string }[]>();
+  const entries: { hi: number; lo: number; a: number; b: number; id: string }[] = [];
   for await (const record of rt.pipeline.source().read()) {
     const m = rt.pipeline.mapper.map(record);
     if (!m.ok) throw new Error(`bench record ${record.key} was rejected: ${m.reason.message}`);
-    const pk = Ledger.partitionOf(connectionId, m.item.id);
-    let list = byPk.get(pk);
-    if (!list) byPk.set(pk, (list = []));
-    list.push({ id: m.item.id, hash: itemHash(m.item) });
+    const k = itemKeyOf(m.item.id);
+    const [a, b] = hashKeyOf(itemHash(m.item));
+    entries.push({ hi: k.hi, lo: k.lo, a, b, id: m.item.id });
   }
-  const batches = [...byPk].flatMap(([pk, list]) => chunk(list, 100).map((c) => [pk, c] as const));
-  await mapLimit(batches, 8, async ([pk, list]) => {
-    const actions: TransactionAction[] = list.map(({ id, hash }) => [
-      'create',
-      {
-        partitionKey: pk,
-        rowKey: id,
-        hash,
-        generation: 1,
-        lastCrawlId: c1,
-        settledCrawlId: c1,
-        state: 'settled',
-        updatedAt: at,
-        version: ITEM_ROW_VERSION,
-      },
-    ]);
-    await state.ledger.items.submitTransaction(actions);
-  });
-  await state.ledger.commitCursor(connectionId, '1', undefined, { name: 'generation', crawlId: c1 });
-  byPk.clear();
+  entries.sort((x, y) => x.hi - y.hi || x.lo - y.lo);
+  const writer = state.snapshots.writer(connectionId, 1);
+  for (const e of entries) await writer.add(e.hi, e.lo, e.a, e.b, e.id);
+  const ref = await writer.finish();
+  await state.snapshots.commit(connectionId, ref, undefined);
+  entries.length = 0;
   await world.takeItemRequests();
   const r = await runChild(['recrawl'], env);
   const reqs = await world.takeItemRequests();
@@ -240,6 +222,7 @@ async function recrawlScenario(world: World, prefix: string, n: number) {
     peakRssMb: Number(r.peakRssMb),
     baselineRssMb: Number(r.baselineRssMb),
     peakHeapUsedMb: Number(r.peakHeapUsedMb),
+    storageCalls: Number(r.storageCalls ?? NaN),
   };
 }
 

@@ -102,7 +102,7 @@ export async function runSlice(
     // The snapshot this crawl diffs against is pinned at its first page, so every slice sees the same one.
     let pinned = job.checkpoint.snapshot;
     if (!pinned) {
-      pinned = await ensureSnapshot(deps, options);
+      pinned = await ensureSnapshot(deps, crawlId, options);
       job = await state.jobs.replace({ ...job, checkpoint: { ...job.checkpoint, snapshot: pinned } }, options);
     }
     const snapshot = await state.snapshots.load(connectionId, pinned, options);

@@ -29,17 +29,31 @@ function compare(a: { hi: number; lo: number }, b: { hi: number; lo: number }): 
 }
 
 /**
- * The snapshot a new crawl should diff against: the current one, or — when none was ever written but the ledger has
- * item rows (an upgrade, a lost blob) — one rebuilt from the ledger now. Undefined = empty (a first crawl).
+ * The snapshot a new crawl should diff against, brought up to date first: touch rows left since the last fold
+ * (operations of a failed crawl that settled later, replayed dead letters) are folded in, so the crawl's diff and its
+ * sweep see them. When no snapshot was ever written but the ledger has item rows (an upgrade from the ledger
+ * without snapshots), or the current one's blob is gone, it is rebuilt from the ledger. Undefined = empty.
  */
 export async function ensureSnapshot(
   deps: PipelineDeps,
+  crawlId: string,
   options: OperationOptions = {},
 ): Promise<SnapshotRef | undefined> {
-  const current = await deps.state.snapshots.current(deps.connectionId, options);
-  if (current) return current.ref;
-  const ref = await rebuildSnapshot(deps, options);
-  return ref.count > 0 ? ref : undefined;
+  const { state, connectionId, logger } = deps;
+  let current = await state.snapshots.current(connectionId, options);
+  if (!current || !(await state.snapshots.exists(current.ref, options))) {
+    if (current)
+      logger.warn('the snapshot blob is missing; rebuilding it from the ledger', {
+        connectionId,
+        blob: current.ref.blob,
+      });
+    await rebuildSnapshot(deps, options);
+    current = await state.snapshots.current(connectionId, options);
+  }
+  const base = await state.snapshots.load(connectionId, current?.ref, options);
+  const fold = await foldTouches(deps, base, current, { crawlId, ...options });
+  const ref = fold?.ref ?? current?.ref;
+  return ref && ref.count > 0 ? ref : undefined;
 }
 
 /** What Graph holds for one item row, as a snapshot entry (undefined: nothing). */
@@ -60,8 +74,8 @@ function entryOfRow(row: LedgerItem): Entry | undefined {
 /** Build a snapshot from the ledger's item rows and make it current. */
 export async function rebuildSnapshot(deps: PipelineDeps, options: OperationOptions = {}): Promise<SnapshotRef> {
   const { state, connectionId, logger } = deps;
-  const before = await state.snapshots.current(connectionId, options);
-  const writer = state.snapshots.writer(connectionId, (before?.ref.version ?? 0) + 1, options);
+  const pointer = await state.snapshots.current(connectionId, options);
+  const writer = state.snapshots.writer(connectionId, (pointer?.ref.version ?? 0) + 1, options);
   // Rows of ledgers written before snapshots (v1) sit in other buckets than their keys' digests: gather those
   // whole; v2 rows stream bucket by bucket (a bucket's keys all share the digest's first byte).
   const legacy = new Map<string, { row: LedgerItem; entry: Entry | undefined }>();
@@ -76,7 +90,6 @@ export async function rebuildSnapshot(deps: PipelineDeps, options: OperationOpti
     }
     if (entry) current[entry.hi >>> 24]!.push(entry);
   }
-  if (rows === 0 && !before) return writer.finish();
   // A v2 row wins over a v1 row of the same key.
   for (const list of current) for (const e of list) legacy.delete(itemKeyOf(e.itemId).key);
   for (const { entry } of legacy.values()) if (entry) current[entry.hi >>> 24]!.push(entry);
@@ -85,7 +98,7 @@ export async function rebuildSnapshot(deps: PipelineDeps, options: OperationOpti
     for (const e of list) await writer.add(e.hi, e.lo, e.hash[0], e.hash[1], e.itemId);
   }
   const ref = await writer.finish();
-  await state.snapshots.commit(connectionId, ref, before, options);
+  await state.snapshots.commit(connectionId, ref, pointer, options);
   logger.info('snapshot rebuilt from the ledger', { connectionId, items: ref.count, rows });
   return ref;
 }

@@ -162,7 +162,12 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     if (options.signal?.aborted && !['completed', 'failed', 'cancelled'].includes(job.status)) {
       // Stopped here (Ctrl-C): a crawl could resume from its checkpoint, but `run` is one sitting: cancel it, so
       // the connection is free for the next run (nothing is deleted, the watermark stays).
-      await failCrawl(rt.pipeline, job.crawlId, 'the crawl was cancelled (graph-connector run was stopped)', 'cancelled');
+      await failCrawl(
+        rt.pipeline,
+        job.crawlId,
+        'the crawl was cancelled (graph-connector run was stopped)',
+        'cancelled',
+      );
       job = (await rt.pipeline.state.jobs.get(rt.pipeline.connectionId, job.crawlId)) ?? job;
     }
     out(

@@ -175,13 +175,17 @@ export class DeadLetterStore {
     },
     options: OperationOptions = {},
   ): Promise<string> {
+    // One entry per record key and reason: two records sharing a key stay apart when their reasons differ, and a
+    // record's entry does not move when lines shift (the position is left out of the reason's fingerprint).
+    const reason = input.position ? input.reasons.join('\n').split(input.position).join('') : input.reasons.join('\n');
+    const kind = input.kind ?? createHash('sha256').update(reason, 'utf8').digest('hex').slice(0, 10);
     return this.add(
       {
         connectionId: input.connectionId,
         crawlId: input.crawlId,
         itemId: input.recordKey,
         ...(input.position ? { position: input.position } : {}),
-        ...(input.kind ? { kind: input.kind } : {}),
+        kind,
         op: 'reject',
         message: input.reasons.join('; '),
         reasons: input.reasons,

@@ -166,6 +166,16 @@ export class SnapshotStore {
     }
   }
 
+  /** Whether a snapshot's blobs exist (an empty snapshot always does). */
+  async exists(ref: SnapshotRef, options: OperationOptions = {}): Promise<boolean> {
+    if (ref.count === 0 || !ref.blob) return true;
+    const [a, b] = await Promise.all([
+      this.container.getBlobClient(ref.blob).exists(options),
+      this.container.getBlobClient(ref.idsBlob).exists(options),
+    ]);
+    return a && b;
+  }
+
   /** Load a snapshot's digests into memory (cached per process). An absent ref is the empty snapshot. */
   async load(connectionId: string, ref: SnapshotRef | undefined, options: OperationOptions = {}): Promise<Snapshot> {
     if (!ref || ref.count === 0 || !ref.blob) return Snapshot.empty(connectionId);

@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { closeOcr } from '../../src/extract/index.js';
 import { encodePng, makeDocx, makePdf, makePptx, makeXlsx, renderTextLines } from '../../src/extract/fixtures/index.js';
 import { extractionLines, reconciliationTable } from '../../src/local/run.js';
-import type { IngestOutcome } from '../../src/pipeline/ingest.js';
-import { crawlLocally } from '../../src/pipeline/local.js';
+import type { IngestOutcome } from '../../src/ingest/ingest.js';
+import { crawlLocally } from '../../src/local/crawl-locally.js';
 import type { DeadLetter } from '../../src/state/dead-letters.js';
 import { startStack, type Stack } from '../support/stack.js';
 

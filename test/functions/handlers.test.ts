@@ -4,8 +4,8 @@
  */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHandlers, type Handlers } from '../../src/pipeline/handlers.js';
-import { drainCrawl } from '../../src/pipeline/local.js';
+import { createHandlers, type Handlers } from '../../src/host/handlers.js';
+import { drainCrawl } from '../../src/local/crawl-locally.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -159,7 +159,7 @@ describe('queue and timer triggers', () => {
         await handlers.ingest(m.message, ctx('ingest', { dequeueCount: m.dequeueCount }));
         await state.queue.delete(m);
       }
-      const [job] = await state.ledger.listJobs('contosotasks', 1);
+      const [job] = await state.jobs.list('contosotasks', 1);
       if (job && job.status === 'completed') {
         expect(job.trigger).toBe('timer');
         expect(job.counts.unchanged).toBe(12);

@@ -5,7 +5,7 @@
  */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHandlers, type Handlers } from '../../src/pipeline/handlers.js';
+import { createHandlers, type Handlers } from '../../src/host/handlers.js';
 import { decodeQueueMessage } from '../../src/state/storage.js';
 import { startStack, type Stack } from '../support/stack.js';
 

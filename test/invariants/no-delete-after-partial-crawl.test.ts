@@ -20,8 +20,9 @@ const all = recs(40);
 const ids = all.map((r) => String(r.ticketId));
 
 async function ledgerStates(): Promise<string[]> {
-  const rows = await stack.rt.pipeline.state.ledger.getItems(stack.rt.pipeline.connectionId, ids);
-  return ids.map((id) => rows.get(id)?.state ?? 'missing');
+  const { items } = stack.rt.pipeline.state;
+  const rows = await Promise.all(ids.map((id) => items.getItem(stack.rt.pipeline.connectionId, id)));
+  return rows.map((r) => r?.state ?? 'missing');
 }
 
 async function deletesSeen(): Promise<number> {

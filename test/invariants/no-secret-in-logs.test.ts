@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createMemoryLogger } from '../../src/log.js';
-import { ingestItem, ingestPoison } from '../../src/pipeline/ingest.js';
-import { createRuntime } from '../../src/pipeline/runtime.js';
-import { statusReport } from '../../src/pipeline/status.js';
+import { ingestItem, ingestPoison } from '../../src/ingest/ingest.js';
+import { createRuntime } from '../../src/host/runtime.js';
+import { statusReport } from '../../src/host/status.js';
 import { startStack, type Stack } from '../support/stack.js';
 import {
   addFault,
@@ -121,7 +121,7 @@ describe('no secret in logs, errors, job records or dead letters', () => {
     } catch (err) {
       errors.push(String(err), (err as Error).stack ?? '', JSON.stringify(err));
     }
-    const poisoned = await ingestPoison(wrong.pipeline, message, 6);
+    const poisoned = await ingestPoison(wrong.pipeline, message, { dequeueCount: 6 });
     expect(poisoned.outcome).toBe('deadLettered');
     expect(errors.join('\n')).toMatch(/AADSTS7000215|invalid_client|client secret/i); // the failure really happened
   });
@@ -133,7 +133,7 @@ describe('no secret in logs, errors, job records or dead letters', () => {
     const found: string[] = [];
     logger.lines.forEach((line, i) => found.push(...leaks(line, secrets).map((f) => `log line ${i}: ${f}`)));
     errors.forEach((e) => found.push(...leaks(e, secrets).map((f) => `error: ${f}`)));
-    const jobs = await stack.rt.pipeline.state.ledger.listJobs(stack.rt.pipeline.connectionId, 20);
+    const jobs = await stack.rt.pipeline.state.jobs.list(stack.rt.pipeline.connectionId, 20);
     expect(jobs.length).toBeGreaterThanOrEqual(2);
     for (const j of jobs) found.push(...leaks(JSON.stringify(j), secrets).map((f) => `job ${j.crawlId}: ${f}`));
     const dls = await deadLetters(stack);

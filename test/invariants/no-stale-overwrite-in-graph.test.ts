@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExternalItem } from '../../src/config/model.js';
-import type { ItemMessage } from '../../src/state/item-queue.js';
-import type { IngestOutcome } from '../../src/pipeline/ingest.js';
-import { runWorker } from '../../src/pipeline/worker.js';
+import type { ItemMessage } from '../../src/state/queues/items.js';
+import type { IngestOutcome } from '../../src/ingest/ingest.js';
+import { runWorker } from '../../src/local/worker.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { jsonl, recs, requestLog } from './helpers.js';
 
@@ -29,7 +29,7 @@ async function deliver(msg: ItemMessage): Promise<IngestOutcome[]> {
     concurrency: 2,
     pollMs: 50,
     visibilityTimeoutMs: 5_000,
-    signal: AbortSignal.timeout(15_000),
+    abortSignal: AbortSignal.timeout(15_000),
     stopWhen: () => Promise.resolve(true),
     onOutcome: (o) => outcomes.push(o),
   });
@@ -41,7 +41,7 @@ beforeAll(async () => {
   const first = await stack.crawl({ mode: 'full' });
   expect(first.job?.status, first.job?.error).toBe('completed');
   const { pipeline } = stack.rt;
-  const row = (await pipeline.state.ledger.getItem(pipeline.connectionId, target))!;
+  const row = (await pipeline.state.items.getItem(pipeline.connectionId, target))!;
   const { id, acl, properties, content } = await stored();
   const envelope = {
     v: 1 as const,
@@ -81,6 +81,6 @@ describe('no stale overwrite in Graph', () => {
     expect((await requestLog(stack)).filter((e) => e.itemId === target)).toEqual([]);
     expect((await stored()).content.value).toMatch(/Newer content/);
     const { pipeline } = stack.rt;
-    expect((await pipeline.state.ledger.getItem(pipeline.connectionId, target))?.state).toBe('settled');
+    expect((await pipeline.state.items.getItem(pipeline.connectionId, target))?.state).toBe('settled');
   });
 });

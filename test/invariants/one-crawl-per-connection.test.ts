@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCrawl, type StartCrawlResult } from '../../src/pipeline/crawl.js';
-import { drainCrawl } from '../../src/pipeline/local.js';
+import { startCrawl, type StartCrawlResult } from '../../src/crawl/index.js';
+import { drainCrawl } from '../../src/local/crawl-locally.js';
 import { graphEnvForEmulator } from '../../src/local/emulator-client.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { jsonl, recs } from './helpers.js';
@@ -30,6 +30,7 @@ beforeAll(async () => {
     PROVISION_QUEUE: `prov${uid}`,
     LEDGER_TABLE_PREFIX: `t${uid}`,
     CLAIMS_CONTAINER: `claims${uid}`,
+    STATE_CONTAINER: `state${uid}`,
   };
   a = await startStack({ records: jsonl(records), env: storage });
   // A second "machine": its own runtime (own holder id, own clients), the same storage and Graph as `a`.
@@ -90,7 +91,7 @@ describe('one crawl per connection', () => {
     const { job } = await drainCrawl(winner.rt.pipeline, running.crawlId, drainOptions);
     expect(job?.status, job?.error).toBe('completed');
     // One job per start that won (three so far), each with its own generation.
-    const jobs = await a.rt.pipeline.state.ledger.listJobs(a.rt.pipeline.connectionId, 10);
+    const jobs = await a.rt.pipeline.state.jobs.list(a.rt.pipeline.connectionId, 10);
     expect(jobs.map((j) => j.status)).toEqual(['completed', 'completed', 'completed']);
     expect(new Set(jobs.map((j) => j.generation)).size).toBe(3);
     const again = await startCrawl(a.rt.pipeline, { mode: 'full', trigger: 'cli' });

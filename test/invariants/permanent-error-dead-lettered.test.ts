@@ -6,8 +6,8 @@
  * the facts an operator needs to ask Microsoft support about it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replayDeadLetters } from '../../src/pipeline/status.js';
-import { runWorker } from '../../src/pipeline/worker.js';
+import { replayDeadLetters } from '../../src/host/status.js';
+import { runWorker } from '../../src/local/worker.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { addFault, deadLetters, emulatorItems, jsonl, rec, recs, requestLog } from './helpers.js';
 
@@ -25,7 +25,7 @@ async function replayAndDrain(itemId: string): Promise<void> {
     concurrency: 4,
     pollMs: 50,
     visibilityTimeoutMs: 5_000,
-    signal: AbortSignal.timeout(15_000),
+    abortSignal: AbortSignal.timeout(15_000),
     stopWhen: () => Promise.resolve(true), // as soon as the queues are empty and nothing is in flight
   });
   expect(stats.ingested).toBe(1);
@@ -60,7 +60,7 @@ describe('a permanent Graph error is dead-lettered, not fatal', () => {
     expect(dl).toMatchObject({ itemId: badId, op: 'upsert', status: 400, code: 'InvalidRequest' });
     expect(dl!.requestId).toBe(refused[0]!.requestId);
     expect(dl!.message).toMatch(/does not match schema/);
-    const row = await stack.rt.pipeline.state.ledger.getItem(stack.rt.pipeline.connectionId, badId);
+    const row = await stack.rt.pipeline.state.items.getItem(stack.rt.pipeline.connectionId, badId);
     expect(row?.state).toBe('deadLettered');
     await stack.takeWrites();
   });
@@ -111,6 +111,6 @@ describe('a permanent Graph error is dead-lettered, not fatal', () => {
     const { job } = await stack.crawl({ mode: 'full', force: true });
     expect(job?.status, job?.error).toBe('completed');
     expect((await emulatorItems(stack)).map((i) => i.id)).not.toContain(extraId);
-    expect((await pipeline.state.ledger.getItem(pipeline.connectionId, extraId))?.state).toBe('deleted');
+    expect((await pipeline.state.items.getItem(pipeline.connectionId, extraId))?.state).toBe('deleted');
   });
 });

@@ -5,7 +5,7 @@
  * still throttled — if that item then fails, the next incremental crawl filters it out and it is lost.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalCrawlResult } from '../../src/pipeline/local.js';
+import type { LocalCrawlResult } from '../../src/local/crawl-locally.js';
 import { startStack, type Stack } from '../support/stack.js';
 import { addFault, recs, restSourceDefinition, sleep, startRestSource, type RestSourceServer } from './helpers.js';
 
@@ -15,7 +15,7 @@ const records = recs(20);
 const slowId = String(records[4]!.ticketId);
 
 async function cursor(): Promise<string | undefined> {
-  return (await stack.rt.pipeline.state.ledger.getCursor(stack.rt.pipeline.connectionId))?.value;
+  return (await stack.rt.pipeline.state.cursors.get(stack.rt.pipeline.connectionId))?.value;
 }
 
 /**
@@ -38,9 +38,9 @@ async function throttledIncremental(): Promise<{
   let done = false;
   const running = stack.crawl({ mode: 'incremental' }).finally(() => (done = true));
   const pendingSamples: (string | undefined)[] = [];
-  const { ledger } = stack.rt.pipeline.state;
+  const { items } = stack.rt.pipeline.state;
   while (!done) {
-    const row = await ledger.getItem(stack.rt.pipeline.connectionId, slowId);
+    const row = await items.getItem(stack.rt.pipeline.connectionId, slowId);
     const value = await cursor();
     if (row?.state === 'pending') pendingSamples.push(value);
     await sleep(100);

@@ -28,8 +28,8 @@ import {
 } from '../../src/pipeline/attachments.js';
 import { attachmentResolver } from '../../src/mapping/attachments.js';
 import type { SecretProvider } from '../../src/secrets/types.js';
-import { itemHash } from '../../src/pipeline/hash.js';
-import { parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
+import { itemHash } from '../../src/crawl/hash.js';
+import { parseItemMessage, type ItemMessage } from '../../src/state/queues/items.js';
 
 const schema: SchemaProperty[] = [
   { name: 'title', type: 'string', isRetrievable: true, labels: ['title'] },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExternalItem } from '../../src/config/model.js';
-import { canonicalJson, itemHash } from '../../src/pipeline/hash.js';
+import { canonicalJson, itemHash } from '../../src/crawl/hash.js';
 
 const base: ExternalItem = {
   id: 'TSP1',

@@ -5,7 +5,7 @@ import {
   parseJsonBody,
   parseReplayRequest,
   parseResyncRequest,
-} from '../../src/pipeline/http/requests.js';
+} from '../../src/host/http.js';
 
 function problemsOf(fn: () => unknown): { status: number; problems: string[] } {
   try {

@@ -3,7 +3,7 @@
  * orphaned job as failed (so status never shows a ghost crawl), and the orphan deletes nothing.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startCrawl } from '../../src/pipeline/crawl.js';
+import { startCrawl } from '../../src/crawl/index.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 let stack: Stack;
@@ -46,7 +46,7 @@ it('a crawl started after an expired lease closes the orphaned job as failed', a
 
   const second = await startCrawl(d, { mode: 'full', trigger: 'http' });
   expect(second.status).toBe('started');
-  const orphan = await d.state.ledger.getJob('contosotasks', (first as { crawlId: string }).crawlId);
+  const orphan = await d.state.jobs.get('contosotasks', (first as { crawlId: string }).crawlId);
   expect(orphan?.status).toBe('failed');
   expect(orphan?.error).toMatch(/abandoned: its worker stopped and its lease expired.*nothing was deleted/);
   const { value } = await stack.admin<{ value: { method: string; route: string }[] }>(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideSweep, type SweepGuardInput } from '../../src/pipeline/sweep-guard.js';
+import { decideSweep, type SweepGuardInput } from '../../src/crawl/sweep-guard.js';
 
 const healthy: SweepGuardInput = {
   enumerationComplete: true,

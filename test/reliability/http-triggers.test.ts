@@ -10,7 +10,7 @@
 /// <reference types="vite/client" />
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHandlers, type Handlers } from '../../src/pipeline/handlers.js';
+import { createHandlers, type Handlers } from '../../src/host/handlers.js';
 import { registered, triggerOf } from '../functions/fake-core.js';
 import { expectNoSecrets, reportFigures, startReliabilityStack, type RStack } from './support.js';
 

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawlLocally } from '../../src/pipeline/local.js';
+import { crawlLocally } from '../../src/local/crawl-locally.js';
 import { expectNoSecrets, reportFigures, sized, startReliabilityStack, ticket, type RStack } from './support.js';
 
 const N = sized(1000, 200);

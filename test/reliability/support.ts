@@ -9,7 +9,7 @@ import { expect, inject } from 'vitest';
 import type { EmulatorOptions } from '../../src/emulator/index.js';
 import { AZURITE_KEY } from '../../src/local/azurite.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
-import type { PipelineSettings } from '../../src/pipeline/deps.js';
+import type { PipelineSettings } from '../../src/crawl/deps.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 declare module 'vitest' {

@@ -4,7 +4,7 @@
  * emulator's final state equals the source exactly, every ACL as mapped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawlLocally } from '../../src/pipeline/local.js';
+import { crawlLocally } from '../../src/local/crawl-locally.js';
 import { expectNoSecrets, jsonl, reportFigures, sized, startReliabilityStack, ticket, type RStack } from './support.js';
 
 const N = sized(2000, 300);

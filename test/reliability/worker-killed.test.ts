@@ -9,9 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCrawl } from '../../src/pipeline/crawl.js';
-import { itemHash } from '../../src/pipeline/hash.js';
-import { runWorker } from '../../src/pipeline/worker.js';
+import { startCrawl, withLiveCounts } from '../../src/crawl/index.js';
+import { itemHash } from '../../src/crawl/hash.js';
+import { runWorker } from '../../src/local/worker.js';
 import type { ExternalItem } from '../../src/config/model.js';
 import {
   ROOT,
@@ -81,7 +81,8 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeou
 }
 
 async function job(crawlId: string) {
-  return stack.rt.pipeline.state.ledger.getJob(stack.connectionId, crawlId, { live: true });
+  const j = await stack.rt.pipeline.state.jobs.get(stack.connectionId, crawlId);
+  return j ? withLiveCounts(stack.rt.pipeline.state, j) : undefined;
 }
 
 /** Run a crawl with the worker killed once mid-ingest and started again; returns the finished job. */
@@ -225,7 +226,7 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
       const run = runWorker(stack.rt.pipeline, {
         concurrency: 5,
         pollMs: 1,
-        signal: ac.signal,
+        abortSignal: ac.signal,
         stopWhen: () => Promise.resolve(false),
       });
       await sleep(150 + i * 37);

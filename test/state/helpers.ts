@@ -17,6 +17,7 @@ export async function freshState(options: { maxInlineBytes?: number; now?: () =>
       itemsQueue: `items-${id}`,
       tablePrefix: `t${id}`,
       claimsContainer: `claims-${id}`,
+      stateContainer: `state-${id}`,
       provisionQueue: `prov-${id}`,
     },
     ...options,

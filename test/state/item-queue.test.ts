@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExternalItem } from '../../src/config/model.js';
-import { ItemMessageError, parseItemMessage, type ItemMessage } from '../../src/state/item-queue.js';
+import { ItemMessageError, parseItemMessage, type ItemMessage } from '../../src/state/queues/items.js';
 import { encodeQueueMessage } from '../../src/state/storage.js';
 import { freshState, uid } from './helpers.js';
 

@@ -11,11 +11,11 @@ import { inject } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../../src/local/emulator-client.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
-import type { StartCrawlRequest } from '../../src/pipeline/crawl.js';
-import type { PipelineSettings } from '../../src/pipeline/deps.js';
-import { crawlLocally, type LocalCrawlResult } from '../../src/pipeline/local.js';
+import type { StartCrawlRequest } from '../../src/crawl/index.js';
+import type { PipelineSettings } from '../../src/crawl/deps.js';
+import { crawlLocally, type LocalCrawlResult } from '../../src/local/crawl-locally.js';
 import { runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
-import { createRuntime, type Runtime } from '../../src/pipeline/runtime.js';
+import { createRuntime, type Runtime } from '../../src/host/runtime.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const SAMPLE = join(ROOT, 'samples', 'contoso-tasks');
@@ -82,6 +82,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PROVISION_QUEUE: `prov${uid}`,
     LEDGER_TABLE_PREFIX: `t${uid}`,
     CLAIMS_CONTAINER: `claims${uid}`,
+    STATE_CONTAINER: `state${uid}`,
     LOG_LEVEL: 'debug',
     ...options.env,
   };
