@@ -161,7 +161,10 @@ export async function foldTouches(
   };
   for (const b of ALL_BUCKETS) {
     const byKey = new Map<string, TouchRow[]>();
-    for await (const t of state.items.touches(connectionId, { bucket: b, ...meta })) {
+    for await (const t of state.items.touches(connectionId, {
+      bucket: b,
+      ...(meta.abortSignal ? { abortSignal: meta.abortSignal } : {}),
+    })) {
       touched++;
       let l = byKey.get(t.key);
       if (!l) byKey.set(t.key, (l = []));

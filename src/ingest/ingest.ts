@@ -295,7 +295,9 @@ async function notFenced(
   const { state, logger } = deps;
   if (fence.outcome === 'fenced') return undefined;
   if (fence.outcome === 'busy') {
-    const delay = retryAfterWithJitter(Math.min(fence.retryInMs, deps.settings.fenceTtlMs), deps.random);
+    // Look again soon (the write in flight usually settles long before its fence would expire), never later than
+    // the fence's expiry.
+    const delay = retryAfterWithJitter(Math.min(fence.retryInMs, 5_000), deps.random);
     const { etag: _etag, ...rest } = msg;
     await state.queue.send(rest, { visibilityDelayMs: delay, ...options });
     logger.info('ingest: another version of the item is being written; retrying after it', {

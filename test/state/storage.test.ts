@@ -86,6 +86,7 @@ describe('storage clients factory', () => {
       provisionQueue: 'graph-provision',
       tablePrefix: 'gc',
       claimsContainer: 'graph-claims',
+      stateContainer: 'graph-state',
     });
     expect(stateNamesFromEnv({ ITEMS_QUEUE: 'q2', LEDGER_TABLE_PREFIX: 'x' }).tablePrefix).toBe('x');
   });
