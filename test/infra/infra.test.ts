@@ -402,7 +402,7 @@ describe('security checklist', () => {
     const p = params(main.root).find((x) => x.name === 'crawlTimerMode')!;
     expect(stringValue(p.defaultValue)).toBe('full');
     expect(allowedValues('crawlTimerMode')?.sort()).toEqual(['full', 'incremental']);
-    const runtime = readFileSync(join(ROOT, 'src', 'pipeline', 'runtime.ts'), 'utf8');
+    const runtime = readFileSync(join(ROOT, 'src', 'host', 'runtime.ts'), 'utf8');
     expect(runtime).toMatch(/CRAWL_TIMER_MODE[^\n]*'incremental'/);
     const json = JSON.parse(readFileSync(join(INFRA, 'main.parameters.json'), 'utf8')) as {
       parameters: Record<string, { value: string }>;

@@ -31,6 +31,8 @@ export interface StackOptions {
   logger?: Logger;
   /** Provision the connection before returning (default true). */
   provision?: boolean;
+  /** Called for every storage request of the runtime (count them, or throw to crash a step mid-way). */
+  onStorageRequest?: (service: 'queue' | 'table' | 'blob', method: string) => void;
 }
 
 export interface Stack {
@@ -91,6 +93,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     env,
     logger,
     settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 500, ...options.settings },
+    ...(options.onStorageRequest ? { onStorageRequest: options.onStorageRequest } : {}),
   });
   await rt.ensureStorage();
   if (options.provision !== false) {
