@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../pipeline/deps.js';
 import type { IngestOutcome } from '../pipeline/ingest.js';
 import { crawlLocally } from '../pipeline/local.js';
-import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../provision/provision.js';
 import { createRuntime, type Runtime } from '../pipeline/runtime.js';
 import type { CrawlJob, CrawlMode } from '../state/ledger.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';

@@ -13,7 +13,7 @@ import { enumerateCrawl, finalizeCrawl, startCrawl } from './crawl.js';
 import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http/requests.js';
 import { ingestItem, ingestPoison } from './ingest.js';
 import { replayDeadLetters, statusReport } from './status.js';
-import { provisionStep, startProvisioning, type ProvisionMessage } from './provision-driver.js';
+import { provisionStep, startProvisioning, type ProvisionMessage } from '../provision/driver.js';
 import type { Runtime } from './runtime.js';
 
 export type RuntimeProvider = () => Promise<Runtime>;

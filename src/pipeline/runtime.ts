@@ -22,7 +22,7 @@ import { TableProvisionStore, type ProvisionStore } from '../state/provision-sto
 import { sourceAttachmentFetch } from './attachments.js';
 import { ControlQueue } from './control.js';
 import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from './deps.js';
-import { runProvisionToCompletion } from './provision/provision.js';
+import { runProvisionToCompletion } from '../provision/provision.js';
 
 export interface Runtime {
   env: ConnectorEnvironment;

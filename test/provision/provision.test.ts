@@ -8,7 +8,7 @@ import {
   ProvisionError,
   runProvisionToCompletion,
   type ProvisionOptions,
-} from '../../src/pipeline/provision/provision.js';
+} from '../../src/provision/provision.js';
 import { MemoryProvisionStore, type ProvisionState, type ProvisionStore } from '../../src/state/provision-store.js';
 import type { GraphConnectorClient } from '../../src/graph/client.js';
 import {

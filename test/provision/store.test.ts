@@ -8,7 +8,7 @@ import {
   provisionTick,
   runProvisionStep,
   runProvisionToCompletion,
-} from '../../src/pipeline/provision/provision.js';
+} from '../../src/provision/provision.js';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/log.js';

@@ -14,7 +14,7 @@ import { createMemoryLogger, type Logger } from '../../src/log.js';
 import type { StartCrawlRequest } from '../../src/pipeline/crawl.js';
 import type { PipelineSettings } from '../../src/pipeline/deps.js';
 import { crawlLocally, type LocalCrawlResult } from '../../src/pipeline/local.js';
-import { runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../../src/provision/provision.js';
 import { createRuntime, type Runtime } from '../../src/pipeline/runtime.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');

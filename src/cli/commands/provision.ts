@@ -9,7 +9,7 @@ import { graphClientFromEnvironment } from '../../graph/client.js';
 import { createLogger } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 import { MemoryProvisionStore, TableProvisionStore, type ProvisionStore } from '../../state/provision-store.js';
-import { runProvisionToCompletion } from '../../pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../../provision/provision.js';
 
 const help = `Usage: graph-connector provision [--config connector.json] [--groups groups.json] [--timeout 20m]
 

@@ -6,8 +6,8 @@
  */
 import type { Logger } from '../log.js';
 import type { ProvisionState } from '../state/provision-store.js';
-import { initialProvisionState, runProvisionStep } from './provision/provision.js';
-import type { Runtime } from './runtime.js';
+import { initialProvisionState, runProvisionStep } from './provision.js';
+import type { Runtime } from '../pipeline/runtime.js';
 
 export interface ProvisionMessage {
   v: 1;

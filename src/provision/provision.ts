@@ -4,15 +4,15 @@
  * no invocation blocks for minutes (the next step is a queue message with a visibility delay);
  * the CLI drives the same steps in a loop with `runProvisionToCompletion`.
  */
-import type { ExternalGroup } from '../../config/model.js';
-import type { ConnectorDefinition } from '../../config/definition.js';
-import { toGraphSchema } from '../../config/definition.js';
-import type { GraphConnectorClient } from '../../graph/client.js';
-import { GraphAuthError, GraphError, permissionFor } from '../../graph/errors.js';
-import { abortableSleep } from '../../graph/retry.js';
-import type { ExternalConnection, ExternalConnectionCreate } from '../../graph/types.js';
-import { redact, type Logger } from '../../log.js';
-import type { ProvisionState, ProvisionStore, SyncedGroup } from '../../state/provision-store.js';
+import type { ExternalGroup } from '../config/model.js';
+import type { ConnectorDefinition } from '../config/definition.js';
+import { toGraphSchema } from '../config/definition.js';
+import type { GraphConnectorClient } from '../graph/client.js';
+import { GraphAuthError, GraphError, permissionFor } from '../graph/errors.js';
+import { abortableSleep } from '../graph/retry.js';
+import type { ExternalConnection, ExternalConnectionCreate } from '../graph/types.js';
+import { redact, type Logger } from '../log.js';
+import type { ProvisionState, ProvisionStore, SyncedGroup } from '../state/provision-store.js';
 import { diffSchema } from './schema-diff.js';
 
 export interface ProvisionOptions {
