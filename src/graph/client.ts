@@ -6,6 +6,7 @@
 import { Client, GraphClientError, ResponseType, type GraphRequest } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import type { Dispatcher } from 'undici';
+import type { OperationOptions } from '../core/async.js';
 import type { ExternalGroupMember, ExternalItem } from '../config/model.js';
 import { GraphError, graphErrorFromResponse } from './errors.js';
 import { BearerAuthMiddleware, HttpMiddleware, dispatcherFromCaPath } from './http.js';
@@ -86,8 +87,8 @@ export function createGraphClient(options: GraphClientOptions): Client {
   });
 }
 
-export interface RequestOptions {
-  signal?: AbortSignal;
+/** Options of one Graph call: cancellation (`abortSignal`, the Azure SDK convention) and request details. */
+export interface RequestOptions extends OperationOptions {
   headers?: Record<string, string>;
   body?: unknown;
   /** Per-call retry policy (e.g. `{ maxRetries: 0 }` on the ingest path). */
@@ -100,11 +101,13 @@ type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 /**
  * Labels after `unknownFutureValue` (iconUrl, containerName, containerUrl, ...) come back as
- * `unknownFutureValue` unless the request asks for them (reference §1.1).
+ * `unknownFutureValue` unless the request asks for them
+ * (https://learn.microsoft.com/graph/best-practices-concept#handling-future-members-in-evolvable-enumerations).
  */
 const EVOLVABLE_ENUMS = { Prefer: 'include-unknown-enum-members' };
 
-export const enc = (segment: string): string => encodeURIComponent(segment);
+/** One path segment (a connection, item, group or member id), percent-encoded. */
+export const encodePathSegment = (segment: string): string => encodeURIComponent(segment);
 
 export class GraphConnectorClient {
   readonly client: Client;
@@ -142,6 +145,7 @@ export class GraphConnectorClient {
     throw new GraphError({
       status: 0,
       code: 'InvalidUrl',
+      retryable: false,
       message: `refusing to send a Graph request to '${path}': absolute URLs must use https (or be under ${this.versionedBaseUrl})`,
     });
   }
@@ -158,7 +162,7 @@ export class GraphConnectorClient {
         : url;
     let req: GraphRequest = this.client.api(apiPath).responseType(ResponseType.RAW);
     if (options.headers) req = req.headers(options.headers);
-    if (options.signal) req = req.option('signal', options.signal);
+    if (options.abortSignal) req = req.option('signal', options.abortSignal);
     if (options.retry) req = req.middlewareOptions([new GraphRetryOptions(options.retry)]);
     let response: Response;
     try {
@@ -205,7 +209,10 @@ export class GraphConnectorClient {
 
   // Connections
   getConnection(id: string, o: RequestOptions = {}): Promise<ExternalConnection | null> {
-    return this.json<ExternalConnection>('GET', `external/connections/${enc(id)}`, { ...o, accept: [404] });
+    return this.json<ExternalConnection>('GET', `external/connections/${encodePathSegment(id)}`, {
+      ...o,
+      accept: [404],
+    });
   }
   async listConnections(o: RequestOptions = {}): Promise<ExternalConnection[]> {
     const body = await this.json<{ value: ExternalConnection[] }>('GET', 'external/connections', o);
@@ -215,15 +222,15 @@ export class GraphConnectorClient {
     return (await this.json<ExternalConnection>('POST', 'external/connections', { ...o, body: connection }))!;
   }
   async updateConnection(id: string, patch: ExternalConnectionPatch, o: RequestOptions = {}): Promise<void> {
-    await this.empty('PATCH', `external/connections/${enc(id)}`, { ...o, body: patch });
+    await this.empty('PATCH', `external/connections/${encodePathSegment(id)}`, { ...o, body: patch });
   }
   async deleteConnection(id: string, o: RequestOptions = {}): Promise<void> {
-    await this.empty('DELETE', `external/connections/${enc(id)}`, o);
+    await this.empty('DELETE', `external/connections/${encodePathSegment(id)}`, o);
   }
 
   // Schema
   getSchema(connectionId: string, o: RequestOptions = {}): Promise<SchemaResponse | null> {
-    return this.json<SchemaResponse>('GET', `external/connections/${enc(connectionId)}/schema`, {
+    return this.json<SchemaResponse>('GET', `external/connections/${encodePathSegment(connectionId)}/schema`, {
       ...o,
       headers: { ...EVOLVABLE_ENUMS, ...o.headers },
       accept: [404],
@@ -231,7 +238,7 @@ export class GraphConnectorClient {
   }
   /** PATCHes the schema; returns the operation URL from Location. */
   async patchSchema(connectionId: string, schema: Schema, o: RequestOptions = {}): Promise<string> {
-    const res = await this.empty('PATCH', `external/connections/${enc(connectionId)}/schema`, {
+    const res = await this.empty('PATCH', `external/connections/${encodePathSegment(connectionId)}/schema`, {
       ...o,
       headers: { ...EVOLVABLE_ENUMS, ...o.headers },
       body: schema,
@@ -253,20 +260,32 @@ export class GraphConnectorClient {
 
   // Items
   async putItem(connectionId: string, item: ExternalItem, o: RequestOptions = {}): Promise<void> {
-    await this.empty('PUT', `external/connections/${enc(connectionId)}/items/${enc(item.id)}`, { ...o, body: item });
+    await this.empty(
+      'PUT',
+      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(item.id)}`,
+      { ...o, body: item },
+    );
   }
   getItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<ExternalItem | null> {
-    return this.json<ExternalItem>('GET', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
-      ...o,
-      accept: [404],
-    });
+    return this.json<ExternalItem>(
+      'GET',
+      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(itemId)}`,
+      {
+        ...o,
+        accept: [404],
+      },
+    );
   }
   /** Deletes an item; returns false if Graph says it did not exist (404). */
   async deleteItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<boolean> {
-    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
-      ...o,
-      accept: [404],
-    });
+    const res = await this.empty(
+      'DELETE',
+      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(itemId)}`,
+      {
+        ...o,
+        accept: [404],
+      },
+    );
     return res.status !== 404;
   }
 
@@ -276,16 +295,24 @@ export class GraphConnectorClient {
     group: ExternalGroupBody,
     o: RequestOptions = {},
   ): Promise<ExternalGroupBody> {
-    return (await this.json<ExternalGroupBody>('POST', `external/connections/${enc(connectionId)}/groups`, {
-      ...o,
-      body: group,
-    }))!;
+    return (await this.json<ExternalGroupBody>(
+      'POST',
+      `external/connections/${encodePathSegment(connectionId)}/groups`,
+      {
+        ...o,
+        body: group,
+      },
+    ))!;
   }
   getGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<ExternalGroupBody | null> {
-    return this.json<ExternalGroupBody>('GET', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
-      ...o,
-      accept: [404],
-    });
+    return this.json<ExternalGroupBody>(
+      'GET',
+      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
+      {
+        ...o,
+        accept: [404],
+      },
+    );
   }
   async updateGroup(
     connectionId: string,
@@ -293,17 +320,25 @@ export class GraphConnectorClient {
     patch: Omit<ExternalGroupBody, 'id'>,
     o: RequestOptions = {},
   ): Promise<void> {
-    await this.empty('PATCH', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
-      ...o,
-      body: patch,
-    });
+    await this.empty(
+      'PATCH',
+      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
+      {
+        ...o,
+        body: patch,
+      },
+    );
   }
   /** Returns false when the group did not exist. */
   async deleteGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<boolean> {
-    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
-      ...o,
-      accept: [404],
-    });
+    const res = await this.empty(
+      'DELETE',
+      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
+      {
+        ...o,
+        accept: [404],
+      },
+    );
     return res.status !== 404;
   }
   async addMember(
@@ -312,10 +347,14 @@ export class GraphConnectorClient {
     member: ExternalGroupMember,
     o: RequestOptions = {},
   ): Promise<void> {
-    await this.empty('POST', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members`, {
-      ...o,
-      body: member,
-    });
+    await this.empty(
+      'POST',
+      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}/members`,
+      {
+        ...o,
+        body: member,
+      },
+    );
   }
   /** Returns false when the member was not in the group. */
   async removeMember(
@@ -326,7 +365,7 @@ export class GraphConnectorClient {
   ): Promise<boolean> {
     const res = await this.empty(
       'DELETE',
-      `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members/${enc(memberId)}`,
+      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}/members/${encodePathSegment(memberId)}`,
       { ...o, accept: [404] },
     );
     return res.status !== 404;

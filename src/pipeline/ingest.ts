@@ -154,19 +154,19 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
       }
       await deps.graph.putItem(msg.connectionId, item, {
         retry: { maxRetries: 0 },
-        ...(input.signal ? { signal: input.signal } : {}),
+        ...(input.signal ? { abortSignal: input.signal } : {}),
       });
     } else {
       await deps.graph.deleteItem(msg.connectionId, msg.itemId, {
         retry: { maxRetries: 0 },
-        ...(input.signal ? { signal: input.signal } : {}),
+        ...(input.signal ? { abortSignal: input.signal } : {}),
       });
     }
   } catch (err) {
     if (err instanceof ClaimMissingError) {
       return deadLetter(deps, msg, { status: 0, code: 'ClaimMissing', message: err.message }, input.dequeueCount);
     }
-    if (err instanceof GraphError && err.transient && err.retryAfterMs !== undefined) {
+    if (err instanceof GraphError && err.retryable && err.retryAfterMs !== undefined) {
       const attempt = msg.attempt + 1;
       if (attempt > deps.settings.maxThrottleAttempts) {
         return deadLetter(
@@ -186,7 +186,7 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
       });
       return { outcome: 'throttled', itemId: msg.itemId, retryInMs: delay, attempt };
     }
-    if (err instanceof GraphError && !err.transient && err.status !== 401 && err.status !== 403) {
+    if (err instanceof GraphError && !err.retryable && err.status !== 401 && err.status !== 403) {
       return deadLetter(deps, msg, errorFields(err), input.dequeueCount ?? 1);
     }
     // Transient without Retry-After (5xx, network), or auth that may still be settling: let the queue redeliver.
