@@ -248,7 +248,7 @@ describe('KeyVaultSecretProvider (real SecretClient + ManagedIdentityCredential 
     vault.setSecret(name, value);
     const p = provider();
     const controller = new AbortController();
-    const aborted = p.get(name, { signal: controller.signal });
+    const aborted = p.get(name, { abortSignal: controller.signal });
     const other = p.get(name);
     controller.abort(new Error('caller gave up'));
     await expect(aborted).rejects.toThrow('caller gave up');
