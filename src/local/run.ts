@@ -107,8 +107,9 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     // Provision: connection → schema → operation → ready, with visible progress.
     let lastProgress = '';
     await runProvisionToCompletion(
-      { graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore, signal: options.signal },
+      { graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore },
       {
+        abortSignal: options.signal,
         onProgress: (s) => {
           if (s.progress !== lastProgress) out(`provision [${s.phase}] ${s.progress}`);
           lastProgress = s.progress;

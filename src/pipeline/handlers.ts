@@ -13,7 +13,8 @@ import { enumerateCrawl, finalizeCrawl, startCrawl } from './crawl.js';
 import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http/requests.js';
 import { ingestItem, ingestPoison } from './ingest.js';
 import { replayDeadLetters, statusReport } from './status.js';
-import { provisionStep, startProvisioning, type ProvisionMessage } from '../provision/driver.js';
+import { provisionStep, startProvisioning } from '../provision/driver.js';
+import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
 import type { Runtime } from './runtime.js';
 
 export type RuntimeProvider = () => Promise<Runtime>;
@@ -101,7 +102,18 @@ export function createHandlers(runtime: RuntimeProvider) {
     /** Provision queue: one step of the provisioning state machine; re-enqueues itself with a delay. */
     provision: async (message: unknown, context: InvocationContext): Promise<void> => {
       const rt = await runtime();
-      await provisionStep(rt, message as ProvisionMessage, contextLogger(rt.logger, context));
+      const log = contextLogger(rt.logger, context);
+      let msg;
+      try {
+        msg = parseProvisionMessage(message);
+      } catch (err) {
+        if (err instanceof ProvisionMessageError) {
+          log.error('provision message dropped', { error: err.message });
+          return;
+        }
+        throw err;
+      }
+      await provisionStep(rt, msg, log);
     },
 
     /** POST /api/provision — start (or resume) provisioning; 202 with where to watch it. */

@@ -124,14 +124,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     source: () => createSource(sourceDef, { secrets, logger: logger.child({ component: 'source' }), baseDir }),
     mapper,
     syncGroups: async (groups: ExternalGroup[], signal?: AbortSignal) => {
-      await runProvisionToCompletion({
-        graph,
-        definition,
-        groups,
-        logger: logger.child({ component: 'provision' }),
-        store: provisionStore,
-        ...(signal ? { signal } : {}),
-      });
+      await runProvisionToCompletion(
+        { graph, definition, groups, logger: logger.child({ component: 'provision' }), store: provisionStore },
+        { abortSignal: signal },
+      );
     },
     logger,
     now: () => Date.now(),

@@ -4,11 +4,7 @@ import type { EmulatorHandle } from '../../src/emulator/index.js';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
 import type { ExternalGroup } from '../../src/config/model.js';
 import { createMemoryLogger } from '../../src/log.js';
-import {
-  ProvisionError,
-  runProvisionToCompletion,
-  type ProvisionOptions,
-} from '../../src/provision/provision.js';
+import { ProvisionError, runProvisionToCompletion, type ProvisionOptions } from '../../src/provision/provision.js';
 import { MemoryProvisionStore, type ProvisionState, type ProvisionStore } from '../../src/state/provision-store.js';
 import type { GraphConnectorClient } from '../../src/graph/client.js';
 import {
@@ -209,7 +205,7 @@ describe('provisioning against the emulator', () => {
     const id = connectionId('slow');
     const { run } = await provision(definition(id), { options: { operationTimeoutMs: 400 } });
     const err = await failure<ProvisionError>(run);
-    expect(err.details.code).toBe('SchemaOperationTimeout');
+    expect(err.code).toBe('SchemaOperationTimeout');
     expect(err.message).toMatch(new RegExp(`/external/connections/${id}/operations/\\S+`));
     expect(err.message).toMatch(/run provision again to resume/);
   });
@@ -226,7 +222,7 @@ describe('provisioning against the emulator', () => {
       d.schema.properties.find((p) => p.name === 'priority')!.type = 'double';
     });
     const err = await failure<ProvisionError>((await provision(changed)).run);
-    expect(err.details.code).toBe('NonAdditiveSchemaChange');
+    expect(err.code).toBe('NonAdditiveSchemaChange');
     expect(err.message).toMatch(/property 'assignedTo' is registered in Graph but no longer declared/);
     expect(err.message).toMatch(/property 'ticketId' becomes refinable/);
     expect(err.message).toMatch(/property 'priority' changes type from int64 to double/);
@@ -242,7 +238,7 @@ describe('provisioning against the emulator', () => {
       new MemorySecrets({ 'graph-client-secret': 'wrong-secret-value' }),
     );
     const err = await failure<ProvisionError>((await provision(definition(connectionId('sec')), { graph })).run);
-    expect(err.details.code).toBe('AuthenticationFailed');
+    expect(err.code).toBe('AuthenticationFailed');
     expect(err.message).toMatch(/check that the secret named 'graph-client-secret'/);
     expect(err.message).not.toContain('wrong-secret-value');
   });
