@@ -21,7 +21,7 @@ async function cli(argv: string[]) {
     stdout: out.stream,
     stderr: err.stream,
     env: {},
-    signal: AbortSignal.timeout(10_000),
+    abortSignal: AbortSignal.timeout(10_000),
   });
   return { code, stdout: out.text(), stderr: err.text() };
 }

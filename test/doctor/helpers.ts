@@ -94,7 +94,12 @@ function sink() {
 export async function run(argv: string[], env: NodeJS.ProcessEnv) {
   const out = sink();
   const err = sink();
-  const code = await main(argv, { env, stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
+  const code = await main(argv, {
+    env,
+    stdout: out.stream,
+    stderr: err.stream,
+    abortSignal: new AbortController().signal,
+  });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 

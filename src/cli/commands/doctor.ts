@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
+import { parseCommandArgs, parseDuration } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { formatResult, formatSummary, runDoctor } from '../../doctor/index.js';
-import { parseDuration } from './provision.js';
 
 const help = `Usage: graph-connector doctor [--config connector.json] [--create] [--json] [--timeout 15s]
 
@@ -31,22 +30,14 @@ export const doctorCommand: Command = {
   summary: 'Check environment, secrets, Graph access, connection, storage and schedule',
   help,
   async run(io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: {
-          config: { type: 'string', short: 'c' },
-          create: { type: 'boolean' },
-          json: { type: 'boolean' },
-          timeout: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseCommandArgs(io.argv, {
+      options: {
+        config: { type: 'string', short: 'c' },
+        create: { type: 'boolean' },
+        json: { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+    });
     const timeoutMs = values.timeout ? parseDuration(values.timeout, '--timeout') : undefined;
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
     const json = values.json ?? false;
@@ -55,7 +46,7 @@ export const doctorCommand: Command = {
       ...(values.config ? { configPath: values.config } : {}),
       create: values.create ?? false,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      signal: io.signal,
+      abortSignal: io.abortSignal,
       onResult: json ? undefined : (r) => io.stdout.write(formatResult(r) + '\n'),
     });
     if (json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');

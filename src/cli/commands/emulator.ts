@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import { UsageError, type Command, type CommandIo } from '../command.js';
 import { startEmulator, type EmulatorOptions } from '../../emulator/index.js';
 
@@ -41,30 +41,22 @@ export const emulatorCommand: Command = {
   summary: 'Run the local Microsoft Graph connectors API emulator (plus token endpoints)',
   help,
   async run(io: CommandIo): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: {
-          port: { type: 'string' },
-          http: { type: 'boolean' },
-          'state-dir': { type: 'string' },
-          'latency-ms': { type: 'string' },
-          'rate-limit': { type: 'string' },
-          'max-concurrency': { type: 'string' },
-          'group-rate-limit': { type: 'string' },
-          'delete-delay-ms': { type: 'string' },
-          'fault-rate': { type: 'string' },
-          seed: { type: 'string' },
-          'schema-delay-ms': { type: 'string' },
-          directory: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const { values } = parseCommandArgs(io.argv, {
+      options: {
+        port: { type: 'string' },
+        http: { type: 'boolean' },
+        'state-dir': { type: 'string' },
+        'latency-ms': { type: 'string' },
+        'rate-limit': { type: 'string' },
+        'max-concurrency': { type: 'string' },
+        'group-rate-limit': { type: 'string' },
+        'delete-delay-ms': { type: 'string' },
+        'fault-rate': { type: 'string' },
+        seed: { type: 'string' },
+        'schema-delay-ms': { type: 'string' },
+        directory: { type: 'string' },
+      },
+    });
     const stateDir = values['state-dir'] ? resolve(values['state-dir']) : undefined;
     const options: EmulatorOptions = {
       port: num('port', values.port, 0, 65535),
@@ -85,8 +77,8 @@ export const emulatorCommand: Command = {
     const handle = await startEmulator(options);
     io.stdout.write(JSON.stringify(handle.info) + '\n');
     await new Promise<void>((resolveWait) => {
-      if (io.signal.aborted) return resolveWait();
-      io.signal.addEventListener('abort', () => resolveWait(), { once: true });
+      if (io.abortSignal.aborted) return resolveWait();
+      io.abortSignal.addEventListener('abort', () => resolveWait(), { once: true });
     });
     io.stderr.write('emulator: stopping\n');
     await handle.close();

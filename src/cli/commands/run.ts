@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { runLocal } from '../../local/run.js';
+import { parseCommandArgs, parseWholeNumber } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const MODES = ['full', 'incremental', 'acl', 'items'] as const;
@@ -34,8 +34,7 @@ export const runCommand: Command = {
   summary: 'Run the connector locally end to end (Azurite + emulator by default) — `npm start`',
   help,
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
+    const { values } = parseCommandArgs(io.argv, {
       options: {
         config: { type: 'string', short: 'c' },
         mode: { type: 'string', short: 'm', default: 'full' },
@@ -46,8 +45,6 @@ export const runCommand: Command = {
         users: { type: 'string' },
         verbose: { type: 'boolean', short: 'v', default: false },
       },
-      allowPositionals: false,
-      strict: true,
     });
     const mode = values.mode as (typeof MODES)[number];
     if (!MODES.includes(mode) || mode === 'items') {
@@ -55,12 +52,7 @@ export const runCommand: Command = {
         `--mode must be full, incremental or acl (got '${values.mode}'); for single items use POST /api/resync`,
       );
     }
-    const concurrency = Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 25) {
-      throw new UsageError(
-        `--concurrency must be a whole number from 1 to 25 (Graph's limit per connection), got '${values.concurrency}'`,
-      );
-    }
+    const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25, "Graph's limit per connection");
     let demoUsers: [string, string] | undefined;
     if (values.users) {
       const parts = values.users.split(',').map((s) => s.trim());
@@ -73,7 +65,7 @@ export const runCommand: Command = {
       env: io.env,
       stdout: io.stdout,
       stderr: io.stderr,
-      signal: io.signal,
+      signal: io.abortSignal,
       mode,
       force: values.force,
       reset: values.reset,

@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../log.js';
 import { createRuntime } from '../../pipeline/runtime.js';
 import { statusReport } from '../../pipeline/status.js';
+import { parseCommandArgs, parseWholeNumber } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
@@ -20,18 +20,14 @@ export const statusCommand: Command = {
   summary: 'Show provisioning, the running crawl, recent jobs, queue depth and dead letters',
   help,
   async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
+    const { values } = parseCommandArgs(io.argv, {
       options: {
         config: { type: 'string', short: 'c' },
         jobs: { type: 'string', default: '5' },
         json: { type: 'boolean', default: false },
       },
-      strict: true,
     });
-    const jobs = Number(values.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 50)
-      throw new UsageError(`--jobs must be a whole number from 1 to 50, got '${values.jobs}'`);
+    const jobs = parseWholeNumber('--jobs', values.jobs, 1, 50);
     if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
       throw new UsageError(
         'AzureWebJobsStorage is not set: status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from '../command.js';
+import { parseCommandArgs } from '../args.js';
+import type { Command } from '../command.js';
 import { checkConnectorDefinitionFile } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
 import { ConfigError, type ConfigProblem } from '../../config/problems.js';
@@ -23,16 +23,9 @@ export const validateCommand: Command = {
   summary: 'Check connector.json (and the environment) and print every problem',
   help,
   async run(io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: { config: { type: 'string', short: 'c' }, env: { type: 'boolean' }, json: { type: 'boolean' } },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const { values } = parseCommandArgs(io.argv, {
+      options: { config: { type: 'string', short: 'c' }, env: { type: 'boolean' }, json: { type: 'boolean' } },
+    });
     const path = values.config ?? io.env.CONNECTOR_CONFIG ?? './connector.json';
     const { problems } = await checkConnectorDefinitionFile(path);
     if (values.env) {

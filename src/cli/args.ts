@@ -1,0 +1,41 @@
+/**
+ * Reading a command's arguments, one way for every command: strict `parseArgs`, and flag values checked with
+ * messages that name the flag, the value and what it takes. Every problem is a {@link UsageError} (exit 2,
+ * with the command's help hint).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './command.js';
+
+/** What a command declares: its options and whether it takes positionals (strict mode is always on). */
+export type CommandArgsConfig = Omit<ParseArgsConfig, 'args' | 'strict'>;
+
+/** `parseArgs` over `argv` in strict mode; an unknown flag or a missing value is a UsageError. */
+export function parseCommandArgs<const T extends CommandArgsConfig>(
+  argv: string[],
+  config: T,
+): ReturnType<typeof parseArgs<T & { args: string[]; strict: true }>> {
+  try {
+    return parseArgs({ ...config, args: argv, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** `500ms`, `30s`, `20m`, `1h` (a bare number is seconds) in milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`${flag} '${text}' is not a duration; use e.g. 500ms, 30s, 20m or 1h`);
+  return Math.round(Number(m[1]) * DURATION_UNITS[(m[2] ?? 's') as keyof typeof DURATION_UNITS]);
+}
+
+/** A whole number from `min` to `max`; `why` explains the range in the message (e.g. a service limit). */
+export function parseWholeNumber(flag: string, raw: string, min: number, max: number, why?: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    const range = max === Infinity ? `${min} or more` : `from ${min} to ${max}`;
+    throw new UsageError(`${flag} must be a whole number ${range}${why ? ` (${why})` : ''}, got '${raw}'`);
+  }
+  return n;
+}
