@@ -21,6 +21,19 @@ export function parseCommandArgs<const T extends CommandArgsConfig>(
   }
 }
 
+/** `-c, --config <file>`: the connector definition (every command that reads it). */
+export const CONFIG_FLAG = { config: { type: 'string', short: 'c' } } as const;
+
+/** `--json`: print the result as JSON. */
+export const JSON_FLAG = { json: { type: 'boolean', default: false } } as const;
+
+/** Commands that read or drain storage need AzureWebJobsStorage (or its identity-based form). */
+export function requireStorageSetting(env: NodeJS.ProcessEnv, why: string): void {
+  if (!env.AzureWebJobsStorage && !env.AzureWebJobsStorage__queueServiceUri) {
+    throw new UsageError(`AzureWebJobsStorage is not set: ${why}`);
+  }
+}
+
 const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** `500ms`, `30s`, `20m`, `1h` (a bare number is seconds) in milliseconds. */

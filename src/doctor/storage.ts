@@ -45,9 +45,8 @@ export function requiredStorage(names: StorageNames): StorageResource[] {
 export async function storageResourceExists(
   storage: StorageClients,
   r: StorageResource,
-  options: OperationOptions = {},
+  { abortSignal }: OperationOptions = {},
 ): Promise<boolean> {
-  const { abortSignal } = options;
   switch (r.kind) {
     case 'queue':
       return storage.queue(r.name).exists({ abortSignal });
@@ -75,9 +74,8 @@ export async function storageResourceExists(
 export async function createStorageResource(
   storage: StorageClients,
   r: StorageResource,
-  options: OperationOptions = {},
+  { abortSignal }: OperationOptions = {},
 ): Promise<void> {
-  const { abortSignal } = options;
   switch (r.kind) {
     case 'queue':
       await storage.queue(r.name).createIfNotExists({ abortSignal });

@@ -106,8 +106,8 @@ type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
  */
 const EVOLVABLE_ENUMS = { Prefer: 'include-unknown-enum-members' };
 
-/** One path segment (a connection, item, group or member id), percent-encoded. */
-export const encodePathSegment = (segment: string): string => encodeURIComponent(segment);
+/** Percent-encodes one path segment (a connection, item, group or member id). Local to this file. */
+const enc = (segment: string): string => encodeURIComponent(segment);
 
 export class GraphConnectorClient {
   readonly client: Client;
@@ -209,10 +209,7 @@ export class GraphConnectorClient {
 
   // Connections
   getConnection(id: string, o: RequestOptions = {}): Promise<ExternalConnection | null> {
-    return this.json<ExternalConnection>('GET', `external/connections/${encodePathSegment(id)}`, {
-      ...o,
-      accept: [404],
-    });
+    return this.json<ExternalConnection>('GET', `external/connections/${enc(id)}`, { ...o, accept: [404] });
   }
   async listConnections(o: RequestOptions = {}): Promise<ExternalConnection[]> {
     const body = await this.json<{ value: ExternalConnection[] }>('GET', 'external/connections', o);
@@ -222,15 +219,15 @@ export class GraphConnectorClient {
     return (await this.json<ExternalConnection>('POST', 'external/connections', { ...o, body: connection }))!;
   }
   async updateConnection(id: string, patch: ExternalConnectionPatch, o: RequestOptions = {}): Promise<void> {
-    await this.empty('PATCH', `external/connections/${encodePathSegment(id)}`, { ...o, body: patch });
+    await this.empty('PATCH', `external/connections/${enc(id)}`, { ...o, body: patch });
   }
   async deleteConnection(id: string, o: RequestOptions = {}): Promise<void> {
-    await this.empty('DELETE', `external/connections/${encodePathSegment(id)}`, o);
+    await this.empty('DELETE', `external/connections/${enc(id)}`, o);
   }
 
   // Schema
   getSchema(connectionId: string, o: RequestOptions = {}): Promise<SchemaResponse | null> {
-    return this.json<SchemaResponse>('GET', `external/connections/${encodePathSegment(connectionId)}/schema`, {
+    return this.json<SchemaResponse>('GET', `external/connections/${enc(connectionId)}/schema`, {
       ...o,
       headers: { ...EVOLVABLE_ENUMS, ...o.headers },
       accept: [404],
@@ -238,7 +235,7 @@ export class GraphConnectorClient {
   }
   /** PATCHes the schema; returns the operation URL from Location. */
   async patchSchema(connectionId: string, schema: Schema, o: RequestOptions = {}): Promise<string> {
-    const res = await this.empty('PATCH', `external/connections/${encodePathSegment(connectionId)}/schema`, {
+    const res = await this.empty('PATCH', `external/connections/${enc(connectionId)}/schema`, {
       ...o,
       headers: { ...EVOLVABLE_ENUMS, ...o.headers },
       body: schema,
@@ -260,32 +257,20 @@ export class GraphConnectorClient {
 
   // Items
   async putItem(connectionId: string, item: ExternalItem, o: RequestOptions = {}): Promise<void> {
-    await this.empty(
-      'PUT',
-      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(item.id)}`,
-      { ...o, body: item },
-    );
+    await this.empty('PUT', `external/connections/${enc(connectionId)}/items/${enc(item.id)}`, { ...o, body: item });
   }
   getItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<ExternalItem | null> {
-    return this.json<ExternalItem>(
-      'GET',
-      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(itemId)}`,
-      {
-        ...o,
-        accept: [404],
-      },
-    );
+    return this.json<ExternalItem>('GET', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
+      ...o,
+      accept: [404],
+    });
   }
   /** Deletes an item; returns false if Graph says it did not exist (404). */
   async deleteItem(connectionId: string, itemId: string, o: RequestOptions = {}): Promise<boolean> {
-    const res = await this.empty(
-      'DELETE',
-      `external/connections/${encodePathSegment(connectionId)}/items/${encodePathSegment(itemId)}`,
-      {
-        ...o,
-        accept: [404],
-      },
-    );
+    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/items/${enc(itemId)}`, {
+      ...o,
+      accept: [404],
+    });
     return res.status !== 404;
   }
 
@@ -295,24 +280,16 @@ export class GraphConnectorClient {
     group: ExternalGroupBody,
     o: RequestOptions = {},
   ): Promise<ExternalGroupBody> {
-    return (await this.json<ExternalGroupBody>(
-      'POST',
-      `external/connections/${encodePathSegment(connectionId)}/groups`,
-      {
-        ...o,
-        body: group,
-      },
-    ))!;
+    return (await this.json<ExternalGroupBody>('POST', `external/connections/${enc(connectionId)}/groups`, {
+      ...o,
+      body: group,
+    }))!;
   }
   getGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<ExternalGroupBody | null> {
-    return this.json<ExternalGroupBody>(
-      'GET',
-      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
-      {
-        ...o,
-        accept: [404],
-      },
-    );
+    return this.json<ExternalGroupBody>('GET', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      accept: [404],
+    });
   }
   async updateGroup(
     connectionId: string,
@@ -320,25 +297,17 @@ export class GraphConnectorClient {
     patch: Omit<ExternalGroupBody, 'id'>,
     o: RequestOptions = {},
   ): Promise<void> {
-    await this.empty(
-      'PATCH',
-      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
-      {
-        ...o,
-        body: patch,
-      },
-    );
+    await this.empty('PATCH', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      body: patch,
+    });
   }
   /** Returns false when the group did not exist. */
   async deleteGroup(connectionId: string, groupId: string, o: RequestOptions = {}): Promise<boolean> {
-    const res = await this.empty(
-      'DELETE',
-      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}`,
-      {
-        ...o,
-        accept: [404],
-      },
-    );
+    const res = await this.empty('DELETE', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}`, {
+      ...o,
+      accept: [404],
+    });
     return res.status !== 404;
   }
   async addMember(
@@ -347,14 +316,10 @@ export class GraphConnectorClient {
     member: ExternalGroupMember,
     o: RequestOptions = {},
   ): Promise<void> {
-    await this.empty(
-      'POST',
-      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}/members`,
-      {
-        ...o,
-        body: member,
-      },
-    );
+    await this.empty('POST', `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members`, {
+      ...o,
+      body: member,
+    });
   }
   /** Returns false when the member was not in the group. */
   async removeMember(
@@ -365,7 +330,7 @@ export class GraphConnectorClient {
   ): Promise<boolean> {
     const res = await this.empty(
       'DELETE',
-      `external/connections/${encodePathSegment(connectionId)}/groups/${encodePathSegment(groupId)}/members/${encodePathSegment(memberId)}`,
+      `external/connections/${enc(connectionId)}/groups/${enc(groupId)}/members/${enc(memberId)}`,
       { ...o, accept: [404] },
     );
     return res.status !== 404;

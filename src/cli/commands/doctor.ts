@@ -1,4 +1,4 @@
-import { parseCommandArgs, parseDuration } from '../args.js';
+import { CONFIG_FLAG, JSON_FLAG, parseCommandArgs, parseDuration } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { formatResult, formatSummary, runDoctor } from '../../doctor/index.js';
 
@@ -31,12 +31,7 @@ export const doctorCommand: Command = {
   help,
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
-      options: {
-        config: { type: 'string', short: 'c' },
-        create: { type: 'boolean' },
-        json: { type: 'boolean' },
-        timeout: { type: 'string' },
-      },
+      options: { ...CONFIG_FLAG, ...JSON_FLAG, create: { type: 'boolean' }, timeout: { type: 'string' } },
     });
     const timeoutMs = values.timeout ? parseDuration(values.timeout, '--timeout') : undefined;
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseCommandArgs, parseDuration } from '../args.js';
+import { CONFIG_FLAG, parseCommandArgs, parseDuration } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 import { loadConnectorDefinition } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
@@ -33,7 +33,7 @@ export const provisionCommand: Command = {
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
       options: {
-        config: { type: 'string', short: 'c' },
+        ...CONFIG_FLAG,
         groups: { type: 'string' },
         timeout: { type: 'string' },
         'consent-timeout': { type: 'string' },

@@ -1,5 +1,5 @@
 import { runLocal } from '../../local/run.js';
-import { parseCommandArgs, parseWholeNumber } from '../args.js';
+import { CONFIG_FLAG, parseCommandArgs, parseWholeNumber } from '../args.js';
 import { UsageError, type Command } from '../command.js';
 
 const MODES = ['full', 'incremental', 'acl', 'items'] as const;
@@ -36,7 +36,7 @@ export const runCommand: Command = {
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
       options: {
-        config: { type: 'string', short: 'c' },
+        ...CONFIG_FLAG,
         mode: { type: 'string', short: 'm', default: 'full' },
         force: { type: 'boolean', default: false },
         reset: { type: 'boolean', default: false },

@@ -1,8 +1,8 @@
 import { createLogger } from '../../log.js';
 import { createRuntime } from '../../pipeline/runtime.js';
 import { statusReport } from '../../pipeline/status.js';
-import { parseCommandArgs, parseWholeNumber } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, parseCommandArgs, parseWholeNumber, requireStorageSetting } from '../args.js';
+import type { Command } from '../command.js';
 
 const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
 
@@ -21,18 +21,13 @@ export const statusCommand: Command = {
   help,
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
-      options: {
-        config: { type: 'string', short: 'c' },
-        jobs: { type: 'string', default: '5' },
-        json: { type: 'boolean', default: false },
-      },
+      options: { ...CONFIG_FLAG, ...JSON_FLAG, jobs: { type: 'string', default: '5' } },
     });
     const jobs = parseWholeNumber('--jobs', values.jobs, 1, 50);
-    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
-      throw new UsageError(
-        'AzureWebJobsStorage is not set: status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
-      );
-    }
+    requireStorageSetting(
+      io.env,
+      'status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
+    );
     const rt = await createRuntime({
       env: io.env,
       logger: createLogger({ level: 'warn' }),

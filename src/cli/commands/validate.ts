@@ -1,4 +1,4 @@
-import { parseCommandArgs } from '../args.js';
+import { CONFIG_FLAG, JSON_FLAG, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
 import { checkConnectorDefinitionFile } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
@@ -24,7 +24,7 @@ export const validateCommand: Command = {
   help,
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
-      options: { config: { type: 'string', short: 'c' }, env: { type: 'boolean' }, json: { type: 'boolean' } },
+      options: { ...CONFIG_FLAG, ...JSON_FLAG, env: { type: 'boolean' } },
     });
     const path = values.config ?? io.env.CONNECTOR_CONFIG ?? './connector.json';
     const { problems } = await checkConnectorDefinitionFile(path);

@@ -1,8 +1,8 @@
 import { createLogger, levelFromEnv } from '../../log.js';
 import { createRuntime } from '../../pipeline/runtime.js';
 import { runWorker } from '../../pipeline/worker.js';
-import { parseCommandArgs, parseWholeNumber } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, parseCommandArgs, parseWholeNumber, requireStorageSetting } from '../args.js';
+import type { Command } from '../command.js';
 
 const help = `Usage: graph-connector worker [--config connector.json] [--concurrency N] [--until-idle] [--idle-ms MS]
 
@@ -31,7 +31,7 @@ export const workerCommand: Command = {
   async run(io) {
     const { values } = parseCommandArgs(io.argv, {
       options: {
-        config: { type: 'string', short: 'c' },
+        ...CONFIG_FLAG,
         concurrency: { type: 'string', default: '8' },
         'until-idle': { type: 'boolean', default: false },
         'idle-ms': { type: 'string', default: '3000' },
@@ -50,11 +50,10 @@ export const workerCommand: Command = {
       100,
       3_600_000,
     );
-    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
-      throw new UsageError(
-        'AzureWebJobsStorage is not set: the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
-      );
-    }
+    requireStorageSetting(
+      io.env,
+      'the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
+    );
     const logger = createLogger({ level: levelFromEnv(io.env), write: (line) => io.stderr.write(line + '\n') });
     const rt = await createRuntime({
       env: io.env,
