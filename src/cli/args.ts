@@ -1,10 +1,11 @@
 /**
- * Reading a command's arguments, one way for every command: strict `parseArgs`, and flag values checked with
- * messages that name the flag, the value and what it takes. Every problem is a {@link UsageError} (exit 2,
- * with the command's help hint).
+ * Reading a command's arguments, one way for every command: a command is declared with {@link defineCommand}
+ * (its flags beside its help), its arguments are parsed by strict `parseArgs` before it runs, and flag values are
+ * checked with messages that name the flag, the value and what it takes. Every problem is a {@link UsageError}
+ * (exit 2, with the command's help hint).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './command.js';
+import { UsageError, type Command, type CommandIo } from './command.js';
 
 /** What a command declares: its options and whether it takes positionals (strict mode is always on). */
 export type CommandArgsConfig = Omit<ParseArgsConfig, 'args' | 'strict'>;
@@ -32,6 +33,26 @@ export function requireStorageSetting(env: NodeJS.ProcessEnv, why: string): void
   if (!env.AzureWebJobsStorage && !env.AzureWebJobsStorage__queueServiceUri) {
     throw new UsageError(`AzureWebJobsStorage is not set: ${why}`);
   }
+}
+
+/** The values and positionals {@link parseCommandArgs} returns for a command's declaration. */
+export type CommandArgs<T extends CommandArgsConfig> = ReturnType<typeof parseCommandArgs<T>>;
+
+/** What a command declares: its name, help, flags, and what it does with the parsed arguments. */
+export interface CommandSpec<T extends CommandArgsConfig> extends Omit<Command, 'run'> {
+  /** Its flags (and whether it takes positionals): parsed strictly before `run`, a bad one is a UsageError. */
+  args: T;
+  run(args: CommandArgs<T>, io: CommandIo): Promise<number>;
+}
+
+/** A {@link Command} whose arguments are parsed from its declaration, the one way every command reads them. */
+export function defineCommand<const T extends CommandArgsConfig>(spec: CommandSpec<T>): Command {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    help: spec.help,
+    run: async (io) => spec.run(parseCommandArgs(io.argv, spec.args), io),
+  };
 }
 
 const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;

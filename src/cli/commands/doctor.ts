@@ -1,5 +1,5 @@
-import { CONFIG_FLAG, JSON_FLAG, parseCommandArgs, parseDuration } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, parseDuration } from '../args.js';
+import { UsageError } from '../command.js';
 import { formatResult, formatSummary, runDoctor } from '../../doctor/index.js';
 
 const help = `Usage: graph-connector doctor [--config connector.json] [--create] [--json] [--timeout 15s]
@@ -25,14 +25,14 @@ Options:
       --json            print the report as JSON on stdout
       --timeout <dur>   time limit per check (default 15s; e.g. 5s, 1m)`;
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'Check environment, secrets, Graph access, connection, storage and schedule',
   help,
-  async run(io) {
-    const { values } = parseCommandArgs(io.argv, {
-      options: { ...CONFIG_FLAG, ...JSON_FLAG, create: { type: 'boolean' }, timeout: { type: 'string' } },
-    });
+  args: {
+    options: { ...CONFIG_FLAG, ...JSON_FLAG, create: { type: 'boolean' }, timeout: { type: 'string' } },
+  },
+  async run({ values }, io) {
     const timeoutMs = values.timeout ? parseDuration(values.timeout, '--timeout') : undefined;
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
     const json = values.json ?? false;
@@ -48,4 +48,4 @@ export const doctorCommand: Command = {
     else io.stdout.write(formatSummary(report) + '\n');
     return report.ok ? 0 : 1;
   },
-};
+});

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { parseCommandArgs } from '../args.js';
-import { UsageError, type Command, type CommandIo } from '../command.js';
+import { defineCommand } from '../args.js';
+import { UsageError } from '../command.js';
 import { startEmulator, type EmulatorOptions } from '../../emulator/index.js';
 
 const help = `graph-connector emulator — run the local Microsoft Graph connectors API emulator
@@ -36,27 +36,27 @@ function num(name: string, raw: string | undefined, min: number, max = Infinity)
   return v;
 }
 
-export const emulatorCommand: Command = {
+export const emulatorCommand = defineCommand({
   name: 'emulator',
   summary: 'Run the local Microsoft Graph connectors API emulator (plus token endpoints)',
   help,
-  async run(io: CommandIo): Promise<number> {
-    const { values } = parseCommandArgs(io.argv, {
-      options: {
-        port: { type: 'string' },
-        http: { type: 'boolean' },
-        'state-dir': { type: 'string' },
-        'latency-ms': { type: 'string' },
-        'rate-limit': { type: 'string' },
-        'max-concurrency': { type: 'string' },
-        'group-rate-limit': { type: 'string' },
-        'delete-delay-ms': { type: 'string' },
-        'fault-rate': { type: 'string' },
-        seed: { type: 'string' },
-        'schema-delay-ms': { type: 'string' },
-        directory: { type: 'string' },
-      },
-    });
+  args: {
+    options: {
+      port: { type: 'string' },
+      http: { type: 'boolean' },
+      'state-dir': { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'max-concurrency': { type: 'string' },
+      'group-rate-limit': { type: 'string' },
+      'delete-delay-ms': { type: 'string' },
+      'fault-rate': { type: 'string' },
+      seed: { type: 'string' },
+      'schema-delay-ms': { type: 'string' },
+      directory: { type: 'string' },
+    },
+  },
+  async run({ values }, io) {
     const stateDir = values['state-dir'] ? resolve(values['state-dir']) : undefined;
     const options: EmulatorOptions = {
       port: num('port', values.port, 0, 65535),
@@ -84,4 +84,4 @@ export const emulatorCommand: Command = {
     await handle.close();
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { parseCommandArgs, parseDuration, parseWholeNumber } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { defineCommand, parseDuration, parseWholeNumber } from '../args.js';
+import { UsageError } from '../command.js';
 import { loadEnvironment } from '../../config/env.js';
 import { createGraphCredential } from '../../graph/credentials.js';
 import { GraphConnectorClient } from '../../graph/client.js';
@@ -35,27 +35,27 @@ Options:
 Example: create an identity API connector (see docs/cli.md)
   graph-connector graph POST identity/apiConnectors --data @api-connector.json`;
 
-export const graphCommand: Command = {
+export const graphCommand = defineCommand({
   name: 'graph',
   summary: "Send a raw Graph request with the connector's identity",
   help,
-  async run(io) {
-    const { values, positionals } = parseCommandArgs(io.argv, {
-      allowPositionals: true,
-      options: {
-        data: { type: 'string', short: 'd' },
-        header: { type: 'string', short: 'H', multiple: true },
-        query: { type: 'string', short: 'q', multiple: true },
-        'response-type': { type: 'string' },
-        timeout: { type: 'string' },
-        'max-retries': { type: 'string' },
-        'retry-delay': { type: 'string' },
-        'retry-on-all-errors': { type: 'boolean' },
-        backoff: { type: 'string' },
-        'api-version': { type: 'string' },
-        debug: { type: 'boolean' },
-      },
-    });
+  args: {
+    allowPositionals: true,
+    options: {
+      data: { type: 'string', short: 'd' },
+      header: { type: 'string', short: 'H', multiple: true },
+      query: { type: 'string', short: 'q', multiple: true },
+      'response-type': { type: 'string' },
+      timeout: { type: 'string' },
+      'max-retries': { type: 'string' },
+      'retry-delay': { type: 'string' },
+      'retry-on-all-errors': { type: 'boolean' },
+      backoff: { type: 'string' },
+      'api-version': { type: 'string' },
+      debug: { type: 'boolean' },
+    },
+  },
+  async run({ values, positionals }, io) {
     const [methodRaw, path, ...extra] = positionals;
     if (!methodRaw || !path || extra.length) throw new UsageError('expected exactly <METHOD> <PATH>');
     const method = methodRaw.toUpperCase() as Method;
@@ -158,4 +158,4 @@ export const graphCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { CONFIG_FLAG, parseCommandArgs, parseDuration } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseDuration } from '../args.js';
+import { UsageError } from '../command.js';
 import { loadConnectorDefinition } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
 import type { ExternalGroup } from '../../config/model.js';
@@ -26,20 +26,20 @@ Options:
       --consent-timeout <dur>  how long 401/403 are retried after admin consent (default 10m)
       --poll-interval <dur>    first delay between schema operation polls (default 5s, doubling up to 60s)`;
 
-export const provisionCommand: Command = {
+export const provisionCommand = defineCommand({
   name: 'provision',
   summary: 'Create/update the Graph connection, schema and external groups',
   help,
-  async run(io) {
-    const { values } = parseCommandArgs(io.argv, {
-      options: {
-        ...CONFIG_FLAG,
-        groups: { type: 'string' },
-        timeout: { type: 'string' },
-        'consent-timeout': { type: 'string' },
-        'poll-interval': { type: 'string' },
-      },
-    });
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      groups: { type: 'string' },
+      timeout: { type: 'string' },
+      'consent-timeout': { type: 'string' },
+      'poll-interval': { type: 'string' },
+    },
+  },
+  async run({ values }, io) {
     const env = loadEnvironment(io.env);
     const path = values.config ?? env.connectorConfig;
     const { definition, warnings } = await loadConnectorDefinition(path);
@@ -92,4 +92,4 @@ export const provisionCommand: Command = {
     io.stdout.write(`connection ${state.connectionId} is ${state.phase}\n`);
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
 import { runLocal } from '../../local/run.js';
-import { CONFIG_FLAG, parseCommandArgs, parseWholeNumber } from '../args.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseWholeNumber } from '../args.js';
+import { UsageError } from '../command.js';
 
 const MODES = ['full', 'incremental', 'acl', 'items'] as const;
 
@@ -29,23 +29,23 @@ Options:
 Exit codes: 0 the crawl completed; 1 it failed; 2 usage or configuration error; 3 another crawl holds the
 connection.`;
 
-export const runCommand: Command = {
+export const runCommand = defineCommand({
   name: 'run',
   summary: 'Run the connector locally end to end (Azurite + emulator by default) — `npm start`',
   help,
-  async run(io) {
-    const { values } = parseCommandArgs(io.argv, {
-      options: {
-        ...CONFIG_FLAG,
-        mode: { type: 'string', short: 'm', default: 'full' },
-        force: { type: 'boolean', default: false },
-        reset: { type: 'boolean', default: false },
-        concurrency: { type: 'string', default: '8' },
-        'state-dir': { type: 'string' },
-        users: { type: 'string' },
-        verbose: { type: 'boolean', short: 'v', default: false },
-      },
-    });
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      mode: { type: 'string', short: 'm', default: 'full' },
+      force: { type: 'boolean', default: false },
+      reset: { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '8' },
+      'state-dir': { type: 'string' },
+      users: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v', default: false },
+    },
+  },
+  async run({ values }, io) {
     const mode = values.mode as (typeof MODES)[number];
     if (!MODES.includes(mode) || mode === 'items') {
       throw new UsageError(
@@ -77,4 +77,4 @@ export const runCommand: Command = {
     });
     return result.exitCode;
   },
-};
+});

@@ -1,8 +1,7 @@
 import { createLogger } from '../../log.js';
 import { createRuntime } from '../../pipeline/runtime.js';
 import { statusReport } from '../../pipeline/status.js';
-import { CONFIG_FLAG, JSON_FLAG, parseCommandArgs, parseWholeNumber, requireStorageSetting } from '../args.js';
-import type { Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
 
 const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
 
@@ -15,14 +14,12 @@ Options:
       --jobs <n>        how many recent jobs to show (default 5, at most 50)
       --json            print the report as JSON`;
 
-export const statusCommand: Command = {
+export const statusCommand = defineCommand({
   name: 'status',
   summary: 'Show provisioning, the running crawl, recent jobs, queue depth and dead letters',
   help,
-  async run(io) {
-    const { values } = parseCommandArgs(io.argv, {
-      options: { ...CONFIG_FLAG, ...JSON_FLAG, jobs: { type: 'string', default: '5' } },
-    });
+  args: { options: { ...CONFIG_FLAG, ...JSON_FLAG, jobs: { type: 'string', default: '5' } } },
+  async run({ values }, io) {
     const jobs = parseWholeNumber('--jobs', values.jobs, 1, 50);
     requireStorageSetting(
       io.env,
@@ -60,4 +57,4 @@ export const statusCommand: Command = {
     }
     return 0;
   },
-};
+});

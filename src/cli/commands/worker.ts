@@ -1,8 +1,7 @@
 import { createLogger, levelFromEnv } from '../../log.js';
 import { createRuntime } from '../../pipeline/runtime.js';
 import { runWorker } from '../../pipeline/worker.js';
-import { CONFIG_FLAG, parseCommandArgs, parseWholeNumber, requireStorageSetting } from '../args.js';
-import type { Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
 
 const help = `Usage: graph-connector worker [--config connector.json] [--concurrency N] [--until-idle] [--idle-ms MS]
 
@@ -24,22 +23,22 @@ Options:
 
 Prints one JSON line of counts on stdout when it stops.`;
 
-export const workerCommand: Command = {
+export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'Drain the crawl and item queues of the configured storage (forever, or --until-idle)',
   help,
-  async run(io) {
-    const { values } = parseCommandArgs(io.argv, {
-      options: {
-        ...CONFIG_FLAG,
-        concurrency: { type: 'string', default: '8' },
-        'until-idle': { type: 'boolean', default: false },
-        'idle-ms': { type: 'string', default: '3000' },
-        'visibility-ms': { type: 'string', default: '30000' },
-        'poll-ms': { type: 'string', default: '250' },
-        'max-finalize-delay-ms': { type: 'string', default: '30000' },
-      },
-    });
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      concurrency: { type: 'string', default: '8' },
+      'until-idle': { type: 'boolean', default: false },
+      'idle-ms': { type: 'string', default: '3000' },
+      'visibility-ms': { type: 'string', default: '30000' },
+      'poll-ms': { type: 'string', default: '250' },
+      'max-finalize-delay-ms': { type: 'string', default: '30000' },
+    },
+  },
+  async run({ values }, io) {
     const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25);
     const idleMs = parseWholeNumber('--idle-ms', values['idle-ms'], 0, 3_600_000);
     const visibilityTimeoutMs = parseWholeNumber('--visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
@@ -83,4 +82,4 @@ export const workerCommand: Command = {
     io.stdout.write(JSON.stringify({ stopped: io.abortSignal.aborted ? 'signal' : 'idle', ...stats }) + '\n');
     return 0;
   },
-};
+});
