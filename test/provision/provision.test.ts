@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
@@ -17,6 +16,7 @@ import {
   requests,
   startTestEmulator,
 } from '../graph/helpers.js';
+import { exampleDefinition } from '../support/definition.js';
 
 let emu: EmulatorHandle;
 beforeAll(async () => {
@@ -30,13 +30,10 @@ beforeEach(async () => {
   await admin(emu.info, 'PATCH', 'settings', { schemaDelayMs: 150 });
 });
 
-const example = JSON.parse(
-  readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'),
-) as ConnectorDefinition;
+const example = exampleDefinition();
 
 function definition(id: string, mutate?: (d: ConnectorDefinition) => void): ConnectorDefinition {
-  const d = structuredClone(example);
-  d.connection.id = id;
+  const d = exampleDefinition(id);
   mutate?.(d);
   return d;
 }
