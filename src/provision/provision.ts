@@ -420,7 +420,7 @@ export async function runProvisionStep(
   } catch (e) {
     if (options.abortSignal?.aborted) throw e;
     if (e instanceof StepFailure) return fail(e.message, e.code);
-    if (e instanceof GraphAuthError) return fail(e.message, 'AuthenticationFailed');
+    if (e instanceof GraphAuthError) return fail(e.message, e.code);
     if (e instanceof GraphError) {
       state.lastError = redact(e.message);
       state.lastErrorCode = e.code;
