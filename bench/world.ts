@@ -13,7 +13,7 @@ import { startEmulator, type EmulatorHandle } from '../src/emulator/index.js';
 import { startAzurite, type AzuriteHandle } from '../src/local/azurite.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../src/local/emulator-client.js';
 import { silentLogger } from '../src/log.js';
-import { runProvisionToCompletion } from '../src/pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../src/provision/provision.js';
 import { createRuntime, type Runtime } from '../src/host/runtime.js';
 
 /** The project root (works from bench/ under ts and from dist/bench/ once built). */

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { ConnectorError } from '../core/errors.js';
 
 /** What a subcommand gets: its arguments (after the subcommand name) and where to write. */
 export interface CommandIo {
@@ -6,8 +7,8 @@ export interface CommandIo {
   stdout: Writable;
   stderr: Writable;
   env: NodeJS.ProcessEnv;
-  /** Aborted on SIGINT/SIGTERM. */
-  signal: AbortSignal;
+  /** Fires on SIGINT/SIGTERM. */
+  abortSignal: AbortSignal;
 }
 
 export interface Command {
@@ -20,7 +21,10 @@ export interface Command {
   run(io: CommandIo): Promise<number>;
 }
 
-/** A usage error: printed with the command's help hint, exit code 2. */
-export class UsageError extends Error {
+/** The command line is wrong (code `InvalidUsage`): printed with the command's help hint, exit code 2. */
+export class UsageError extends ConnectorError {
   override name = 'UsageError';
+  constructor(message: string) {
+    super(message, { code: 'InvalidUsage' });
+  }
 }

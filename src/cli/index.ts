@@ -62,9 +62,9 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
     stdout.write(command.help + '\n');
     return 0;
   }
-  let signal = io.signal;
+  let abortSignal = io.abortSignal;
   let cleanup = () => {};
-  if (!signal) {
+  if (!abortSignal) {
     const ac = new AbortController();
     // One signal is shared by every request in flight (the worker runs up to 25 at once, each with SDK calls).
     setMaxListeners(1000, ac.signal);
@@ -75,20 +75,17 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     };
-    signal = ac.signal;
+    abortSignal = ac.signal;
   }
   try {
-    return await command.run({ argv: rest, stdout, stderr, env, signal });
+    return await command.run({ argv: rest, stdout, stderr, env, abortSignal });
   } catch (err) {
     if (err instanceof ConfigError) {
       stderr.write(`graph-connector ${name}: ${err.message}\n`);
       return 2;
     }
-    const code = (err as { code?: unknown } | null)?.code;
-    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      stderr.write(
-        `graph-connector ${name}: ${(err as Error).message}\nRun \`graph-connector ${name} --help\` for usage.\n`,
-      );
+    if (err instanceof UsageError) {
+      stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;
     }
     const e = err as Error;

@@ -83,6 +83,13 @@ function value(env: Env, name: string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
+/** The path in variable `name`, with a problem when no file is there (unset is fine). */
+function existingFile(problems: ConfigProblem[], env: Env, name: string, fix: string): string | undefined {
+  const path = value(env, name);
+  if (path && !existsSync(path)) problems.push(problem(name, `file '${path}' does not exist`, fix));
+  return path;
+}
+
 function isLocalHost(host: string): boolean {
   return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
 }
@@ -193,26 +200,18 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
     );
   }
 
-  const caCertPath = value(env, 'GRAPH_CA_CERT_PATH');
-  if (caCertPath && !existsSync(caCertPath)) {
-    problems.push(
-      problem(
-        'GRAPH_CA_CERT_PATH',
-        `file '${caCertPath}' does not exist`,
-        'point it at the PEM of the CA that signed the Graph/authority endpoint (local emulator only), or unset it',
-      ),
-    );
-  }
-  const certPathCheck = value(env, 'GRAPH_CERTIFICATE_PATH');
-  if (certPathCheck && !existsSync(certPathCheck)) {
-    problems.push(
-      problem(
-        'GRAPH_CERTIFICATE_PATH',
-        `file '${certPathCheck}' does not exist`,
-        'point it at a PEM (private key + certificate) or PFX file, or unset it to read the certificate from the secret GRAPH_CERTIFICATE_SECRET_NAME',
-      ),
-    );
-  }
+  const caCertPath = existingFile(
+    problems,
+    env,
+    'GRAPH_CA_CERT_PATH',
+    'point it at the PEM of the CA that signed the Graph/authority endpoint (local emulator only), or unset it',
+  );
+  existingFile(
+    problems,
+    env,
+    'GRAPH_CERTIFICATE_PATH',
+    'point it at a PEM (private key + certificate) or PFX file, or unset it to read the certificate from the secret GRAPH_CERTIFICATE_SECRET_NAME',
+  );
   const keyVaultUrlRaw = value(env, 'KEY_VAULT_URL');
   const keyVaultUrl = keyVaultUrlRaw
     ? checkUrl(problems, 'KEY_VAULT_URL', keyVaultUrlRaw, 'Key Vault', { allowLocalHttp: true })

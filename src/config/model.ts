@@ -1,7 +1,8 @@
 /**
  * The Microsoft Graph connectors wire model (v1.0, namespace microsoft.graph.externalConnectors),
  * shared by the connector definition, the mapping and the Graph client. Types only.
- * Source of truth: ../shared/reference/graph-connectors-api.md §1.1, §2, §4, §5.
+ * As documented in https://learn.microsoft.com/graph/api/resources/externalconnectors-api-overview (the connection,
+ * schema, item, ACL and external group resources linked from there).
  */
 
 export const PROPERTY_TYPES = [

@@ -1,3 +1,5 @@
+import { ConnectorError } from '../core/errors.js';
+
 /**
  * A problem found while validating configuration: where (a JSON path such as
  * `connector.json: schema.properties[3].labels`, or an environment variable name), what, and the fix.
@@ -9,8 +11,11 @@ export interface ConfigProblem {
   severity: 'error' | 'warning';
 }
 
-/** Every configuration error at once; thrown at start-up so nothing runs on a bad config. */
-export class ConfigError extends Error {
+/**
+ * Every configuration error at once; thrown at start-up so nothing runs on a bad config. Code
+ * `InvalidConfiguration`, never retryable: the configuration has to change first.
+ */
+export class ConfigError extends ConnectorError {
   override name = 'ConfigError';
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[], source = 'configuration') {
@@ -18,6 +23,7 @@ export class ConfigError extends Error {
     super(
       `${source} has ${errors.length} problem${errors.length === 1 ? '' : 's'}:\n` +
         errors.map((p, i) => `  ${i + 1}. ${p.path}: ${p.message}\n     fix: ${p.fix}`).join('\n'),
+      { code: 'InvalidConfiguration' },
     );
     this.problems = problems;
   }

@@ -87,8 +87,11 @@ export interface BackoffOptions {
   maxMs: number;
   /** `exponential` (default): base·2^attempt; `linear`: base·(attempt+1); `fixed`: base. */
   kind?: 'exponential' | 'linear' | 'fixed';
-  /** Full jitter between half and all of the delay (default true). */
-  jitter?: boolean;
+  /**
+   * `true` (default): a random delay between half and all of it; `'full'`: between none and all of it (full
+   * jitter, for retries many clients make at once); `false`: exactly the delay.
+   */
+  jitter?: boolean | 'full';
   random?: () => number;
 }
 
@@ -104,6 +107,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions): number {
   const capped = Math.min(options.maxMs, raw);
   if (options.jitter === false) return Math.round(capped);
   const r = (options.random ?? Math.random)();
+  if (options.jitter === 'full') return Math.floor(r * capped);
   return Math.round(capped / 2 + (r * capped) / 2);
 }
 

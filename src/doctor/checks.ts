@@ -4,6 +4,7 @@
  * token, the connection). No check prints a secret value: secrets are named, with the source serving them.
  */
 import { access, constants } from 'node:fs/promises';
+import type { OperationOptions } from '../core/async.js';
 import { resolve } from 'node:path';
 import { checkConnectorDefinitionFile, type ConnectorDefinition } from '../config/definition.js';
 import { loadEnvironment, type ConnectorEnvironment } from '../config/env.js';
@@ -259,7 +260,7 @@ export const definitionCheck: Check<DoctorContext> = {
 export const secretsCheck: Check<DoctorContext> = {
   id: 'secrets',
   title: 'secrets',
-  async run(ctx, signal) {
+  async run(ctx, { abortSignal }) {
     const env = envFor(ctx, 'graph');
     if (isOutcome(env)) return env;
     const secrets = (ctx.secrets =
@@ -294,7 +295,7 @@ export const secretsCheck: Check<DoctorContext> = {
     }
     for (const { name, purpose } of needed) {
       try {
-        const value = await secrets.get(name, { signal });
+        const value = await secrets.get(name, { abortSignal });
         registerSecret(value);
         if (!value.trim()) {
           failures.push({
@@ -305,7 +306,7 @@ export const secretsCheck: Check<DoctorContext> = {
         }
         details.push(`'${name}' (${purpose}): found in ${secrets.describe(name)}`);
       } catch (err) {
-        if (signal.aborted) throw err;
+        if (abortSignal.aborted) throw err;
         const { what, fix } = splitFix((err as Error).message ?? String(err));
         failures.push({
           what: `'${name}' (${purpose}) from ${secrets.describe(name)}: ${what}`,
@@ -367,12 +368,12 @@ const NETWORK =
   /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|socket hang up|getaddrinfo/i;
 
 /** GET the tenant's OpenID metadata with the connector's CA trust; '' when it answers, else the failure. */
-async function probeAuthority(env: ConnectorEnvironment, signal: AbortSignal): Promise<string> {
+async function probeAuthority(env: ConnectorEnvironment, options: OperationOptions = {}): Promise<string> {
   const url = `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = dispatcherFromCaPath(env.graph.caCertPath);
-    const res = await fetch(url, { signal, ...(dispatcher ? { dispatcher } : {}) });
+    const res = await fetch(url, { signal: options.abortSignal ?? null, ...(dispatcher ? { dispatcher } : {}) });
     await res.arrayBuffer().catch(() => undefined);
     return res.ok ? '' : `HTTP ${res.status} from ${url}`;
   } catch (err) {
@@ -400,14 +401,14 @@ export const tokenCheck: Check<DoctorContext> = {
   id: 'graph-token',
   title: 'Graph token',
   needs: ['secrets'],
-  async run(ctx, signal) {
+  async run(ctx, { abortSignal }) {
     const env = envFor(ctx, 'graph');
     if (isOutcome(env)) return env;
     const secrets = ctx.secrets!;
     const credential = (ctx.credential = createGraphCredential(env, secrets, { logger: ctx.logger }));
     const scope = graphTokenScope(env.graph.baseUrl);
     try {
-      const token = await credential.getToken(scope, { abortSignal: signal });
+      const token = await credential.getToken(scope, { abortSignal });
       if (!token?.token) {
         return {
           status: 'fail',
@@ -422,7 +423,7 @@ export const tokenCheck: Check<DoctorContext> = {
         message: `acquired for ${scope} with ${credential.description}${minutes > 0 ? `, valid for ${minutes} min` : ''}`,
       };
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (abortSignal.aborted) throw err;
       const message = (err as Error).message ?? String(err);
       const aadsts = /AADSTS(\d+)[:\s]+([^\n]*?)(?=\s+Trace ID:|\s+Correlation ID:|\.\s+Fix:|$)/.exec(message);
       const { fix } = splitFix(message);
@@ -436,7 +437,7 @@ export const tokenCheck: Check<DoctorContext> = {
       const detail = splitFix(message).what;
       // MSAL wraps transport failures (e.g. endpoints_resolution_error) without their cause: ask the
       // authority's metadata endpoint directly to tell TLS trust from reachability.
-      const chain = `${causeChain(err)} | ${await probeAuthority(env, signal)}`;
+      const chain = `${causeChain(err)} | ${await probeAuthority(env, { abortSignal })}`;
       if (TLS_TRUST.test(chain)) {
         return {
           status: 'fail',
@@ -525,20 +526,20 @@ export const reachableCheck: Check<DoctorContext> = {
   id: 'graph-reachable',
   title: 'Graph endpoint',
   needs: ['graph-token', 'definition'],
-  async run(ctx, signal) {
+  async run(ctx, { abortSignal }) {
     const env = ctx.env!;
     const id = ctx.definition!.connection.id;
     const graph = (ctx.graph = graphClientFromEnvironment(env, ctx.credential!, { retry: { maxRetries: 1 } }));
     const url = `${graph.versionedBaseUrl}/external/connections/${id}`;
     const started = Date.now();
     try {
-      ctx.connection = await graph.getConnection(id, { signal });
+      ctx.connection = await graph.getConnection(id, { abortSignal });
       return {
         status: 'pass',
         message: `GET ${url} answered ${ctx.connection ? 200 : 404} in ${Date.now() - started} ms`,
       };
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (abortSignal.aborted) throw err;
       if (err instanceof GraphError) {
         if (err.status === 0) {
           return {
@@ -565,7 +566,7 @@ export const reachableCheck: Check<DoctorContext> = {
         return {
           status: 'fail',
           message: `${base}: ${err.message}`,
-          fix: err.transient
+          fix: err.retryable
             ? 'Graph is having trouble; try again later'
             : 'check GRAPH_BASE_URL and GRAPH_API_VERSION',
         };
@@ -628,7 +629,7 @@ export const connectionCheck: Check<DoctorContext> = {
 export const storageCheck: Check<DoctorContext> = {
   id: 'storage',
   title: 'storage',
-  async run(ctx, signal) {
+  async run(ctx, { abortSignal }) {
     const env = envFor(ctx, 'storage');
     if (isOutcome(env)) return env;
     let storage: StorageClients;
@@ -656,9 +657,9 @@ export const storageCheck: Check<DoctorContext> = {
     const probes = await Promise.all(
       resources.map(async (r) => {
         try {
-          return { r, exists: await storageResourceExists(storage, r, signal) };
+          return { r, exists: await storageResourceExists(storage, r, { abortSignal }) };
         } catch (err) {
-          if (signal.aborted) throw err;
+          if (abortSignal.aborted) throw err;
           return { r, error: describeStorageError(err) };
         }
       }),
@@ -682,10 +683,10 @@ export const storageCheck: Check<DoctorContext> = {
       const failed: string[] = [];
       for (const r of missing) {
         try {
-          await createStorageResource(storage, r, signal);
+          await createStorageResource(storage, r, { abortSignal });
           created.push(label(r));
         } catch (err) {
-          if (signal.aborted) throw err;
+          if (abortSignal.aborted) throw err;
           failed.push(`${label(r)}: ${describeStorageError(err)}`);
         }
       }

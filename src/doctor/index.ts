@@ -24,7 +24,8 @@ export interface DoctorOptions {
   create?: boolean;
   /** Time limit per check (default 15 s). */
   timeoutMs?: number;
-  signal?: AbortSignal;
+  /** Interrupts doctor: the running check stops and the rest are skipped. */
+  abortSignal?: AbortSignal;
   /** Called with each result as soon as it is known, in order (already redacted). */
   onResult?: (result: CheckResult) => void;
   /** Base for relative paths and local.settings.json (default process.cwd()). */
@@ -70,7 +71,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   };
   const checks = await runChecks(ALL_CHECKS, ctx, {
     timeoutMs: options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS,
-    ...(options.signal ? { signal: options.signal } : {}),
+    abortSignal: options.abortSignal,
     onResult: (r) => options.onResult?.(redactResult(r)),
   });
   const redacted = checks.map(redactResult);

@@ -1,9 +1,10 @@
-import { setMaxListeners } from 'node:events';
-
 /**
  * Runs doctor checks in order. Each check has a time limit and its own failure; one failing check never
  * stops the others, but a check whose prerequisite did not pass is reported as skipped, with the reason.
  */
+import { setMaxListeners } from 'node:events';
+import { anySignal, raceAbort, type OperationOptions } from '../core/async.js';
+import { ConnectorError } from '../core/errors.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -29,13 +30,13 @@ export interface Check<C> {
   title: string;
   /** Ids of checks that must pass (or warn) first; otherwise this one is skipped. */
   needs?: string[];
-  run(ctx: C, signal: AbortSignal): Promise<CheckOutcome>;
+  /** `abortSignal` fires at the check's time limit or when doctor is interrupted. */
+  run(ctx: C, options: Required<OperationOptions>): Promise<CheckOutcome>;
 }
 
-export interface RunChecksOptions {
+export interface RunChecksOptions extends OperationOptions {
   /** Time limit per check in ms (default 15 s). */
   timeoutMs?: number;
-  signal?: AbortSignal;
   /** Called as each result is known (in order). */
   onResult?: (result: CheckResult) => void;
   now?: () => number;
@@ -48,7 +49,13 @@ export function skipped(message: string): CheckOutcome {
   return { status: 'skip', message };
 }
 
-class CheckTimeout extends Error {}
+/** A check did not finish within its time limit (code `CheckTimeout`; it may pass when tried again). */
+export class CheckTimeout extends ConnectorError {
+  override name = 'CheckTimeout';
+  constructor(message: string) {
+    super(message, { code: 'CheckTimeout', retryable: true });
+  }
+}
 
 function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
@@ -70,10 +77,10 @@ export async function runChecks<C>(checks: Check<C>[], ctx: C, options: RunCheck
         status: 'skip',
         message: `skipped: ${blocker.title} ${blocker.status === 'skip' ? 'was skipped' : 'failed'}`,
       };
-    } else if (options.signal?.aborted) {
+    } else if (options.abortSignal?.aborted) {
       outcome = { status: 'skip', message: 'skipped: doctor was interrupted' };
     } else {
-      outcome = await runOne(check, ctx, timeoutMs, options.signal);
+      outcome = await runOne(check, ctx, timeoutMs, options.abortSignal);
     }
     const result: CheckResult = {
       id: check.id,
@@ -89,24 +96,19 @@ export async function runChecks<C>(checks: Check<C>[], ctx: C, options: RunCheck
 }
 
 async function runOne<C>(check: Check<C>, ctx: C, timeoutMs: number, outer?: AbortSignal): Promise<CheckOutcome> {
-  const controller = new AbortController();
+  const deadline = new AbortController();
+  const abortSignal = anySignal(outer, deadline.signal)!;
   // A check may run many requests at once on its signal (e.g. one per storage resource).
-  setMaxListeners(100, controller.signal);
-  const onOuter = () => controller.abort(outer?.reason);
-  outer?.addEventListener('abort', onOuter, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  // The race ends the check at its limit even when the work in it ignores the abort signal.
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new CheckTimeout(`did not finish within ${formatSeconds(timeoutMs)}`);
-      controller.abort(err);
-      reject(err);
-    }, timeoutMs);
-  });
-  const work = check.run(ctx, controller.signal);
+  setMaxListeners(100, abortSignal);
+  const timer = setTimeout(
+    () => deadline.abort(new CheckTimeout(`did not finish within ${formatSeconds(timeoutMs)}`)),
+    timeoutMs,
+  );
+  const work = check.run(ctx, { abortSignal });
   work.catch(() => undefined); // a late rejection after the deadline is not unhandled
   try {
-    return await Promise.race([work, deadline]);
+    // The race ends the check at its limit even when the work in it ignores the abort signal.
+    return await raceAbort(work, abortSignal);
   } catch (err) {
     if (err instanceof CheckTimeout) {
       return {
@@ -123,6 +125,5 @@ async function runOne<C>(check: Check<C>, ctx: C, timeoutMs: number, outer?: Abo
     };
   } finally {
     clearTimeout(timer);
-    outer?.removeEventListener('abort', onOuter);
   }
 }

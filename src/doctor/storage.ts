@@ -2,6 +2,8 @@
  * The storage resources the connector needs (queues, ledger tables, claims container): which exist, and
  * creating the missing ones on request. Existence is probed with the same clients the connector uses.
  */
+import type { OperationOptions } from '../core/async.js';
+import { statusOf } from '../core/errors.js';
 import type { StorageClients } from '../state/storage.js';
 
 export type StorageKind = 'queue' | 'table' | 'container';
@@ -39,16 +41,11 @@ export function requiredStorage(names: StorageNames): StorageResource[] {
   ];
 }
 
-function isStatus(err: unknown, status: number): boolean {
-  // RestError from whichever copy of @azure/core-rest-pipeline the SDK bundles: compare by shape.
-  return typeof err === 'object' && err !== null && (err as { statusCode?: unknown }).statusCode === status;
-}
-
 /** True when the resource exists; throws on anything but "not found" (auth, network, ...). */
 export async function storageResourceExists(
   storage: StorageClients,
   r: StorageResource,
-  abortSignal: AbortSignal,
+  { abortSignal }: OperationOptions = {},
 ): Promise<boolean> {
   switch (r.kind) {
     case 'queue':
@@ -65,7 +62,8 @@ export async function storageResourceExists(
         await pages.next();
         return true;
       } catch (err) {
-        if (isStatus(err, 404)) return false;
+        // RestError from whichever copy of @azure/core-rest-pipeline the SDK bundles: read the status by shape.
+        if (statusOf(err) === 404) return false;
         throw err;
       }
     }
@@ -76,7 +74,7 @@ export async function storageResourceExists(
 export async function createStorageResource(
   storage: StorageClients,
   r: StorageResource,
-  abortSignal: AbortSignal,
+  { abortSignal }: OperationOptions = {},
 ): Promise<void> {
   switch (r.kind) {
     case 'queue':

@@ -6,6 +6,7 @@
 import { Client, GraphClientError, ResponseType, type GraphRequest } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import type { Dispatcher } from 'undici';
+import type { OperationOptions } from '../core/async.js';
 import type { ExternalGroupMember, ExternalItem } from '../config/model.js';
 import { GraphError, graphErrorFromResponse } from './errors.js';
 import { BearerAuthMiddleware, HttpMiddleware, dispatcherFromCaPath } from './http.js';
@@ -86,8 +87,8 @@ export function createGraphClient(options: GraphClientOptions): Client {
   });
 }
 
-export interface RequestOptions {
-  signal?: AbortSignal;
+/** Options of one Graph call: cancellation (`abortSignal`, the Azure SDK convention) and request details. */
+export interface RequestOptions extends OperationOptions {
   headers?: Record<string, string>;
   body?: unknown;
   /** Per-call retry policy (e.g. `{ maxRetries: 0 }` on the ingest path). */
@@ -100,11 +101,13 @@ type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
 /**
  * Labels after `unknownFutureValue` (iconUrl, containerName, containerUrl, ...) come back as
- * `unknownFutureValue` unless the request asks for them (reference §1.1).
+ * `unknownFutureValue` unless the request asks for them
+ * (https://learn.microsoft.com/graph/best-practices-concept#handling-future-members-in-evolvable-enumerations).
  */
 const EVOLVABLE_ENUMS = { Prefer: 'include-unknown-enum-members' };
 
-export const enc = (segment: string): string => encodeURIComponent(segment);
+/** Percent-encodes one path segment (a connection, item, group or member id). Local to this file. */
+const enc = (segment: string): string => encodeURIComponent(segment);
 
 export class GraphConnectorClient {
   readonly client: Client;
@@ -142,6 +145,7 @@ export class GraphConnectorClient {
     throw new GraphError({
       status: 0,
       code: 'InvalidUrl',
+      retryable: false,
       message: `refusing to send a Graph request to '${path}': absolute URLs must use https (or be under ${this.versionedBaseUrl})`,
     });
   }
@@ -158,7 +162,7 @@ export class GraphConnectorClient {
         : url;
     let req: GraphRequest = this.client.api(apiPath).responseType(ResponseType.RAW);
     if (options.headers) req = req.headers(options.headers);
-    if (options.signal) req = req.option('signal', options.signal);
+    if (options.abortSignal) req = req.option('signal', options.abortSignal);
     if (options.retry) req = req.middlewareOptions([new GraphRetryOptions(options.retry)]);
     let response: Response;
     try {

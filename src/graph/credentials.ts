@@ -25,7 +25,8 @@ import forge from 'node-forge';
 import type { ConnectorEnvironment, GraphCredentialKind } from '../config/env.js';
 import type { SecretProvider } from '../secrets/types.js';
 import { registerSecret, type Logger } from '../log.js';
-import { GraphAuthError } from './errors.js';
+import { CertificateError, GraphAuthError } from './errors.js';
+import { readCaCertificate } from './http.js';
 
 export interface GraphCredentialOptions {
   /** PEM of an extra CA (default: read env.graph.caCertPath). */
@@ -41,19 +42,8 @@ export interface GraphCredential extends TokenCredential {
   readonly description: string;
 }
 
-function readCaFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new Error(
-      `GRAPH_CA_CERT_PATH: cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? String(e)}); fix: point it at the PEM of the CA that signed the Graph/authority endpoint, or unset it`,
-      { cause: e },
-    );
-  }
-}
-
 /** A pipeline policy that makes @azure/identity's HTTPS calls trust an extra CA. */
-export function caPolicy(caPem: string | Buffer): PipelinePolicy {
+export function extraCaPipelinePolicy(caPem: string | Buffer): PipelinePolicy {
   const agent = new HttpsAgent({ ca: caPem, keepAlive: true });
   return {
     name: 'graphConnectorExtraCa',
@@ -71,7 +61,7 @@ export function pfxToPem(pfx: Buffer, password = ''): string {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary')));
     p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
   } catch (e) {
-    throw new Error(
+    throw new CertificateError(
       `cannot open the PKCS#12 certificate: ${(e as Error).message}. Check GRAPH_CERTIFICATE_PASSWORD_SECRET_NAME names the right password, or export the certificate as PEM (key + certificate)`,
       { cause: e },
     );
@@ -82,9 +72,9 @@ export function pfxToPem(pfx: Buffer, password = ''): string {
   ];
   const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
   const key = keyBags.find((b) => b.key)?.key;
-  if (!key) throw new Error('the PKCS#12 certificate holds no private key; export it with its private key');
+  if (!key) throw new CertificateError('the PKCS#12 certificate holds no private key; export it with its private key');
   const certs = certBags.map((b) => b.cert).filter((c): c is forge.pki.Certificate => !!c);
-  if (!certs.length) throw new Error('the PKCS#12 certificate holds no certificate');
+  if (!certs.length) throw new CertificateError('the PKCS#12 certificate holds no certificate');
   return forge.pki.privateKeyToPem(key) + certs.map((c) => forge.pki.certificateToPem(c)).join('');
 }
 
@@ -93,7 +83,9 @@ export function certificateToPem(data: Buffer | string, password?: string): stri
   const text = typeof data === 'string' ? data : data.toString('utf8');
   if (text.includes('-----BEGIN')) {
     if (!/PRIVATE KEY-----/.test(text)) {
-      throw new Error('the PEM certificate has no private key; concatenate the private key and the certificate');
+      throw new CertificateError(
+        'the PEM certificate has no private key; concatenate the private key and the certificate',
+      );
     }
     return text;
   }
@@ -132,8 +124,7 @@ class LazyGraphCredential implements GraphCredential {
       this.built = undefined;
       throw new GraphAuthError(
         `Graph credential ${this.description} could not be set up: ${(e as Error).message}. Fix: ${this.fix}`,
-        this.kind,
-        { cause: e },
+        { credential: this.kind, cause: e },
       );
     }
     try {
@@ -144,11 +135,10 @@ class LazyGraphCredential implements GraphCredential {
       this.built = undefined;
       const msg = ((e as Error).message ?? String(e)).split('\n')[0];
       this.logger?.warn('Graph token request failed', { credential: this.kind });
-      throw new GraphAuthError(
-        `Graph authentication failed with ${this.description}: ${msg}. Fix: ${this.fix}`,
-        this.kind,
-        { cause: e },
-      );
+      throw new GraphAuthError(`Graph authentication failed with ${this.description}: ${msg}. Fix: ${this.fix}`, {
+        credential: this.kind,
+        cause: e,
+      });
     }
   }
 }
@@ -160,11 +150,11 @@ export function createGraphCredential(
   options: GraphCredentialOptions = {},
 ): GraphCredential {
   const g = env.graph;
-  const caPem = options.caPem ?? (g.caCertPath ? readCaFile(g.caCertPath) : undefined);
+  const caPem = options.caPem ?? (g.caCertPath ? readCaCertificate(g.caCertPath) : undefined);
   const common = {
     authorityHost: g.authorityHost,
     ...(g.customAuthority ? { disableInstanceDiscovery: true } : {}),
-    ...(caPem ? { additionalPolicies: [{ policy: caPolicy(caPem), position: 'perCall' as const }] } : {}),
+    ...(caPem ? { additionalPolicies: [{ policy: extraCaPipelinePolicy(caPem), position: 'perCall' as const }] } : {}),
   };
   const tenant = g.tenantId ?? '(unset)';
   const client = g.clientId ?? '(unset)';
@@ -242,7 +232,11 @@ export function createGraphCredential(
           const identity = mi();
           const assertion = async () => {
             const t = await identity.getToken('api://AzureADTokenExchange/.default');
-            if (!t) throw new Error('the managed identity returned no token for api://AzureADTokenExchange');
+            if (!t) {
+              throw new GraphAuthError('the managed identity returned no token for api://AzureADTokenExchange', {
+                credential: 'workloadIdentity',
+              });
+            }
             return t.token;
           };
           return {

@@ -1,7 +1,10 @@
 /**
- * Typed Graph errors, built from Graph's error envelope (`{"error":{"code","message","innerError":{...}}}`).
- * `transient` tells the caller whether the same request can succeed later (429, 5xx, network) or not (4xx).
+ * Typed Graph errors, built from Graph's error envelope (`{"error":{"code","message","innerError":{...}}}`,
+ * https://learn.microsoft.com/graph/errors). `retryable` (from {@link ConnectorError}) tells the caller whether
+ * the same request can succeed later (408, 429, 5xx, network) or not (other 4xx).
  */
+import { parseRetryAfter } from '../core/async.js';
+import { ConnectorError, isTransientStatus } from '../core/errors.js';
 
 export interface GraphErrorInit {
   status: number;
@@ -11,13 +14,19 @@ export interface GraphErrorInit {
   requestId?: string;
   clientRequestId?: string;
   retryAfterMs?: number;
+  /** Default: the status can succeed later (0, 408, 429, 5xx). */
+  retryable?: boolean;
   method?: string;
   url?: string;
   body?: unknown;
   cause?: unknown;
 }
 
-/** Which permission each kind of call needs (reference §2, §7.2). */
+/**
+ * Which application permission each kind of call needs: connections and schema
+ * (https://learn.microsoft.com/graph/api/externalconnectors-externalconnection-post), items and external groups
+ * (https://learn.microsoft.com/graph/api/externalconnectors-externalconnection-put-items).
+ */
 export const PERMISSIONS = {
   connection: 'ExternalConnection.ReadWrite.OwnedBy',
   item: 'ExternalItem.ReadWrite.OwnedBy',
@@ -36,52 +45,40 @@ export function permissionFor(url: string | undefined): string | undefined {
   return /\/external\/connections\/[^/]+\/(items|groups)(\/|$)/i.test(path) ? PERMISSIONS.item : PERMISSIONS.connection;
 }
 
-export class GraphError extends Error {
+/**
+ * Graph's answer to a request that failed (or status 0 when none came). `code` is Graph's error code;
+ * `retryable` is true for network failures (0), 408, 429 and 5xx.
+ */
+export class GraphError extends ConnectorError {
   override name = 'GraphError';
   readonly status: number;
-  readonly code: string;
   readonly innerCode: string | undefined;
   readonly requestId: string | undefined;
   readonly clientRequestId: string | undefined;
-  readonly retryAfterMs: number | undefined;
-  readonly transient: boolean;
   readonly method: string | undefined;
   readonly url: string | undefined;
   readonly body: unknown;
 
   constructor(init: GraphErrorInit) {
-    super(init.message, init.cause !== undefined ? { cause: init.cause } : undefined);
+    super(init.message, {
+      code: init.code,
+      retryable: init.retryable ?? isTransientStatus(init.status),
+      ...(init.retryAfterMs !== undefined ? { retryAfterMs: init.retryAfterMs } : {}),
+      ...(init.cause !== undefined ? { cause: init.cause } : {}),
+    });
     this.status = init.status;
-    this.code = init.code;
     this.innerCode = init.innerCode;
     this.requestId = init.requestId;
     this.clientRequestId = init.clientRequestId;
-    this.retryAfterMs = init.retryAfterMs;
     this.method = init.method;
     this.url = init.url;
     this.body = init.body;
-    this.transient = isTransientStatus(init.status);
   }
 
   /** The permission a 403 on this request most likely lacks. */
   get missingPermission(): string | undefined {
     return this.status === 403 ? permissionFor(this.url) : undefined;
   }
-}
-
-/** 0 (network), 408, 429 and 5xx can succeed later; other 4xx cannot. */
-export function isTransientStatus(status: number): boolean {
-  return status === 0 || status === 408 || status === 429 || status >= 500;
-}
-
-/** Parses Retry-After (delta seconds or an HTTP-date) into milliseconds from `now`. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (value === null || value === undefined || value.trim() === '') return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.ceil(Number(v) * 1000);
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
 }
 
 interface Envelope {
@@ -156,14 +153,24 @@ export function networkError(
   });
 }
 
-/** Authentication (token acquisition) failed: the credential, tenant, client and the fix. */
-export class GraphAuthError extends Error {
+/**
+ * Authentication (token acquisition) failed: the message names the credential, tenant, client and the fix.
+ * Code `AuthenticationFailed`; not retryable (a secret, certificate or consent has to change first).
+ */
+export class GraphAuthError extends ConnectorError {
   override name = 'GraphAuthError';
-  constructor(
-    message: string,
-    readonly credential: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  /** The GRAPH_CREDENTIAL kind that failed (`clientSecret`, `certificate`, …), when known. */
+  readonly credential: string | undefined;
+  constructor(message: string, options: { credential?: string; cause?: unknown } = {}) {
+    super(message, { code: 'AuthenticationFailed', ...(options.cause !== undefined ? { cause: options.cause } : {}) });
+    this.credential = options.credential;
+  }
+}
+
+/** A certificate (PEM or PKCS#12) cannot be used: no private key, no certificate, or a wrong password. */
+export class CertificateError extends ConnectorError {
+  override name = 'CertificateError';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: 'InvalidCertificate', ...(options.cause !== undefined ? { cause: options.cause } : {}) });
   }
 }

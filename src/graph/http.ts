@@ -6,26 +6,36 @@ import { readFileSync } from 'node:fs';
 import { GraphClientError, type Context, type Middleware } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import { Agent, type Dispatcher } from 'undici';
-import { networkError } from './errors.js';
+import { abortReason, anySignal } from '../core/async.js';
+import { ConfigError, problem } from '../config/problems.js';
+import { GraphAuthError, networkError } from './errors.js';
 
 /** An undici Agent that trusts `ca` (PEM) in addition to nothing else: pass as fetch `dispatcher`. */
 export function createCaDispatcher(caPem: string | Buffer): Dispatcher {
   return new Agent({ connect: { ca: caPem }, keepAliveTimeout: 10_000 });
 }
 
-export function dispatcherFromCaPath(caCertPath: string | undefined): Dispatcher | undefined {
-  if (!caCertPath) return undefined;
-  let pem: Buffer;
+/** The PEM of GRAPH_CA_CERT_PATH; a ConfigError naming the setting when the file cannot be read. */
+export function readCaCertificate(caCertPath: string): Buffer {
   try {
-    pem = readFileSync(caCertPath);
+    return readFileSync(caCertPath);
   } catch (e) {
-    throw new Error(
-      `GRAPH_CA_CERT_PATH: cannot read '${caCertPath}' (${(e as NodeJS.ErrnoException).code ?? String(e)}); ` +
-        'fix: point it at a PEM file with the CA that signed the Graph/authority endpoint, or unset it',
-      { cause: e },
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new ConfigError(
+      [
+        problem(
+          'GRAPH_CA_CERT_PATH',
+          `cannot read '${caCertPath}' (${code})`,
+          'point it at a PEM file with the CA that signed the Graph/authority endpoint, or unset it',
+        ),
+      ],
+      'the environment',
     );
   }
-  return createCaDispatcher(pem);
+}
+
+export function dispatcherFromCaPath(caCertPath: string | undefined): Dispatcher | undefined {
+  return caCertPath ? createCaDispatcher(readCaCertificate(caCertPath)) : undefined;
 }
 
 /** The URL of a middleware context's request (a string, or a Request). */
@@ -72,7 +82,9 @@ export class BearerAuthMiddleware implements Middleware {
       } catch (e) {
         throw wrapForClient(this.opts.describeAuthFailure ? this.opts.describeAuthFailure(e) : (e as Error));
       }
-      if (!token) throw wrapForClient(new Error(`the credential returned no token for ${this.opts.scope}`));
+      if (!token) {
+        throw wrapForClient(new GraphAuthError(`the credential returned no token for ${this.opts.scope}`));
+      }
       headers['Authorization'] = `Bearer ${token.token}`;
     }
     await this.next!.execute(context);
@@ -93,20 +105,20 @@ export class HttpMiddleware implements Middleware {
     const options = context.options ?? {};
     const headers = (options.headers ?? {}) as Record<string, string>;
     const clientRequestId = Object.entries(headers).find(([k]) => k.toLowerCase() === 'client-request-id')?.[1];
-    const signals: AbortSignal[] = [];
-    if (options.signal) signals.push(options.signal);
-    if (this.opts.timeoutMs) signals.push(AbortSignal.timeout(this.opts.timeoutMs));
+    const signal = anySignal(
+      options.signal ?? undefined,
+      this.opts.timeoutMs ? AbortSignal.timeout(this.opts.timeoutMs) : undefined,
+    );
     const init: RequestInit & { dispatcher?: Dispatcher } = {
       ...options,
-      ...(signals.length ? { signal: signals.length === 1 ? signals[0] : AbortSignal.any(signals) } : {}),
+      ...(signal ? { signal } : {}),
       ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
     };
     try {
       context.response = await (this.opts.fetch ?? fetch)(url, init);
     } catch (e) {
       // A caller's abort is not a network failure: let it through as-is.
-      if (options.signal?.aborted)
-        throw wrapForClient(options.signal.reason instanceof Error ? options.signal.reason : (e as Error));
+      if (options.signal?.aborted) throw wrapForClient(abortReason(options.signal));
       throw wrapForClient(networkError(e, { method: (options.method ?? 'GET').toUpperCase(), url, clientRequestId }));
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Retry middleware for the Graph client.
+ * Retry middleware for the Graph client (waiting and backoff from src/core/async.ts).
  * - 429/503/504 with Retry-After (seconds or HTTP-date): wait at least that long, never less.
  * - Otherwise (500, 502, 503/504 without Retry-After, network errors): exponential backoff with full jitter.
  * - The budget may be 0: the caller gets the GraphError (with retryAfterMs) and re-enqueues instead of sleeping.
@@ -12,7 +12,8 @@ import {
   type MiddlewareOptions,
 } from '@microsoft/microsoft-graph-client';
 import { randomUUID } from 'node:crypto';
-import { GraphError, parseRetryAfter } from './errors.js';
+import { backoffDelay, parseRetryAfter, sleep, type OperationOptions } from '../core/async.js';
+import { GraphError } from './errors.js';
 import { requestUrl, wrapForClient } from './http.js';
 
 export type RetryOn = number | 'network';
@@ -38,27 +39,12 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 export interface RetryClock {
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  sleep(ms: number, options?: OperationOptions): Promise<void>;
   random(): number;
   now(): number;
 }
 
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-export const realClock: RetryClock = { sleep: abortableSleep, random: Math.random, now: Date.now };
+export const systemRetryClock: RetryClock = { sleep, random: Math.random, now: Date.now };
 
 /** Per-request override, passed with `.middlewareOptions([new GraphRetryOptions({...})])`. */
 export class GraphRetryOptions implements MiddlewareOptions {
@@ -87,20 +73,28 @@ export class RetryMiddleware implements Middleware {
     private readonly onRetry?: (e: RetryEvent) => void,
   ) {
     this.policy = { ...DEFAULT_RETRY_POLICY, ...policy };
-    this.clock = { ...realClock, ...clock };
+    this.clock = { ...systemRetryClock, ...clock };
   }
 
   setNext(next: Middleware): void {
     this.next = next;
   }
 
-  /** The backoff delay before retry number `attempt` (1-based), full jitter. */
+  /** The backoff delay before retry number `attempt` (1-based): full jitter, or exactly the base when fixed. */
   backoffDelay(attempt: number, policy: RetryPolicy = this.policy): number {
-    const ceiling =
-      policy.backoff === 'fixed'
-        ? policy.baseDelayMs
-        : Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-    return policy.backoff === 'fixed' ? ceiling : Math.floor(this.clock.random() * ceiling);
+    return policy.backoff === 'fixed'
+      ? backoffDelay(attempt - 1, {
+          kind: 'fixed',
+          baseMs: policy.baseDelayMs,
+          maxMs: policy.baseDelayMs,
+          jitter: false,
+        })
+      : backoffDelay(attempt - 1, {
+          baseMs: policy.baseDelayMs,
+          maxMs: policy.maxDelayMs,
+          jitter: 'full',
+          random: () => this.clock.random(),
+        });
   }
 
   private shouldRetry(policy: RetryPolicy, status: number | 'network'): boolean {
@@ -120,7 +114,7 @@ export class RetryMiddleware implements Middleware {
     }
     const url = requestUrl(context);
     const method = (options.method ?? 'GET').toUpperCase();
-    const signal = options.signal ?? undefined;
+    const abortSignal = options.signal ?? undefined;
     for (let attempt = 1; ; attempt++) {
       context.response = undefined;
       let status: number | 'network';
@@ -156,7 +150,7 @@ export class RetryMiddleware implements Middleware {
       if (previous) await previous.arrayBuffer().catch(() => undefined);
       this.onRetry?.({ attempt, delayMs, status: status === 'network' ? 0 : status, reason, url, method });
       try {
-        await this.clock.sleep(delayMs, signal);
+        await this.clock.sleep(delayMs, { abortSignal });
       } catch (e) {
         // Aborted while waiting: surface the caller's reason untouched (not wrapped by the Graph client).
         throw wrapForClient(e instanceof Error ? e : new Error(String(e)));

@@ -12,8 +12,9 @@ import { startCrawl } from '../crawl/start.js';
 import { ingestItem, ingestPoison } from '../ingest/ingest.js';
 import type { Logger } from '../log.js';
 import { redact } from '../log.js';
-import { provisionStep, startProvisioning, type ProvisionMessage } from '../pipeline/provision-driver.js';
+import { provisionStep, startProvisioning } from '../provision/driver.js';
 import { ControlMessageError, parseControlMessage } from '../state/queues/control.js';
+import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
 import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http.js';
 import type { Runtime } from './runtime.js';
 import { jobView, replayDeadLetters, statusReport } from './status.js';
@@ -126,7 +127,18 @@ export function createHandlers(runtime: RuntimeProvider) {
     /** Provision queue: one step of the provisioning state machine; re-enqueues itself with a delay. */
     provision: async (message: unknown, context: InvocationContext): Promise<void> => {
       const rt = await runtime();
-      await provisionStep(rt, message as ProvisionMessage, contextLogger(rt.logger, context));
+      const log = contextLogger(rt.logger, context);
+      let msg;
+      try {
+        msg = parseProvisionMessage(message);
+      } catch (err) {
+        if (err instanceof ProvisionMessageError) {
+          log.error('provision message dropped', { error: err.message });
+          return;
+        }
+        throw err;
+      }
+      await provisionStep(rt, msg, log);
     },
 
     /** POST /api/provision — start (or resume) provisioning; 202 with where to watch it. */

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import type { QueueClient } from '@azure/storage-queue';
 import type { ConnectorDefinition } from '../config/definition.js';
 import { loadConnectorDefinition } from '../config/definition.js';
 import { loadEnvironment, type ConnectorEnvironment } from '../config/env.js';
@@ -19,11 +18,12 @@ import type { SecretProvider } from '../secrets/types.js';
 import { createSource } from '../sources/index.js';
 import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from '../crawl/deps.js';
 import { sourceAttachmentFetch } from '../pipeline/attachments.js';
-import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
 import { createStateLayer, type StateLayer } from '../state/index.js';
 import { TableProvisionStore, type ProvisionStore } from '../state/provision-store.js';
 import { ControlQueue } from '../state/queues/control.js';
+import { ProvisionQueue } from '../state/queues/provision.js';
 import type { StorageOptions } from '../state/storage.js';
+import { runProvisionToCompletion } from '../provision/provision.js';
 
 export interface Runtime {
   env: ConnectorEnvironment;
@@ -36,7 +36,7 @@ export interface Runtime {
   graph: GraphConnectorClient;
   pipeline: PipelineDeps;
   provisionStore: ProvisionStore;
-  provisionQueue: QueueClient;
+  provisionQueue: ProvisionQueue;
   /** What the timer starts: `full` or `incremental` (CRAWL_TIMER_MODE). */
   timerMode: 'full' | 'incremental';
   /** Create every queue, table and container (idempotent). */
@@ -99,7 +99,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ...(options.onStorageRequest ? { onRequest: options.onStorageRequest } : {}),
   });
   const control = new ControlQueue(state.storage.queue(names.crawlQueue ?? (env.CRAWL_QUEUE?.trim() || 'graph-crawl')));
-  const provisionQueue = state.storage.queue(state.names.provisionQueue);
+  const provisionQueue = new ProvisionQueue(state.storage.queue(state.names.provisionQueue));
   const provisionStore = new TableProvisionStore(state.storage.table(`${state.names.tablePrefix}provision`));
 
   // The mapper loads mapping.acl.directory itself (with errors that name the field and the file).
@@ -133,14 +133,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     source: () => createSource(sourceDef, { secrets, logger: logger.child({ component: 'source' }), baseDir }),
     mapper,
     syncGroups: async (groups: ExternalGroup[], opts = {}) => {
-      await runProvisionToCompletion({
-        graph,
-        definition,
-        groups,
-        logger: logger.child({ component: 'provision' }),
-        store: provisionStore,
-        ...(opts.abortSignal ? { signal: opts.abortSignal } : {}),
-      });
+      await runProvisionToCompletion(
+        { graph, definition, groups, logger: logger.child({ component: 'provision' }), store: provisionStore },
+        opts,
+      );
     },
     logger,
     now: () => Date.now(),
@@ -162,7 +158,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     async ensureStorage() {
       await state.ensure();
       await control.ensure();
-      await provisionQueue.createIfNotExists();
+      await provisionQueue.ensure();
     },
   };
 }

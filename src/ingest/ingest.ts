@@ -195,15 +195,15 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
   try {
     if (msg.replaces && msg.replaces !== msg.itemId) {
       // Graph holds the item under an id that differs in case: remove it first, whichever way Graph compares ids.
-      await deps.graph.deleteItem(msg.connectionId, msg.replaces, { retry: { maxRetries: 0 }, signal });
+      await deps.graph.deleteItem(msg.connectionId, msg.replaces, { retry: { maxRetries: 0 }, abortSignal: signal });
     }
     if (msg.op === 'upsert') {
-      await deps.graph.putItem(msg.connectionId, item!, { retry: { maxRetries: 0 }, signal });
+      await deps.graph.putItem(msg.connectionId, item!, { retry: { maxRetries: 0 }, abortSignal: signal });
     } else {
-      await deps.graph.deleteItem(msg.connectionId, msg.itemId, { retry: { maxRetries: 0 }, signal });
+      await deps.graph.deleteItem(msg.connectionId, msg.itemId, { retry: { maxRetries: 0 }, abortSignal: signal });
     }
   } catch (err) {
-    if (err instanceof GraphError && err.transient && err.retryAfterMs !== undefined) {
+    if (err instanceof GraphError && err.retryable && err.retryAfterMs !== undefined) {
       // Graph did not apply it: give the fence back and come back after Retry-After.
       await state.items.release(msg.connectionId, { itemId: msg.itemId, etag: fenced.etag }, options);
       const attempt = msg.attempt + 1;
@@ -246,7 +246,7 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
       });
       return { outcome: 'throttled', itemId: msg.itemId, retryInMs: delay, attempt };
     }
-    if (err instanceof GraphError && !err.transient && err.status !== 401 && err.status !== 403) {
+    if (err instanceof GraphError && !err.retryable && err.status !== 401 && err.status !== 403) {
       return deadLetter(deps, msg, errorFields(err), input.dequeueCount ?? 1, fenced, token, options);
     }
     // Graph answered (5xx, 401/403): nothing was written, the fence goes back. No answer (network, timeout): the

@@ -16,7 +16,7 @@ import type { CrawlProgress } from '../crawl/deps.js';
 import { failCrawl } from '../crawl/start.js';
 import type { IngestOutcome } from '../ingest/ingest.js';
 import { crawlLocally } from './crawl-locally.js';
-import { runProvisionToCompletion } from '../pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../provision/provision.js';
 import { createRuntime, type Runtime } from '../host/runtime.js';
 import type { CrawlJob, CrawlMode } from '../state/jobs.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
@@ -108,8 +108,9 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     // Provision: connection → schema → operation → ready, with visible progress.
     let lastProgress = '';
     await runProvisionToCompletion(
-      { graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore, signal: options.signal },
+      { graph: rt.graph, definition: rt.definition, logger, store: rt.provisionStore },
       {
+        abortSignal: options.signal,
         onProgress: (s) => {
           if (s.progress !== lastProgress) out(`provision [${s.phase}] ${s.progress}`);
           lastProgress = s.progress;

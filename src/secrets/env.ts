@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { OperationOptions } from '../core/async.js';
 import { registerSecret, silentLogger, type Logger } from '../log.js';
 import { SecretNotFoundError, SecretProviderError } from './errors.js';
 import type { SecretProvider } from './types.js';
@@ -49,8 +50,8 @@ export class EnvSecretProvider implements SecretProvider {
       : `${found.source.file} Values.${found.source.key}`;
   }
 
-  async get(name: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-    options.signal?.throwIfAborted();
+  async get(name: string, options: OperationOptions = {}): Promise<string> {
+    options.abortSignal?.throwIfAborted();
     const found = this.lookup(name);
     if (!found) {
       const variable = secretEnvName(name);
@@ -58,8 +59,7 @@ export class EnvSecretProvider implements SecretProvider {
         `Secret '${name}' is not set: looked for environment variable ${variable} and Values.${variable} in ` +
           `${this.settingsPath}. Fix: export ${variable}=<value>, or add "${variable}": "<value>" to Values in ` +
           `local.settings.json, or set KEY_VAULT_URL to read secrets from Key Vault.`,
-        name,
-        'environment/local.settings.json',
+        { secretName: name, source: 'environment/local.settings.json' },
       );
     }
     registerSecret(found.value);
@@ -102,8 +102,7 @@ export class EnvSecretProvider implements SecretProvider {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return (this.settings = undefined);
       throw new SecretProviderError(
         `Cannot read ${this.settingsPath}: ${(e as Error).message}. Fix: check the file's permissions or remove it.`,
-        '*',
-        this.settingsPath,
+        { secretName: '*', source: this.settingsPath },
       );
     }
     let parsed: unknown;
@@ -113,16 +112,14 @@ export class EnvSecretProvider implements SecretProvider {
       throw new SecretProviderError(
         `${this.settingsPath} is not valid JSON (${(e as Error).message}). Fix: correct the file ` +
           `(see local.settings.example.json).`,
-        '*',
-        this.settingsPath,
+        { secretName: '*', source: this.settingsPath },
       );
     }
     const values = (parsed as { Values?: unknown } | null)?.Values;
     if (values !== undefined && (values === null || typeof values !== 'object' || Array.isArray(values))) {
       throw new SecretProviderError(
         `${this.settingsPath}: "Values" must be an object of string settings. Fix: see local.settings.example.json.`,
-        '*',
-        this.settingsPath,
+        { secretName: '*', source: this.settingsPath },
       );
     }
     this.settings = (values as Record<string, unknown> | undefined) ?? {};

@@ -7,6 +7,9 @@
  * - Every value is registered with the log redactor the moment it is read, and never logged.
  */
 import type { TokenCredential } from '@azure/identity';
+import { raceAbort, type OperationOptions } from '../core/async.js';
+import { isTransientStatus } from '../core/errors.js';
+import { ConfigError, problem } from '../config/problems.js';
 import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets';
 import { registerSecret, silentLogger, type Logger } from '../log.js';
 import { SecretAccessDeniedError, SecretDisabledError, SecretNotFoundError, SecretProviderError } from './errors.js';
@@ -68,8 +71,8 @@ export class KeyVaultSecretProvider implements SecretProvider {
     return `Key Vault ${this.vaultUrl} secret '${name}' (read as ${this.identity})`;
   }
 
-  async get(name: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-    options.signal?.throwIfAborted();
+  async get(name: string, options: OperationOptions = {}): Promise<string> {
+    options.abortSignal?.throwIfAborted();
     const cached = this.cache.get(name);
     if (cached && cached.expiresAt > this.now()) {
       this.logger.debug('secret served from cache', { name, source: 'keyvault' });
@@ -84,7 +87,8 @@ export class KeyVaultSecretProvider implements SecretProvider {
       flight = { promise, epoch };
       this.inFlight.set(name, flight);
     }
-    return withSignal(flight.promise, options.signal);
+    // Other readers share the request: an abort ends this wait only, never the read.
+    return raceAbort(flight.promise, options.abortSignal);
   }
 
   invalidate(name: string): void {
@@ -109,8 +113,7 @@ export class KeyVaultSecretProvider implements SecretProvider {
       throw new SecretNotFoundError(
         `Key Vault ${this.vaultUrl} returned secret '${name}' without a value. Fix: set it with ` +
           `az keyvault secret set --vault-name ${vaultName(this.vaultUrl)} --name ${name} --value <value>`,
-        name,
-        this.vaultUrl,
+        { secretName: name, source: this.vaultUrl },
       );
     }
     registerSecret(value);
@@ -138,9 +141,7 @@ export class KeyVaultSecretProvider implements SecretProvider {
         `Secret '${name}' was not found in Key Vault ${this.vaultUrl}. Fix: create it with ` +
           `az keyvault secret set --vault-name ${vault} --name ${name} --value <value> ` +
           `(or --file <path> for a certificate), or point the *_SECRET_NAME setting at the right name.`,
-        name,
-        this.vaultUrl,
-        { cause: e },
+        { secretName: name, source: this.vaultUrl, cause: e },
       );
     }
     if (status === 403 && /disabled/i.test(detail)) {
@@ -148,9 +149,7 @@ export class KeyVaultSecretProvider implements SecretProvider {
         `Secret '${name}' in Key Vault ${this.vaultUrl} is disabled (Key Vault: ${detail}). Fix: enable it with ` +
           `az keyvault secret set-attributes --vault-name ${vault} --name ${name} --enabled true, ` +
           `or set a new enabled version with az keyvault secret set.`,
-        name,
-        this.vaultUrl,
-        { cause: e },
+        { secretName: name, source: this.vaultUrl, cause: e },
       );
     }
     if (status === 403) {
@@ -160,9 +159,7 @@ export class KeyVaultSecretProvider implements SecretProvider {
           `(4633458b-17de-408a-b874-0445c86b69e6) on the vault to that identity, e.g. az role assignment create ` +
           `--role "Key Vault Secrets User" --assignee <principal id> --scope <vault resource id>; role ` +
           `assignments can take a few minutes to apply. The vault must use Azure RBAC (enableRbacAuthorization).`,
-        name,
-        this.vaultUrl,
-        { cause: e },
+        { secretName: name, source: this.vaultUrl, cause: e },
       );
     }
     if (status === 401 || /credential|token|ManagedIdentity|authenticat/i.test(String(err.name) + detail)) {
@@ -170,36 +167,36 @@ export class KeyVaultSecretProvider implements SecretProvider {
         `Could not authenticate to Key Vault ${this.vaultUrl} as ${this.identity} to read secret '${name}': ${detail}. ` +
           `Fix: in Azure, check AZURE_CLIENT_ID is the client id of the function's user-assigned identity; ` +
           `locally, run az login (DefaultAzureCredential) or unset KEY_VAULT_URL to read secrets from the environment.`,
-        name,
-        this.vaultUrl,
-        { cause: e },
+        { secretName: name, source: this.vaultUrl, cause: e },
       );
     }
     return new SecretProviderError(
       `Reading secret '${name}' from Key Vault ${this.vaultUrl} failed${status ? ` with HTTP ${status}` : ''}: ${detail}. ` +
         `Fix: check KEY_VAULT_URL and network access to the vault; the read is retried on the next call.`,
-      name,
-      this.vaultUrl,
-      { cause: e },
+      {
+        secretName: name,
+        source: this.vaultUrl,
+        retryable: status === undefined || isTransientStatus(status),
+        cause: e,
+      },
     );
   }
 }
 
 /** `https://kv-x.vault.azure.net/` → `https://kv-x.vault.azure.net`; rejects anything but an https URL. */
 export function normaliseVaultUrl(raw: string): string {
+  const invalid = (why: string) =>
+    new ConfigError(
+      [problem('KEY_VAULT_URL', `'${raw}' ${why}`, 'set it to the vault URI, e.g. https://kv-name.vault.azure.net/')],
+      'the environment',
+    );
   let u: URL;
   try {
     u = new URL(raw.trim());
   } catch {
-    throw new Error(
-      `KEY_VAULT_URL '${raw}' is not a URL. Fix: set it to the vault URI, e.g. https://kv-name.vault.azure.net/`,
-    );
+    throw invalid('is not a URL');
   }
-  if (u.protocol !== 'https:') {
-    throw new Error(
-      `KEY_VAULT_URL '${raw}' must use https. Fix: set it to the vault URI, e.g. https://kv-name.vault.azure.net/`,
-    );
-  }
+  if (u.protocol !== 'https:') throw invalid('must use https');
   return `${u.protocol}//${u.host}`;
 }
 
@@ -207,23 +204,4 @@ export function normaliseVaultUrl(raw: string): string {
 function vaultName(vaultUrl: string): string {
   const host = new URL(vaultUrl).hostname;
   return /^[\d.]+$/.test(host) ? '<vault-name>' : (host.split('.')[0] ?? host);
-}
-
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }

@@ -16,7 +16,7 @@ import { displayUrl, SourceError } from './types.js';
 async function secret(deps: SourceDeps, name: string, signal?: AbortSignal): Promise<string> {
   let value: string;
   try {
-    value = await deps.secrets.get(name, { signal });
+    value = await deps.secrets.get(name, { abortSignal: signal });
   } catch (e) {
     throw new SourceError(
       'auth',

@@ -4,6 +4,7 @@
  * workers driving the same provisioning never overwrite each other's progress.
  */
 import { TableClient, RestError, type TableEntity } from '@azure/data-tables';
+import { ConnectorError } from '../core/errors.js';
 
 export type ProvisionPhase = 'connection' | 'schema' | 'polling' | 'groups' | 'ready' | 'failed';
 
@@ -44,13 +45,17 @@ export interface StoredProvisionState {
   etag: string;
 }
 
-export class ProvisionConflictError extends Error {
+/** Another worker saved the state first (ETag mismatch): reload it and retry. Code `ProvisionConflict`, retryable. */
+export class ProvisionConflictError extends ConnectorError {
   override name = 'ProvisionConflictError';
+  readonly connectionId: string;
   constructor(connectionId: string) {
     super(
       `the provision state of connection '${connectionId}' was changed by another worker; ` +
         'reload it and retry (two provisionings of one connection must not run at once)',
+      { code: 'ProvisionConflict', retryable: true },
     );
+    this.connectionId = connectionId;
   }
 }
 

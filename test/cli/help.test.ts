@@ -1,30 +1,8 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { commands } from '../../src/cli/commands/index.js';
-import { main } from '../../src/cli/index.js';
+import { runCli } from '../support/cli.js';
 
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
-
-async function cli(argv: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await main(argv, {
-    stdout: out.stream,
-    stderr: err.stream,
-    env: {},
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const cli = (argv: string[]) => runCli(argv, {}, { abortSignal: AbortSignal.timeout(10_000) });
 
 describe('graph-connector CLI', () => {
   it('lists every command', async () => {

@@ -9,8 +9,7 @@ import {
   validateConnectorDefinition,
 } from '../../src/config/definition.js';
 import { ConfigError } from '../../src/config/problems.js';
-import { main } from '../../src/cli/index.js';
-import { Writable } from 'node:stream';
+import { runCli } from '../support/cli.js';
 
 type Def = any;
 let dir: string;
@@ -28,17 +27,6 @@ async function write(name: string, value: unknown): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
   return path;
-}
-
-function sink() {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(c, _e, cb) {
-      chunks.push(String(c));
-      cb();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
 }
 
 describe('connector definition', () => {
@@ -165,16 +153,14 @@ describe('connector definition', () => {
     def.connection.id = 'bad id';
     def.schema.properties[3].labels = [];
     const path = await write('cli.json', def);
-    const out = sink();
-    const code = await main(['validate', '--config', path], { stdout: out.stream, stderr: out.stream, env: {} });
-    expect(code).toBe(1);
-    expect(out.text()).toMatch(/error {2}.*connection\.id/);
-    expect(out.text()).toMatch(/warning .*'iconUrl'/);
-    expect(out.text()).toMatch(/[1-9]\d* error\(s\), [1-9]\d* warning\(s\)/);
-    const ok = sink();
-    const good = new URL('../../connector.json', import.meta.url).pathname;
-    expect(await main(['validate', '-c', good], { stdout: ok.stream, stderr: ok.stream, env: {} })).toBe(0);
-    expect(ok.text()).toMatch(/is valid/);
+    const bad = await runCli(['validate', '--config', path]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/error {2}.*connection\.id/);
+    expect(bad.stdout).toMatch(/warning .*'iconUrl'/);
+    expect(bad.stdout).toMatch(/[1-9]\d* error\(s\), [1-9]\d* warning\(s\)/);
+    const good = await runCli(['validate', '-c', new URL('../../connector.json', import.meta.url).pathname]);
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/is valid/);
   });
 
   it('connector.json points at connector.schema.json, a draft 2020-12 schema covering every label and type', async () => {

@@ -1,13 +1,13 @@
 /** Shared set-up of the doctor tests: the emulator, unique names, the environment, running main(). */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { inject } from 'vitest';
-import { main } from '../../src/cli/index.js';
 import { startEmulator, type EmulatorHandle } from '../../src/emulator/index.js';
 import { graphEnvForEmulator } from '../../src/local/emulator-client.js';
 import type { CheckResult, DoctorReport } from '../../src/doctor/index.js';
+import { runCli } from '../support/cli.js';
+import { writeExampleDefinition } from '../support/definition.js';
 
 export interface Stack {
   emu: EmulatorHandle;
@@ -45,21 +45,11 @@ export function names() {
 }
 export type Names = ReturnType<typeof names>;
 
-function definitionFile(stack: Stack, connectionId: string): string {
-  const def = JSON.parse(readFileSync(new URL('../../connector.json', import.meta.url), 'utf8')) as {
-    connection: { id: string };
-  };
-  def.connection.id = connectionId;
-  const path = join(stack.dir, `${connectionId}.json`);
-  writeFileSync(path, JSON.stringify(def, null, 2));
-  return path;
-}
-
 /** A complete, good local environment (emulator + Azurite); `extra` overrides (undefined removes). */
 export function envFor(stack: Stack, nm: Names, extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const { emu } = stack;
   const env: NodeJS.ProcessEnv = {
-    CONNECTOR_CONFIG: definitionFile(stack, nm.connectionId),
+    CONNECTOR_CONFIG: writeExampleDefinition(stack.dir, nm.connectionId),
     ...graphEnvForEmulator(emu.info),
     AzureWebJobsStorage: stack.conn,
     ITEMS_QUEUE: nm.itemsQueue,
@@ -77,26 +67,9 @@ export function envFor(stack: Stack, nm: Names, extra: Record<string, string | u
   return env;
 }
 
-function sink() {
-  const chunks: string[] = [];
-  return {
-    stream: new Writable({
-      write(c, _e, cb) {
-        chunks.push(String(c));
-        cb();
-      },
-    }),
-    text: () => chunks.join(''),
-  };
-}
-
 /** `graph-connector <argv>` through main(), stdout/stderr captured. */
-export async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { env, stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+export const run = (argv: string[], env: NodeJS.ProcessEnv) =>
+  runCli(argv, env, { abortSignal: new AbortController().signal });
 
 /** `graph-connector doctor --json`, parsed, with a lookup by check id. */
 export async function doctorJson(env: NodeJS.ProcessEnv, ...args: string[]) {

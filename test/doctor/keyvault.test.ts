@@ -3,7 +3,7 @@
  * fake, read with a real ManagedIdentityCredential against the managed identity fake; Graph is the emulator.
  * runDoctor is called directly because the fake vault's CA is handed to the SecretClient as a client option.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,30 +16,26 @@ import {
   type FakeKeyVault,
   type FakeManagedIdentity,
 } from '../fakes/keyvault.js';
+import { writeExampleDefinition } from '../support/definition.js';
+import { setProcessEnv } from '../support/process-env.js';
 
 let emu: EmulatorHandle;
 let vault: FakeKeyVault;
 let mi: FakeManagedIdentity;
 let dir: string;
-const saved: Record<string, string | undefined> = {};
+let restoreEnv = () => {};
 
 beforeAll(async () => {
   emu = await startEmulator({ log: () => {} });
   mi = await startFakeManagedIdentity({ tenantId: 'tenant-1' });
   // ManagedIdentityCredential reads the App Service MI variables from process.env (this file's own process).
-  for (const [k, v] of Object.entries(mi.env())) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
+  restoreEnv = setProcessEnv(mi.env());
   vault = await startFakeKeyVault({ verifyToken: (t) => mi.verify(t, 'https://vault.azure.net') });
   dir = mkdtempSync(join(tmpdir(), 'gc-doctor-kv-'));
 });
 
 afterAll(async () => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  restoreEnv();
   await vault?.close();
   await mi?.close();
   await emu?.close();
@@ -49,12 +45,7 @@ afterAll(async () => {
 let n = 0;
 function setup(secretName: string) {
   const id = `kv${process.pid.toString(36)}${Date.now().toString(36)}${n++}`;
-  const def = JSON.parse(readFileSync(new URL('../../connector.json', import.meta.url), 'utf8')) as {
-    connection: { id: string };
-  };
-  def.connection.id = id;
-  const config = join(dir, `${id}.json`);
-  writeFileSync(config, JSON.stringify(def));
+  const config = writeExampleDefinition(dir, id);
   const env: NodeJS.ProcessEnv = {
     CONNECTOR_CONFIG: config,
     GRAPH_BASE_URL: emu.info.baseUrl,

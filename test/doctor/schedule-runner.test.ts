@@ -57,8 +57,8 @@ describe('runChecks', () => {
     const started = Date.now();
     const results = await runChecks(
       [
-        check('hang', (_c, signal) => {
-          signal.addEventListener('abort', () => (sawAbort = true));
+        check('hang', (_c, { abortSignal }) => {
+          abortSignal.addEventListener('abort', () => (sawAbort = true));
           return new Promise(() => {}); // never settles
         }),
         check('after', async (c) => {
@@ -141,7 +141,7 @@ describe('runChecks', () => {
         check('second', async () => ({ status: 'pass', message: 'never' })),
       ],
       { log: [] },
-      { signal: ac.signal },
+      { abortSignal: ac.signal },
     );
     expect(results[1]).toMatchObject({ status: 'skip', message: 'skipped: doctor was interrupted' });
   });

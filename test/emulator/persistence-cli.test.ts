@@ -179,7 +179,7 @@ describe('graph-connector emulator (CLI)', () => {
       {
         stdout: out.stream,
         stderr: err.stream,
-        signal: ac.signal,
+        abortSignal: ac.signal,
       },
     );
     const info = JSON.parse(await firstLine(out));
@@ -219,7 +219,7 @@ describe('graph-connector emulator (CLI)', () => {
     try {
       const out = capture();
       const ac = new AbortController();
-      const done = main(['emulator'], { stdout: out.stream, stderr: capture().stream, signal: ac.signal });
+      const done = main(['emulator'], { stdout: out.stream, stderr: capture().stream, abortSignal: ac.signal });
       const info = JSON.parse(await firstLine(out));
       expect(info.caCertPath).toBe(join(cwd, '.local', 'emulator', 'emulator-ca.pem'));
       ac.abort();
@@ -229,7 +229,9 @@ describe('graph-connector emulator (CLI)', () => {
       const out2 = capture();
       const ac2 = new AbortController();
       ac2.abort();
-      expect(await main(['emulator'], { stdout: out2.stream, stderr: capture().stream, signal: ac2.signal })).toBe(0);
+      expect(await main(['emulator'], { stdout: out2.stream, stderr: capture().stream, abortSignal: ac2.signal })).toBe(
+        0,
+      );
       expect(JSON.parse(out2.text().split('\n')[0]!).caCertPath).toBe(info.caCertPath);
     } finally {
       process.chdir(before);
@@ -243,16 +245,20 @@ describe('graph-connector emulator (CLI)', () => {
       await main(['emulator', '--fault-rate', '2'], {
         stdout: capture().stream,
         stderr: err.stream,
-        signal: ac.signal,
+        abortSignal: ac.signal,
       }),
     ).toBe(2);
     expect(err.text()).toMatch(/--fault-rate/);
     expect(
-      await main(['emulator', '--bogus'], { stdout: capture().stream, stderr: capture().stream, signal: ac.signal }),
+      await main(['emulator', '--bogus'], {
+        stdout: capture().stream,
+        stderr: capture().stream,
+        abortSignal: ac.signal,
+      }),
     ).toBe(2);
     const help = capture();
     expect(
-      await main(['emulator', '--help'], { stdout: help.stream, stderr: capture().stream, signal: ac.signal }),
+      await main(['emulator', '--help'], { stdout: help.stream, stderr: capture().stream, abortSignal: ac.signal }),
     ).toBe(0);
     expect(help.text()).toMatch(/--rate-limit/);
   });

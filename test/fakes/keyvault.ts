@@ -14,7 +14,7 @@
  *   400 `BadParameter` for an invalid name, 401 `Unauthorized` for a bad token;
  * - every request is logged in {@link FakeKeyVault.requests} (never the value or the token).
  *
- * Client setup (see docs in reference/local-stack.md §3):
+ * Client setup (`disableChallengeResourceVerification`: the fake is not on `*.vault.azure.net`):
  * ```ts
  * const vault = await startFakeKeyVault();
  * const client = new SecretClient(vault.url, credential, {

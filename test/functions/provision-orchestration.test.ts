@@ -28,7 +28,7 @@ describe('provisioning orchestration through the provision queue', () => {
       ctx('provisionHttp'),
     );
     expect(start.status).toBe(202);
-    const queue = stack.rt.provisionQueue;
+    const queue = stack.rt.provisionQueue.client;
     const phases: string[] = [];
     let steps = 0;
     let sawDelay = false;

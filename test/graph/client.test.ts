@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import { GraphConnectorClient } from '../../src/graph/client.js';
-import { GraphError, parseRetryAfter } from '../../src/graph/errors.js';
+import { parseRetryAfter } from '../../src/core/async.js';
+import { GraphError } from '../../src/graph/errors.js';
 import { admin, failure, clientFor, connectionId, environmentFor, requests, startTestEmulator } from './helpers.js';
 import { createTestTls } from '../fakes/tls.js';
 import { createServer as createHttpsServer } from 'node:https';
@@ -52,7 +53,7 @@ describe('Graph client against the emulator', () => {
     expect(err).toBeInstanceOf(Error);
     expect(err.status).toBe(400);
     expect(err.code).toBe('InvalidRequest');
-    expect(err.transient).toBe(false);
+    expect(err.retryable).toBe(false);
     expect(err.requestId).toMatch(/.+/);
     const [logged] = (await requests(emu.info)).filter((r) => r.route === 'connections');
     expect(err.clientRequestId).toBe(logged!.clientRequestId);
@@ -102,7 +103,7 @@ describe('Graph client against the emulator', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(err).toBeInstanceOf(GraphError);
     expect(err.status).toBe(429);
-    expect(err.transient).toBe(true);
+    expect(err.retryable).toBe(true);
     expect(err.retryAfterMs).toBe(7000);
     expect((await requests(emu.info)).filter((r) => r.route === 'connections')).toHaveLength(1);
   });
@@ -163,7 +164,7 @@ describe('Graph client against the emulator', () => {
     expect(err).toBeInstanceOf(GraphError);
     expect(err.status).toBe(0);
     expect(err.code).toBe('NetworkError');
-    expect(err.transient).toBe(true);
+    expect(err.retryable).toBe(true);
     expect(slept).toHaveLength(1);
   });
 
@@ -313,12 +314,12 @@ describe('cancellation', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('stop requested')), 300);
     const started = Date.now();
-    const err = await failure<Error>(client.listConnections({ signal: ac.signal }));
+    const err = await failure<Error>(client.listConnections({ abortSignal: ac.signal }));
     expect(Date.now() - started).toBeLessThan(3000);
     expect(err.message).toBe('stop requested');
     // and an already-aborted signal never reaches Graph
     await admin(emu.info, 'DELETE', 'requests');
-    const err2 = await failure<Error>(client.listConnections({ signal: AbortSignal.abort(new Error('already')) }));
+    const err2 = await failure<Error>(client.listConnections({ abortSignal: AbortSignal.abort(new Error('already')) }));
     expect(err2.message).toBe('already');
     expect(await requests(emu.info)).toEqual([]);
   });

@@ -101,7 +101,7 @@ describe('Graph credentials against the emulator', () => {
     const err = await failure(client.listConnections());
     expect(err).toBeInstanceOf(GraphError);
     expect(err.status).toBe(403);
-    expect(err.transient).toBe(false);
+    expect(err.retryable).toBe(false);
     expect(err.missingPermission).toBe('ExternalConnection.ReadWrite.OwnedBy');
     const itemErr = await failure(client.getGroup('someconnection', 'g1'));
     expect(itemErr.missingPermission).toBe('ExternalItem.ReadWrite.OwnedBy');

@@ -1,6 +1,7 @@
 /** Shared helpers for the Graph client, credential and provisioning tests (real emulator over HTTPS). */
 import { startEmulator, type EmulatorHandle, type EmulatorInfo } from '../../src/emulator/index.js';
 import { loadEnvironment, type ConnectorEnvironment } from '../../src/config/env.js';
+import { SecretNotFoundError } from '../../src/secrets/errors.js';
 import type { SecretProvider } from '../../src/secrets/types.js';
 import { GraphConnectorClient, type GraphClientOptions } from '../../src/graph/client.js';
 import { createGraphCredential } from '../../src/graph/credentials.js';
@@ -17,7 +18,12 @@ export class MemorySecrets implements SecretProvider {
   async get(name: string): Promise<string> {
     this.reads.push(name);
     const v = this.values[name];
-    if (v === undefined) throw new Error(`secret '${name}' not found in the test secret store`);
+    if (v === undefined) {
+      throw new SecretNotFoundError(`secret '${name}' not found in the test secret store`, {
+        secretName: name,
+        source: 'memory',
+      });
+    }
     return v;
   }
   invalidate(name: string): void {

@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/index.js';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
+import { graphEnvForEmulator } from '../../src/local/emulator-client.js';
 import { connectionId, startTestEmulator } from '../graph/helpers.js';
+import { runCli } from '../support/cli.js';
+import { writeExampleDefinition } from '../support/definition.js';
 
 let emu: EmulatorHandle;
 let dir: string;
@@ -18,46 +19,15 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function sink() {
-  const chunks: string[] = [];
-  return {
-    stream: new Writable({
-      write(c, _e, cb) {
-        chunks.push(String(c));
-        cb();
-      },
-    }),
-    text: () => chunks.join(''),
-  };
-}
-
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    GRAPH_BASE_URL: emu.info.baseUrl,
-    GRAPH_AUTHORITY_HOST: emu.info.authorityHost,
-    GRAPH_TENANT_ID: emu.info.tenantId,
-    GRAPH_CLIENT_ID: emu.info.clientId,
-    GRAPH_CLIENT_SECRET: emu.info.clientSecret,
-    GRAPH_CA_CERT_PATH: emu.info.caCertPath!,
-    LOG_LEVEL: 'info',
-    ...extra,
-  };
-}
-
-async function run(argv: string[], e = env()) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env: e });
-  return { code, out: out.text(), err: err.text() };
+async function run(argv: string[], env: NodeJS.ProcessEnv = { ...graphEnvForEmulator(emu.info), LOG_LEVEL: 'info' }) {
+  const { code, stdout: out, stderr: err } = await runCli(argv, env);
+  return { code, out, err };
 }
 
 describe('graph-connector provision / graph', () => {
   it('provision --config creates the connection, schema and groups, printing progress; the secret never shows', async () => {
     const id = connectionId('cli');
-    const def = JSON.parse(readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'));
-    def.connection.id = id;
-    const config = join(dir, 'connector.json');
-    writeFileSync(config, JSON.stringify(def));
+    const config = writeExampleDefinition(dir, id);
     const groups = join(dir, 'groups.json');
     writeFileSync(
       groups,

@@ -1,14 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
 import type { ExternalGroup } from '../../src/config/model.js';
 import { createMemoryLogger } from '../../src/log.js';
-import {
-  ProvisionError,
-  runProvisionToCompletion,
-  type ProvisionOptions,
-} from '../../src/pipeline/provision/provision.js';
+import { ProvisionError, runProvisionToCompletion, type ProvisionOptions } from '../../src/provision/provision.js';
 import { MemoryProvisionStore, type ProvisionState, type ProvisionStore } from '../../src/state/provision-store.js';
 import type { GraphConnectorClient } from '../../src/graph/client.js';
 import {
@@ -21,6 +16,7 @@ import {
   requests,
   startTestEmulator,
 } from '../graph/helpers.js';
+import { exampleDefinition } from '../support/definition.js';
 
 let emu: EmulatorHandle;
 beforeAll(async () => {
@@ -34,13 +30,10 @@ beforeEach(async () => {
   await admin(emu.info, 'PATCH', 'settings', { schemaDelayMs: 150 });
 });
 
-const example = JSON.parse(
-  readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'),
-) as ConnectorDefinition;
+const example = exampleDefinition();
 
 function definition(id: string, mutate?: (d: ConnectorDefinition) => void): ConnectorDefinition {
-  const d = structuredClone(example);
-  d.connection.id = id;
+  const d = exampleDefinition(id);
   mutate?.(d);
   return d;
 }
@@ -209,7 +202,7 @@ describe('provisioning against the emulator', () => {
     const id = connectionId('slow');
     const { run } = await provision(definition(id), { options: { operationTimeoutMs: 400 } });
     const err = await failure<ProvisionError>(run);
-    expect(err.details.code).toBe('SchemaOperationTimeout');
+    expect(err.code).toBe('SchemaOperationTimeout');
     expect(err.message).toMatch(new RegExp(`/external/connections/${id}/operations/\\S+`));
     expect(err.message).toMatch(/run provision again to resume/);
   });
@@ -226,7 +219,7 @@ describe('provisioning against the emulator', () => {
       d.schema.properties.find((p) => p.name === 'priority')!.type = 'double';
     });
     const err = await failure<ProvisionError>((await provision(changed)).run);
-    expect(err.details.code).toBe('NonAdditiveSchemaChange');
+    expect(err.code).toBe('NonAdditiveSchemaChange');
     expect(err.message).toMatch(/property 'assignedTo' is registered in Graph but no longer declared/);
     expect(err.message).toMatch(/property 'ticketId' becomes refinable/);
     expect(err.message).toMatch(/property 'priority' changes type from int64 to double/);
@@ -242,7 +235,7 @@ describe('provisioning against the emulator', () => {
       new MemorySecrets({ 'graph-client-secret': 'wrong-secret-value' }),
     );
     const err = await failure<ProvisionError>((await provision(definition(connectionId('sec')), { graph })).run);
-    expect(err.details.code).toBe('AuthenticationFailed');
+    expect(err.code).toBe('AuthenticationFailed');
     expect(err.message).toMatch(/check that the secret named 'graph-client-secret'/);
     expect(err.message).not.toContain('wrong-secret-value');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffSchema } from '../../src/pipeline/provision/schema-diff.js';
+import { diffSchema } from '../../src/provision/schema-diff.js';
 import type { SchemaProperty } from '../../src/config/model.js';
 
 const base: SchemaProperty[] = [

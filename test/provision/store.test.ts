@@ -1,6 +1,5 @@
 import { inject } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { TableClient } from '@azure/data-tables';
 import { ProvisionConflictError, TableProvisionStore, type ProvisionState } from '../../src/state/provision-store.js';
 import {
@@ -8,11 +7,11 @@ import {
   provisionTick,
   runProvisionStep,
   runProvisionToCompletion,
-} from '../../src/pipeline/provision/provision.js';
-import type { ConnectorDefinition } from '../../src/config/definition.js';
+} from '../../src/provision/provision.js';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/log.js';
 import { admin, clientFor, connectionId, requests, startTestEmulator } from '../graph/helpers.js';
+import { exampleDefinition } from '../support/definition.js';
 
 const prefix = `t${process.pid}${Date.now().toString(36)}`.replace(/[^A-Za-z0-9]/g, '');
 let store: TableProvisionStore;
@@ -81,11 +80,8 @@ describe('provision store (Azure Table via Azurite)', () => {
 
 describe('resumable provisioning (steps persisted in the table)', () => {
   it('an interrupted run resumes polling the stored operation without a second schema PATCH', async () => {
-    const example = JSON.parse(
-      readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'),
-    ) as ConnectorDefinition;
     const id = connectionId('resume');
-    const definition = { ...example, connection: { ...example.connection, id } };
+    const definition = exampleDefinition(id);
     const graph = clientFor(emu.info);
     const logger = createMemoryLogger('info');
     const deps = { graph, definition, logger, options: { pollIntervalMs: 50 } };
@@ -115,11 +111,8 @@ describe('resumable provisioning (steps persisted in the table)', () => {
 
 describe('queue-driven provisioning (provisionTick)', () => {
   it('a throttled group call is not slept on: the step returns Retry-After as the delay and keeps partial progress', async () => {
-    const example = JSON.parse(
-      readFileSync(new URL('../../connector.json', import.meta.url), 'utf8'),
-    ) as ConnectorDefinition;
     const id = connectionId('tick');
-    const definition = { ...example, connection: { ...example.connection, id } };
+    const definition = exampleDefinition(id);
     const graph = clientFor(emu.info, { retry: { maxRetries: 0 } });
     const groups = [
       {

@@ -37,7 +37,11 @@ function get(route: string, params: Record<string, string> = {}, query: Record<s
 
 /** Messages in every queue the HTTP triggers could write to. */
 async function depth(): Promise<number> {
-  const queues = [stack.rt.pipeline.control.client, stack.rt.pipeline.state.queue.queueClient, stack.rt.provisionQueue];
+  const queues = [
+    stack.rt.pipeline.control.client,
+    stack.rt.pipeline.state.queue.queueClient,
+    stack.rt.provisionQueue.client,
+  ];
   let n = 0;
   for (const q of queues) n += (await q.getProperties()).approximateMessagesCount ?? 0;
   return n;

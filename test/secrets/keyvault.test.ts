@@ -19,11 +19,12 @@ import {
   type FakeKeyVault,
   type FakeManagedIdentity,
 } from '../fakes/keyvault.js';
+import { setProcessEnv } from '../support/process-env.js';
 
 let vault: FakeKeyVault;
 let mi: FakeManagedIdentity;
 let credential: TokenCredential;
-const saved: Record<string, string | undefined> = {};
+let restoreEnv = () => {};
 
 /**
  * The App Service MI variables (IDENTITY_ENDPOINT / IDENTITY_HEADER) must be set when the credential is
@@ -37,19 +38,13 @@ function withMiEnv<T>(make: () => T): T {
 
 beforeAll(async () => {
   mi = await startFakeManagedIdentity({ tenantId: 'tenant-1' });
-  for (const [k, v] of Object.entries(mi.env())) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
+  restoreEnv = setProcessEnv(mi.env());
   vault = await startFakeKeyVault({ verifyToken: (t) => mi.verify(t, 'https://vault.azure.net') });
   credential = withMiEnv(() => new ManagedIdentityCredential({ clientId: mi.clientId }));
 });
 
 afterAll(async () => {
-  for (const [k, v] of Object.entries(saved)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  restoreEnv();
   await vault?.close();
   await mi?.close();
 });
@@ -248,7 +243,7 @@ describe('KeyVaultSecretProvider (real SecretClient + ManagedIdentityCredential 
     vault.setSecret(name, value);
     const p = provider();
     const controller = new AbortController();
-    const aborted = p.get(name, { signal: controller.signal });
+    const aborted = p.get(name, { abortSignal: controller.signal });
     const other = p.get(name);
     controller.abort(new Error('caller gave up'));
     await expect(aborted).rejects.toThrow('caller gave up');

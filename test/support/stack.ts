@@ -14,7 +14,7 @@ import { createMemoryLogger, type Logger } from '../../src/log.js';
 import type { StartCrawlRequest } from '../../src/crawl/index.js';
 import type { PipelineSettings } from '../../src/crawl/deps.js';
 import { crawlLocally, type LocalCrawlResult } from '../../src/local/crawl-locally.js';
-import { runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../../src/provision/provision.js';
 import { createRuntime, type Runtime } from '../../src/host/runtime.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');

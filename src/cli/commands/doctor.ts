@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, parseDuration } from '../args.js';
+import { UsageError } from '../command.js';
 import { formatResult, formatSummary, runDoctor } from '../../doctor/index.js';
-import { parseDuration } from './provision.js';
 
 const help = `Usage: graph-connector doctor [--config connector.json] [--create] [--json] [--timeout 15s]
 
@@ -26,27 +25,14 @@ Options:
       --json            print the report as JSON on stdout
       --timeout <dur>   time limit per check (default 15s; e.g. 5s, 1m)`;
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'Check environment, secrets, Graph access, connection, storage and schedule',
   help,
-  async run(io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: {
-          config: { type: 'string', short: 'c' },
-          create: { type: 'boolean' },
-          json: { type: 'boolean' },
-          timeout: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+  args: {
+    options: { ...CONFIG_FLAG, ...JSON_FLAG, create: { type: 'boolean' }, timeout: { type: 'string' } },
+  },
+  async run({ values }, io) {
     const timeoutMs = values.timeout ? parseDuration(values.timeout, '--timeout') : undefined;
     if (timeoutMs !== undefined && timeoutMs <= 0) throw new UsageError('--timeout must be greater than 0');
     const json = values.json ?? false;
@@ -55,11 +41,11 @@ export const doctorCommand: Command = {
       ...(values.config ? { configPath: values.config } : {}),
       create: values.create ?? false,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-      signal: io.signal,
+      abortSignal: io.abortSignal,
       onResult: json ? undefined : (r) => io.stdout.write(formatResult(r) + '\n'),
     });
     if (json) io.stdout.write(JSON.stringify(report, null, 2) + '\n');
     else io.stdout.write(formatSummary(report) + '\n');
     return report.ok ? 0 : 1;
   },
-};
+});

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { UsageError, type Command, type CommandIo } from '../command.js';
+import { defineCommand } from '../args.js';
+import { UsageError } from '../command.js';
 import { startEmulator, type EmulatorOptions } from '../../emulator/index.js';
 
 const help = `graph-connector emulator — run the local Microsoft Graph connectors API emulator
@@ -36,35 +36,27 @@ function num(name: string, raw: string | undefined, min: number, max = Infinity)
   return v;
 }
 
-export const emulatorCommand: Command = {
+export const emulatorCommand = defineCommand({
   name: 'emulator',
   summary: 'Run the local Microsoft Graph connectors API emulator (plus token endpoints)',
   help,
-  async run(io: CommandIo): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: {
-          port: { type: 'string' },
-          http: { type: 'boolean' },
-          'state-dir': { type: 'string' },
-          'latency-ms': { type: 'string' },
-          'rate-limit': { type: 'string' },
-          'max-concurrency': { type: 'string' },
-          'group-rate-limit': { type: 'string' },
-          'delete-delay-ms': { type: 'string' },
-          'fault-rate': { type: 'string' },
-          seed: { type: 'string' },
-          'schema-delay-ms': { type: 'string' },
-          directory: { type: 'string' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+  args: {
+    options: {
+      port: { type: 'string' },
+      http: { type: 'boolean' },
+      'state-dir': { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'max-concurrency': { type: 'string' },
+      'group-rate-limit': { type: 'string' },
+      'delete-delay-ms': { type: 'string' },
+      'fault-rate': { type: 'string' },
+      seed: { type: 'string' },
+      'schema-delay-ms': { type: 'string' },
+      directory: { type: 'string' },
+    },
+  },
+  async run({ values }, io) {
     const stateDir = values['state-dir'] ? resolve(values['state-dir']) : undefined;
     const options: EmulatorOptions = {
       port: num('port', values.port, 0, 65535),
@@ -85,11 +77,11 @@ export const emulatorCommand: Command = {
     const handle = await startEmulator(options);
     io.stdout.write(JSON.stringify(handle.info) + '\n');
     await new Promise<void>((resolveWait) => {
-      if (io.signal.aborted) return resolveWait();
-      io.signal.addEventListener('abort', () => resolveWait(), { once: true });
+      if (io.abortSignal.aborted) return resolveWait();
+      io.abortSignal.addEventListener('abort', () => resolveWait(), { once: true });
     });
     io.stderr.write('emulator: stopping\n');
     await handle.close();
     return 0;
   },
-};
+});

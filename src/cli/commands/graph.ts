@@ -1,13 +1,12 @@
-import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { UsageError, type Command } from '../command.js';
+import { defineCommand, parseDuration, parseWholeNumber } from '../args.js';
+import { UsageError } from '../command.js';
 import { loadEnvironment } from '../../config/env.js';
 import { createGraphCredential } from '../../graph/credentials.js';
 import { GraphConnectorClient } from '../../graph/client.js';
 import { GraphError } from '../../graph/errors.js';
 import { createLogger, redact, redactValue } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
-import { parseDuration } from './provision.js';
 
 /** Percent-encodes a query part but keeps OData's `$` and `,` readable (`$select=id,name`). */
 const queryEncode = (v: string) => encodeURIComponent(v).replace(/%24/g, '$').replace(/%2C/gi, ',');
@@ -36,35 +35,27 @@ Options:
 Example: create an identity API connector (see docs/cli.md)
   graph-connector graph POST identity/apiConnectors --data @api-connector.json`;
 
-export const graphCommand: Command = {
+export const graphCommand = defineCommand({
   name: 'graph',
   summary: "Send a raw Graph request with the connector's identity",
   help,
-  async run(io) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: io.argv,
-        allowPositionals: true,
-        options: {
-          data: { type: 'string', short: 'd' },
-          header: { type: 'string', short: 'H', multiple: true },
-          query: { type: 'string', short: 'q', multiple: true },
-          'response-type': { type: 'string' },
-          timeout: { type: 'string' },
-          'max-retries': { type: 'string' },
-          'retry-delay': { type: 'string' },
-          'retry-on-all-errors': { type: 'boolean' },
-          backoff: { type: 'string' },
-          'api-version': { type: 'string' },
-          debug: { type: 'boolean' },
-        },
-        strict: true,
-      });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+  args: {
+    allowPositionals: true,
+    options: {
+      data: { type: 'string', short: 'd' },
+      header: { type: 'string', short: 'H', multiple: true },
+      query: { type: 'string', short: 'q', multiple: true },
+      'response-type': { type: 'string' },
+      timeout: { type: 'string' },
+      'max-retries': { type: 'string' },
+      'retry-delay': { type: 'string' },
+      'retry-on-all-errors': { type: 'boolean' },
+      backoff: { type: 'string' },
+      'api-version': { type: 'string' },
+      debug: { type: 'boolean' },
+    },
+  },
+  async run({ values, positionals }, io) {
     const [methodRaw, path, ...extra] = positionals;
     if (!methodRaw || !path || extra.length) throw new UsageError('expected exactly <METHOD> <PATH>');
     const method = methodRaw.toUpperCase() as Method;
@@ -76,10 +67,10 @@ export const graphCommand: Command = {
     const backoff = values.backoff ?? 'exponential';
     if (backoff !== 'exponential' && backoff !== 'fixed')
       throw new UsageError(`--backoff must be exponential or fixed`);
-    const maxRetries = values['max-retries'] !== undefined ? Number(values['max-retries']) : undefined;
-    if (maxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0)) {
-      throw new UsageError('--max-retries must be a whole number, 0 or more');
-    }
+    const maxRetries =
+      values['max-retries'] !== undefined
+        ? parseWholeNumber('--max-retries', values['max-retries'], 0, Infinity)
+        : undefined;
     const headers: Record<string, string> = {};
     for (const h of values.header ?? []) {
       const i = h.indexOf(':');
@@ -133,7 +124,7 @@ export const graphCommand: Command = {
     }
     let res: Response;
     try {
-      res = await client.request(method, target, { headers, body, signal: io.signal });
+      res = await client.request(method, target, { headers, body, abortSignal: io.abortSignal });
     } catch (e) {
       if (e instanceof GraphError) {
         io.stderr.write(`${redact(e.message)}\n`);
@@ -167,4 +158,4 @@ export const graphCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseDuration } from '../args.js';
+import { UsageError } from '../command.js';
 import { loadConnectorDefinition } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
 import type { ExternalGroup } from '../../config/model.js';
@@ -9,7 +9,7 @@ import { graphClientFromEnvironment } from '../../graph/client.js';
 import { createLogger } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 import { MemoryProvisionStore, TableProvisionStore, type ProvisionStore } from '../../state/provision-store.js';
-import { runProvisionToCompletion } from '../../pipeline/provision/provision.js';
+import { runProvisionToCompletion } from '../../provision/provision.js';
 
 const help = `Usage: graph-connector provision [--config connector.json] [--groups groups.json] [--timeout 20m]
 
@@ -26,34 +26,20 @@ Options:
       --consent-timeout <dur>  how long 401/403 are retried after admin consent (default 10m)
       --poll-interval <dur>    first delay between schema operation polls (default 5s, doubling up to 60s)`;
 
-export function parseDuration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag} '${text}' is not a duration; use e.g. 500ms, 30s, 20m or 1h`);
-  const n = Number(m[1]);
-  return Math.round(n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h']);
-}
-
-export const provisionCommand: Command = {
+export const provisionCommand = defineCommand({
   name: 'provision',
   summary: 'Create/update the Graph connection, schema and external groups',
   help,
-  async run(io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: {
-          config: { type: 'string', short: 'c' },
-          groups: { type: 'string' },
-          timeout: { type: 'string' },
-          'consent-timeout': { type: 'string' },
-          'poll-interval': { type: 'string' },
-        },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      groups: { type: 'string' },
+      timeout: { type: 'string' },
+      'consent-timeout': { type: 'string' },
+      'poll-interval': { type: 'string' },
+    },
+  },
+  async run({ values }, io) {
     const env = loadEnvironment(io.env);
     const path = values.config ?? env.connectorConfig;
     const { definition, warnings } = await loadConnectorDefinition(path);
@@ -87,7 +73,6 @@ export const provisionCommand: Command = {
         ...(groups ? { groups } : {}),
         logger,
         store,
-        signal: io.signal,
         options: {
           ...(values.timeout ? { operationTimeoutMs: parseDuration(values.timeout, '--timeout') } : {}),
           ...(values['poll-interval']
@@ -99,6 +84,7 @@ export const provisionCommand: Command = {
         },
       },
       {
+        abortSignal: io.abortSignal,
         onProgress: (s) =>
           io.stdout.write(`[${Math.round((Date.now() - started) / 1000)}s] ${s.phase}: ${s.progress}\n`),
       },
@@ -106,4 +92,4 @@ export const provisionCommand: Command = {
     io.stdout.write(`connection ${state.connectionId} is ${state.phase}\n`);
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { runLocal } from '../../local/run.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseWholeNumber } from '../args.js';
+import { UsageError } from '../command.js';
 
 const MODES = ['full', 'incremental', 'acl', 'items'] as const;
 
@@ -29,38 +29,30 @@ Options:
 Exit codes: 0 the crawl completed; 1 it failed; 2 usage or configuration error; 3 another crawl holds the
 connection.`;
 
-export const runCommand: Command = {
+export const runCommand = defineCommand({
   name: 'run',
   summary: 'Run the connector locally end to end (Azurite + emulator by default) — `npm start`',
   help,
-  async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        mode: { type: 'string', short: 'm', default: 'full' },
-        force: { type: 'boolean', default: false },
-        reset: { type: 'boolean', default: false },
-        concurrency: { type: 'string', default: '8' },
-        'state-dir': { type: 'string' },
-        users: { type: 'string' },
-        verbose: { type: 'boolean', short: 'v', default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      mode: { type: 'string', short: 'm', default: 'full' },
+      force: { type: 'boolean', default: false },
+      reset: { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '8' },
+      'state-dir': { type: 'string' },
+      users: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v', default: false },
+    },
+  },
+  async run({ values }, io) {
     const mode = values.mode as (typeof MODES)[number];
     if (!MODES.includes(mode) || mode === 'items') {
       throw new UsageError(
         `--mode must be full, incremental or acl (got '${values.mode}'); for single items use POST /api/resync`,
       );
     }
-    const concurrency = Number(values.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 25) {
-      throw new UsageError(
-        `--concurrency must be a whole number from 1 to 25 (Graph's limit per connection), got '${values.concurrency}'`,
-      );
-    }
+    const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25, "Graph's limit per connection");
     let demoUsers: [string, string] | undefined;
     if (values.users) {
       const parts = values.users.split(',').map((s) => s.trim());
@@ -73,7 +65,7 @@ export const runCommand: Command = {
       env: io.env,
       stdout: io.stdout,
       stderr: io.stderr,
-      signal: io.signal,
+      signal: io.abortSignal,
       mode,
       force: values.force,
       reset: values.reset,
@@ -85,4 +77,4 @@ export const runCommand: Command = {
     });
     return result.exitCode;
   },
-};
+});

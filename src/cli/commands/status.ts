@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../log.js';
 import { createRuntime } from '../../host/runtime.js';
 import { statusReport } from '../../host/status.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
 
 const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
 
@@ -15,28 +14,17 @@ Options:
       --jobs <n>        how many recent jobs to show (default 5, at most 50)
       --json            print the report as JSON`;
 
-export const statusCommand: Command = {
+export const statusCommand = defineCommand({
   name: 'status',
   summary: 'Show provisioning, the running crawl, recent jobs, queue depth and dead letters',
   help,
-  async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        jobs: { type: 'string', default: '5' },
-        json: { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-    const jobs = Number(values.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 50)
-      throw new UsageError(`--jobs must be a whole number from 1 to 50, got '${values.jobs}'`);
-    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
-      throw new UsageError(
-        'AzureWebJobsStorage is not set: status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
-      );
-    }
+  args: { options: { ...CONFIG_FLAG, ...JSON_FLAG, jobs: { type: 'string', default: '5' } } },
+  async run({ values }, io) {
+    const jobs = parseWholeNumber('--jobs', values.jobs, 1, 50);
+    requireStorageSetting(
+      io.env,
+      'status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
+    );
     const rt = await createRuntime({
       env: io.env,
       logger: createLogger({ level: 'warn' }),
@@ -69,4 +57,4 @@ export const statusCommand: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, JSON_FLAG, defineCommand } from '../args.js';
 import { checkConnectorDefinitionFile } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
 import { ConfigError, type ConfigProblem } from '../../config/problems.js';
@@ -18,21 +17,12 @@ function format(p: ConfigProblem): string {
   return `${p.severity === 'error' ? 'error  ' : 'warning'} ${p.path}: ${p.message}\n        fix: ${p.fix}`;
 }
 
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: 'validate',
   summary: 'Check connector.json (and the environment) and print every problem',
   help,
-  async run(io) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: io.argv,
-        options: { config: { type: 'string', short: 'c' }, env: { type: 'boolean' }, json: { type: 'boolean' } },
-        strict: true,
-      }));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+  args: { options: { ...CONFIG_FLAG, ...JSON_FLAG, env: { type: 'boolean' } } },
+  async run({ values }, io) {
     const path = values.config ?? io.env.CONNECTOR_CONFIG ?? './connector.json';
     const { problems } = await checkConnectorDefinitionFile(path);
     if (values.env) {
@@ -56,4 +46,4 @@ export const validateCommand: Command = {
     }
     return errors.length ? 1 : 0;
   },
-};
+});

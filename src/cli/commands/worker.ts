@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { createLogger, levelFromEnv } from '../../log.js';
 import { createRuntime } from '../../host/runtime.js';
 import { runWorker } from '../../local/worker.js';
-import { UsageError, type Command } from '../command.js';
+import { CONFIG_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
 
 const help = `Usage: graph-connector worker [--config connector.json] [--concurrency N] [--until-idle] [--idle-ms MS]
 
@@ -24,41 +23,36 @@ Options:
 
 Prints one JSON line of counts on stdout when it stops.`;
 
-function wholeNumber(name: string, raw: string, min: number, max: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${raw}'`);
-  return n;
-}
-
-export const workerCommand: Command = {
+export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'Drain the crawl and item queues of the configured storage (forever, or --until-idle)',
   help,
-  async run(io) {
-    const { values } = parseArgs({
-      args: io.argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        concurrency: { type: 'string', default: '8' },
-        'until-idle': { type: 'boolean', default: false },
-        'idle-ms': { type: 'string', default: '3000' },
-        'visibility-ms': { type: 'string', default: '30000' },
-        'poll-ms': { type: 'string', default: '250' },
-        'max-finalize-delay-ms': { type: 'string', default: '30000' },
-      },
-      strict: true,
-    });
-    const concurrency = wholeNumber('concurrency', values.concurrency, 1, 25);
-    const idleMs = wholeNumber('idle-ms', values['idle-ms'], 0, 3_600_000);
-    const visibilityTimeoutMs = wholeNumber('visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
-    const pollMs = wholeNumber('poll-ms', values['poll-ms'], 10, 60_000);
-    const maxFinalizeDelayMs = wholeNumber('max-finalize-delay-ms', values['max-finalize-delay-ms'], 100, 3_600_000);
-    if (!io.env.AzureWebJobsStorage && !io.env.AzureWebJobsStorage__queueServiceUri) {
-      throw new UsageError(
-        'AzureWebJobsStorage is not set: the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
-      );
-    }
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      concurrency: { type: 'string', default: '8' },
+      'until-idle': { type: 'boolean', default: false },
+      'idle-ms': { type: 'string', default: '3000' },
+      'visibility-ms': { type: 'string', default: '30000' },
+      'poll-ms': { type: 'string', default: '250' },
+      'max-finalize-delay-ms': { type: 'string', default: '30000' },
+    },
+  },
+  async run({ values }, io) {
+    const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25);
+    const idleMs = parseWholeNumber('--idle-ms', values['idle-ms'], 0, 3_600_000);
+    const visibilityTimeoutMs = parseWholeNumber('--visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
+    const pollMs = parseWholeNumber('--poll-ms', values['poll-ms'], 10, 60_000);
+    const maxFinalizeDelayMs = parseWholeNumber(
+      '--max-finalize-delay-ms',
+      values['max-finalize-delay-ms'],
+      100,
+      3_600_000,
+    );
+    requireStorageSetting(
+      io.env,
+      'the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
+    );
     const logger = createLogger({ level: levelFromEnv(io.env), write: (line) => io.stderr.write(line + '\n') });
     const rt = await createRuntime({
       env: io.env,
@@ -73,7 +67,7 @@ export const workerCommand: Command = {
       concurrency,
       visibilityTimeoutMs,
       pollMs,
-      ...(io.signal ? { abortSignal: io.signal } : {}),
+      ...(io.abortSignal ? { abortSignal: io.abortSignal } : {}),
       // runWorker asks only when nothing is in flight and both queues answered empty.
       stopWhen: () => {
         if (!values['until-idle']) return Promise.resolve(false);
@@ -85,7 +79,7 @@ export const workerCommand: Command = {
         idleSince = undefined;
       },
     });
-    io.stdout.write(JSON.stringify({ stopped: io.signal.aborted ? 'signal' : 'idle', ...stats }) + '\n');
+    io.stdout.write(JSON.stringify({ stopped: io.abortSignal.aborted ? 'signal' : 'idle', ...stats }) + '\n');
     return 0;
   },
-};
+});

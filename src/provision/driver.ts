@@ -6,22 +6,16 @@
  */
 import type { Logger } from '../log.js';
 import type { ProvisionState } from '../state/provision-store.js';
-import { initialProvisionState, runProvisionStep } from './provision/provision.js';
+import { provisionMessage, type ProvisionMessage } from '../state/queues/provision.js';
+import { initialProvisionState, runProvisionStep } from './provision.js';
 import type { Runtime } from '../host/runtime.js';
 
-export interface ProvisionMessage {
-  v: 1;
-  kind: 'provision';
-  connectionId: string;
-}
-
+/** A provisioning that has not moved for this long is stale: a new start takes it over. */
 const STALE_MS = 10 * 60_000;
 
-async function send(rt: Runtime, delayMs: number): Promise<void> {
-  const msg: ProvisionMessage = { v: 1, kind: 'provision', connectionId: rt.definition.connection.id };
-  await rt.provisionQueue.sendMessage(Buffer.from(JSON.stringify(msg)).toString('base64'), {
-    messageTimeToLive: -1,
-    ...(delayMs > 0 ? { visibilityTimeout: Math.min(7 * 24 * 3600, Math.ceil(delayMs / 1000)) } : {}),
+async function send(rt: Runtime, visibilityDelayMs: number): Promise<void> {
+  await rt.provisionQueue.send(provisionMessage(rt.definition.connection.id), {
+    visibilityDelayMs,
   });
 }
 
@@ -41,11 +35,14 @@ export async function startProvisioning(rt: Runtime, log: Logger): Promise<Provi
   return state;
 }
 
-/** One step, from a provision queue message. */
+/** One step, from a (parsed) provision queue message. */
 export async function provisionStep(rt: Runtime, message: ProvisionMessage, log: Logger): Promise<void> {
   const cid = rt.definition.connection.id;
-  if (!message || message.kind !== 'provision' || message.connectionId !== cid) {
-    log.error('provision message ignored: it is not for this connection', { expected: cid });
+  if (message.connectionId !== cid) {
+    log.error('provision message ignored: it is not for this connection', {
+      expected: cid,
+      connectionId: message.connectionId,
+    });
     return;
   }
   const stored = await rt.provisionStore.get(cid);

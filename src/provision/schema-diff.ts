@@ -4,7 +4,7 @@
  * removing or retyping a property, or adding `isRefinable` to an existing one, is not possible:
  * such a change needs a new connection id and a full crawl.
  */
-import type { SchemaProperty } from '../../config/model.js';
+import type { SchemaProperty } from '../config/model.js';
 
 export interface SchemaDiff {
   /** Nothing to PATCH. */

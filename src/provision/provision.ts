@@ -4,15 +4,16 @@
  * no invocation blocks for minutes (the next step is a queue message with a visibility delay);
  * the CLI drives the same steps in a loop with `runProvisionToCompletion`.
  */
-import type { ExternalGroup } from '../../config/model.js';
-import type { ConnectorDefinition } from '../../config/definition.js';
-import { toGraphSchema } from '../../config/definition.js';
-import type { GraphConnectorClient } from '../../graph/client.js';
-import { GraphAuthError, GraphError, permissionFor } from '../../graph/errors.js';
-import { abortableSleep } from '../../graph/retry.js';
-import type { ExternalConnection, ExternalConnectionCreate } from '../../graph/types.js';
-import { redact, type Logger } from '../../log.js';
-import type { ProvisionState, ProvisionStore, SyncedGroup } from '../../state/provision-store.js';
+import { sleep, type OperationOptions } from '../core/async.js';
+import { ConnectorError } from '../core/errors.js';
+import type { ExternalGroup } from '../config/model.js';
+import type { ConnectorDefinition } from '../config/definition.js';
+import { toGraphSchema } from '../config/definition.js';
+import type { GraphConnectorClient } from '../graph/client.js';
+import { GraphAuthError, GraphError, permissionFor } from '../graph/errors.js';
+import type { ExternalConnection, ExternalConnectionCreate } from '../graph/types.js';
+import { redact, type Logger } from '../log.js';
+import type { ProvisionState, ProvisionStore, SyncedGroup } from '../state/provision-store.js';
 import { diffSchema } from './schema-diff.js';
 
 export interface ProvisionOptions {
@@ -52,7 +53,6 @@ export interface ProvisionDeps {
   logger: Logger;
   clock?: { now(): number };
   options?: ProvisionOptions;
-  signal?: AbortSignal;
 }
 
 export type ProvisionNext = { delayMs: number } | 'done';
@@ -62,22 +62,35 @@ export interface ProvisionStepResult {
   next: ProvisionNext;
 }
 
-export class ProvisionError extends Error {
+/** Where a failed provisioning stood, beyond its code. */
+export interface ProvisionErrorDetails {
+  operationUrl?: string;
+  status?: number;
+  requestId?: string;
+  permission?: string;
+}
+
+/**
+ * Provisioning failed and will not succeed by trying again unchanged: `code` says why (Graph's error code,
+ * `NonAdditiveSchemaChange`, `SchemaOperationTimeout`, `AuthenticationFailed` …; `ProvisionFailed` when unknown).
+ */
+export class ProvisionError extends ConnectorError {
   override name = 'ProvisionError';
+  readonly connectionId: string;
+  /** The phase that failed. */
+  readonly phase: string;
+  readonly details: ProvisionErrorDetails;
   constructor(
     message: string,
-    readonly connectionId: string,
-    readonly phase: string,
-    readonly details: {
-      operationUrl?: string;
-      code?: string;
-      status?: number;
-      requestId?: string;
-      permission?: string;
-    } = {},
-    options?: { cause?: unknown },
+    options: { connectionId: string; phase: string; code?: string; details?: ProvisionErrorDetails; cause?: unknown },
   ) {
-    super(message, options);
+    super(message, {
+      code: options.code ?? 'ProvisionFailed',
+      ...(options.cause !== undefined ? { cause: options.cause } : {}),
+    });
+    this.connectionId = options.connectionId;
+    this.phase = options.phase;
+    this.details = options.details ?? {};
   }
 }
 
@@ -104,12 +117,11 @@ export function initialProvisionState(connectionId: string, now: number, previou
   };
 }
 
-class StepFailure extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
+/** A step found a condition that ends provisioning (caught in the step; the state records `code`). */
+class StepFailure extends ConnectorError {
+  override name = 'StepFailure';
+  constructor(message: string, code: string) {
+    super(message, { code });
   }
 }
 
@@ -161,13 +173,17 @@ function drift(current: ExternalConnection, def: ConnectorDefinition): Partial<E
 const memberKey = (m: { id: string; type: string }) => `${m.type}:${m.id}`;
 
 /** One step of provisioning. Never throws for Graph failures: a failure is phase 'failed' with lastError. */
-export async function runProvisionStep(input: ProvisionState, deps: ProvisionDeps): Promise<ProvisionStepResult> {
+export async function runProvisionStep(
+  input: ProvisionState,
+  deps: ProvisionDeps,
+  options: OperationOptions = {},
+): Promise<ProvisionStepResult> {
   const opts = { ...DEFAULTS, ...deps.options };
   const now = () => (deps.clock ?? Date).now();
   const state: ProvisionState = { ...input };
   const cid = deps.definition.connection.id;
   const log = deps.logger.child({ connectionId: cid, phase: state.phase });
-  const o = deps.signal ? { signal: deps.signal } : {};
+  const o: OperationOptions = { abortSignal: options.abortSignal };
   const touch = (progress: string) => {
     state.progress = progress;
     state.updatedAt = new Date(now()).toISOString();
@@ -207,7 +223,7 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
           try {
             current = await deps.graph.createConnection(connectionBody(deps.definition), o);
           } catch (e) {
-            if (e instanceof GraphError && e.transient) state.createPending = true;
+            if (e instanceof GraphError && e.retryable) state.createPending = true;
             if (e instanceof GraphError && e.status === 409) {
               if (state.createPending) {
                 log.info(`connection ${cid}: 409 after an earlier failed create means it was created; continuing`);
@@ -402,9 +418,9 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
       }
     }
   } catch (e) {
-    if (deps.signal?.aborted) throw e;
+    if (options.abortSignal?.aborted) throw e;
     if (e instanceof StepFailure) return fail(e.message, e.code);
-    if (e instanceof GraphAuthError) return fail(e.message, 'AuthenticationFailed');
+    if (e instanceof GraphAuthError) return fail(e.message, e.code);
     if (e instanceof GraphError) {
       state.lastError = redact(e.message);
       state.lastErrorCode = e.code;
@@ -432,7 +448,7 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
           e.code,
         );
       }
-      if (e.transient) {
+      if (e.retryable) {
         state.attempts += 1;
         if (state.attempts > opts.maxTransientAttempts) {
           return fail(
@@ -459,21 +475,21 @@ export async function runProvisionStep(input: ProvisionState, deps: ProvisionDep
  */
 export async function provisionTick(
   deps: ProvisionDeps & { store: ProvisionStore },
-  opts: { fresh?: boolean } = {},
+  options: { fresh?: boolean } & OperationOptions = {},
 ): Promise<ProvisionStepResult> {
   const cid = deps.definition.connection.id;
   const now = (deps.clock ?? Date).now();
   const stored = await deps.store.get(cid);
   const terminal = stored && (stored.state.phase === 'ready' || stored.state.phase === 'failed');
-  const state = !stored || (terminal && opts.fresh) ? initialProvisionState(cid, now, stored?.state) : stored.state;
-  const result = await runProvisionStep(state, deps);
+  const state = !stored || (terminal && options.fresh) ? initialProvisionState(cid, now, stored?.state) : stored.state;
+  const result = await runProvisionStep(state, deps, { abortSignal: options.abortSignal });
   await deps.store.save(result.state, stored?.etag);
   return result;
 }
 
 export interface RunProvisionDeps extends ProvisionDeps {
   store: ProvisionStore;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: (ms: number, options?: OperationOptions) => Promise<void>;
 }
 
 /**
@@ -482,11 +498,12 @@ export interface RunProvisionDeps extends ProvisionDeps {
  */
 export async function runProvisionToCompletion(
   deps: RunProvisionDeps,
-  opts: { onProgress?: (state: ProvisionState) => void } = {},
+  options: { onProgress?: (state: ProvisionState) => void } & OperationOptions = {},
 ): Promise<ProvisionState> {
   const cid = deps.definition.connection.id;
   const now = () => (deps.clock ?? Date).now();
-  const sleep = deps.sleep ?? abortableSleep;
+  const wait = deps.sleep ?? sleep;
+  const { abortSignal } = options;
   const stored = await deps.store.get(cid);
   let etag = stored?.etag;
   let state =
@@ -495,17 +512,19 @@ export async function runProvisionToCompletion(
       : initialProvisionState(cid, now(), stored?.state);
   if (stored && state === stored.state) deps.logger.info(`resuming provisioning of ${cid} at phase ${state.phase}`);
   for (;;) {
-    const { state: next, next: after } = await runProvisionStep(state, deps);
+    const { state: next, next: after } = await runProvisionStep(state, deps, { abortSignal });
     state = next;
     etag = await deps.store.save(state, etag);
-    opts.onProgress?.(state);
+    options.onProgress?.(state);
     if (after === 'done') break;
-    if (after.delayMs > 0) await sleep(after.delayMs, deps.signal);
+    if (after.delayMs > 0) await wait(after.delayMs, { abortSignal });
   }
   if (state.phase === 'failed') {
-    throw new ProvisionError(state.lastError ?? 'provisioning failed', cid, state.failedPhase ?? 'failed', {
+    throw new ProvisionError(state.lastError ?? 'provisioning failed', {
+      connectionId: cid,
+      phase: state.failedPhase ?? 'failed',
       ...(state.lastErrorCode ? { code: state.lastErrorCode } : {}),
-      ...(state.operationUrl ? { operationUrl: state.operationUrl } : {}),
+      details: state.operationUrl ? { operationUrl: state.operationUrl } : {},
     });
   }
   return state;
