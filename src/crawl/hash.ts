@@ -6,13 +6,37 @@ import type { ExternalItem } from '../config/model.js';
  * whatever order the mapping built their properties in. Arrays keep their order (order is data).
  */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (value === null || typeof value !== 'object') {
+    // Strings without characters JSON escapes need no JSON.stringify (most values of an item).
+    if (typeof value === 'string' && !NEEDS_ESCAPE.test(value)) return `"${value}"`;
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i) out += ',';
+      const v: unknown = value[i];
+      out += canonicalJson(v === undefined ? null : v);
+    }
+    return out + ']';
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += canonicalJson(k) + ':' + canonicalJson(v);
+  }
+  return out + '}';
 }
+
+/** Characters JSON.stringify escapes (quote, backslash, control characters, lone surrogates). */
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
  * The hash that decides "unchanged": it covers the whole final item — id, properties, content and the

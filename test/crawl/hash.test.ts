@@ -36,3 +36,25 @@ describe('itemHash', () => {
     expect(itemHash(base, { file: 'abc' })).not.toBe(itemHash(base, { file: 'abd' }));
   });
 });
+
+describe('canonicalJson', () => {
+  it('writes every string exactly as JSON.stringify does (quotes, backslashes, control characters, surrogates)', () => {
+    const samples = [
+      'plain',
+      'quote " inside',
+      'back\\slash',
+      'tab\tnew\nline',
+      '\u0000\u001f',
+      'emoji 😀',
+      'lone \ud800 x',
+      'é ü ß 漢字',
+      '',
+    ];
+    for (const s of samples) expect(canonicalJson(s)).toBe(JSON.stringify(s));
+    for (let i = 0; i < 2000; i++) {
+      const s = String.fromCharCode(...Array.from({ length: 8 }, () => Math.floor(Math.random() * 0xffff)));
+      expect(canonicalJson(s)).toBe(JSON.stringify(s));
+    }
+    expect(canonicalJson({ 'k"y': ['a', null, undefined, 1.5] })).toBe('{"k\\"y":["a",null,null,1.5]}');
+  });
+});
