@@ -14,7 +14,7 @@ import { startAzurite, type AzuriteHandle } from '../src/local/azurite.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../src/local/emulator-client.js';
 import { silentLogger } from '../src/log.js';
 import { runProvisionToCompletion } from '../src/provision/provision.js';
-import { createRuntime, type Runtime } from '../src/host/runtime.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../src/host/runtime.js';
 
 /** The project root (works from bench/ under ts and from dist/bench/ once built). */
 export function projectRoot(): string {
@@ -66,7 +66,10 @@ export interface World {
   connectionId: string;
   /** Environment of a runtime with its own storage names, reading `recordsPath`. */
   envFor(recordsPath: string): Promise<Record<string, string>>;
-  runtime(env: Record<string, string>): Promise<Runtime>;
+  runtime(
+    env: Record<string, string>,
+    options?: Pick<RuntimeOptions, 'onStorageRequest' | 'settings'>,
+  ): Promise<Runtime>;
   admin: EmulatorAdmin;
   /** Item requests the emulator logged for the connection since the last call (and clears the log). */
   takeItemRequests(): Promise<LoggedRequest[]>;
@@ -110,16 +113,21 @@ export async function startWorld(): Promise<World> {
       PROVISION_QUEUE: `prov${uid}`,
       LEDGER_TABLE_PREFIX: `b${uid}`,
       CLAIMS_CONTAINER: `claims${uid}`,
+      STATE_CONTAINER: `state${uid}`,
       LOG_LEVEL: 'warn',
     };
   };
 
   let provisioned = false;
-  const runtime = async (env: Record<string, string>) => {
+  const runtime = async (
+    env: Record<string, string>,
+    options: Pick<RuntimeOptions, 'onStorageRequest' | 'settings'> = {},
+  ) => {
     const rt = await createRuntime({
       env,
       logger: silentLogger,
-      settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 250 },
+      ...options,
+      settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 250, ...options.settings },
     });
     await rt.ensureStorage();
     if (!provisioned) {

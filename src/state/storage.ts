@@ -46,7 +46,7 @@ export interface StorageOptions {
    * Called for every request the storage clients send (a pipeline policy on each client): the benchmark counts
    * storage calls per record with it. With a connection string it needs an account key (Azurite has one).
    */
-  onRequest?: (service: StorageService, method: string) => void;
+  onRequest?: (service: StorageService, method: string, url: string) => void;
 }
 
 export type StorageService = 'queue' | 'table' | 'blob';
@@ -54,10 +54,10 @@ export type StorageService = 'queue' | 'table' | 'blob';
 /** A storage-queue/blob pipeline factory that reports each request. */
 function countingFactory(service: StorageService, onRequest: NonNullable<StorageOptions['onRequest']>) {
   return {
-    create(next: { sendRequest(r: { method: string }): Promise<unknown> }) {
+    create(next: { sendRequest(r: { method: string; url: string }): Promise<unknown> }) {
       return {
-        sendRequest(request: { method: string }) {
-          onRequest(service, request.method);
+        sendRequest(request: { method: string; url: string }) {
+          onRequest(service, request.method, request.url);
           return next.sendRequest(request);
         },
       };
@@ -69,7 +69,7 @@ function countingPolicy(onRequest: NonNullable<StorageOptions['onRequest']>): Pi
   return {
     name: 'graphConnectorRequestCounter',
     sendRequest(request, next) {
-      onRequest('table', request.method);
+      onRequest('table', request.method, request.url);
       return next(request);
     },
   };

@@ -32,7 +32,7 @@ export interface StackOptions {
   /** Provision the connection before returning (default true). */
   provision?: boolean;
   /** Called for every storage request of the runtime (count them, or throw to crash a step mid-way). */
-  onStorageRequest?: (service: 'queue' | 'table' | 'blob', method: string) => void;
+  onStorageRequest?: (service: 'queue' | 'table' | 'blob', method: string, url: string) => void;
 }
 
 export interface Stack {

@@ -44,6 +44,9 @@ export const statusCommand = defineCommand({
     out(
       `running crawl ${report.runningCrawl ? `${report.runningCrawl.crawlId ?? '?'} by ${report.runningCrawl.holder} since ${report.runningCrawl.since}${report.runningCrawl.expired ? ' (lease expired)' : ''}` : 'none'}`,
     );
+    out(
+      `items         ${report.items ? `${report.items.count} in Graph (snapshot ${report.items.snapshotVersion}, ${report.items.updatedAt})` : 'none yet (no crawl finished)'}`,
+    );
     out(`item queue    ${report.itemsQueueDepth < 0 ? 'unknown' : `${report.itemsQueueDepth} message(s)`}`);
     out(`dead letters  ${report.deadLetters.count}${report.deadLetters.capped ? '+' : ''}`);
     out();
@@ -53,6 +56,16 @@ export const statusCommand = defineCommand({
       out(
         `  ${j.crawlId}  ${j.mode.padEnd(11)} ${j.trigger.padEnd(5)} ${j.status.padEnd(10)} ${j.startedAt}  read ${c.enumerated} · ingested ${c.ingested} · unchanged ${c.unchanged} · rejected ${c.rejected} · dead ${c.deadLettered} · deleted ${c.deleted}`,
       );
+      const p = j.progress;
+      if (!p.enumerated || j.status === 'running') {
+        const where = p.source
+          ? `${p.source.done} of ${p.source.total ?? '?'} ${p.source.unit}${p.source.percent !== undefined ? ` (${p.source.percent}%)` : ''}`
+          : `${p.pages} pages`;
+        const eta = p.etaSeconds !== undefined ? `, about ${p.etaSeconds} s to go` : '';
+        out(
+          `      slice ${p.slices} · ${where} · ${p.recordsPerSecond ?? 0} records/s${eta} · pending ${c.pending}${p.enumerated ? ' · enumerated' : ''}`,
+        );
+      }
       if (j.error) out(`      ${j.error}`);
     }
     return 0;
