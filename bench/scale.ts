@@ -4,13 +4,22 @@
  */
 import { spawn } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runSlice } from '../src/crawl/enumerate.js';
 import { startCrawl } from '../src/crawl/start.js';
 import { ingestItem } from '../src/ingest/ingest.js';
 import { itemKeyOf } from '../src/state/keys.js';
-import { writeTickets, type World } from './world.js';
+import { ROOT, writeTickets, type World } from './world.js';
+
+/** The item queue's batch size under the host (host.json), which sets the receive's share per item. */
+function hostBatchSize(): number {
+  const host = JSON.parse(readFileSync(join(ROOT, 'host.json'), 'utf8')) as {
+    extensions?: { queues?: { batchSize?: number } };
+  };
+  return host.extensions?.queues?.batchSize ?? 16;
+}
 
 export interface ResumeFigures {
   records: number;
@@ -118,7 +127,7 @@ export interface IngestCallsFigures {
 
 /**
  * Storage calls per item operation, end to end, as the Functions host spends them: the queue receive (a batch of
- * 16, the host's default), the operation itself (fence, settle, claim), the message delete. The enumeration is run
+ * host.json's `batchSize`), the operation itself (fence, settle, claim), the message delete. The enumeration is run
  * first and not counted; Graph (the emulator) answers at once.
  */
 export async function ingestCallsScenario(world: World, n: number): Promise<IngestCallsFigures> {
@@ -156,7 +165,7 @@ export async function ingestCallsScenario(world: World, n: number): Promise<Inge
   let done = 0;
   await counting.run(true, async () => {
     while (done < n) {
-      const batch = await pipeline.state.queue.receive(16, 60_000);
+      const batch = await pipeline.state.queue.receive(hostBatchSize(), 60_000);
       if (!batch.length) {
         await sleep(20);
         continue;

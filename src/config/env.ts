@@ -329,7 +329,7 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
       'CRAWL_SLICE_SECONDS',
       300,
       10,
-      3600,
+      1200,
       'the seconds one enumeration slice may read (default 300)',
     ),
     slicePages: intSetting(

@@ -21,6 +21,14 @@ import { jobView, replayDeadLetters, statusReport } from './status.js';
 
 export type RuntimeProvider = () => Promise<Runtime>;
 
+/** host.json `functionTimeout` (a test keeps the two equal). */
+export const HOST_FUNCTION_TIMEOUT_MS = 30 * 60_000;
+
+/** A signal for one invocation that fires a minute before the host would cut it off. */
+function invocationSignal(): AbortSignal {
+  return AbortSignal.timeout(HOST_FUNCTION_TIMEOUT_MS - 60_000);
+}
+
 function dequeueCountOf(context: InvocationContext): number {
   const n = Number(context.triggerMetadata?.dequeueCount ?? 1);
   return Number.isFinite(n) && n > 0 ? n : 1;
@@ -87,7 +95,11 @@ export function createHandlers(runtime: RuntimeProvider) {
         throw err;
       }
       if (msg.kind === 'crawl') {
-        const r = await runSlice(rt.pipeline, msg.crawlId, { slice: msg.slice, dequeueCount: dequeueCountOf(context) });
+        const r = await runSlice(rt.pipeline, msg.crawlId, {
+          slice: msg.slice,
+          dequeueCount: dequeueCountOf(context),
+          abortSignal: invocationSignal(),
+        });
         log.info('crawl slice finished', {
           crawlId: msg.crawlId,
           slice: msg.slice,
@@ -98,7 +110,7 @@ export function createHandlers(runtime: RuntimeProvider) {
         // Interrupted: fail the invocation, so the message comes back and the slice resumes from its checkpoint.
         if (r.status === 'interrupted') throw new Error(`crawl ${msg.crawlId}: ${r.reason ?? 'slice interrupted'}`);
       } else {
-        await finalizeCrawl(rt.pipeline, msg.crawlId, msg.checks);
+        await finalizeCrawl(rt.pipeline, msg.crawlId, msg.checks, { abortSignal: invocationSignal() });
       }
     },
 
@@ -109,6 +121,7 @@ export function createHandlers(runtime: RuntimeProvider) {
       await ingestItem(rt.pipeline, {
         payload: message,
         dequeueCount: dequeueCountOf(context),
+        abortSignal: invocationSignal(),
         ...(messageId ? { messageId } : {}),
       });
     },

@@ -56,6 +56,12 @@ export interface WorkerStats {
   attachments: { extracted: number; failed: number };
 }
 
+/**
+ * How long a control message (a crawl slice, a finalize check) stays hidden; renewed every third of it while it
+ * runs. Short, so a slice whose worker was killed is delivered again — and resumes — within seconds.
+ */
+const CONTROL_VISIBILITY_MS = 30_000;
+
 /** Missed pacing slots that may be caught up at once (see WorkerOptions.itemsPerSecond). */
 const PACING_BURST = 5;
 
@@ -117,7 +123,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
     while (!signal?.aborted) {
       let received = 0;
       if (controls.size < 2) {
-        const batch = await control.receive(2 - controls.size, 120_000, opts);
+        const batch = await control.receive(2 - controls.size, CONTROL_VISIBILITY_MS, opts);
         received += batch.length;
         for (const m of batch) {
           stats.controlMessages++;
@@ -131,11 +137,11 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
               }
               const handle = { messageId: m.messageId, popReceipt: m.popReceipt };
               const keepAlive = setInterval(() => {
-                control.extend(handle, 120_000).then(
+                control.extend(handle, CONTROL_VISIBILITY_MS).then(
                   (pr) => (handle.popReceipt = pr),
                   () => undefined,
                 );
-              }, 60_000);
+              }, CONTROL_VISIBILITY_MS / 3);
               try {
                 if (m.message.kind === 'crawl') {
                   const r = await runSlice(deps, m.message.crawlId, {

@@ -56,3 +56,19 @@ describe('Azure Functions registrations', () => {
     expect(triggerOf('provisionHttp')).toMatchObject({ route: 'provision', methods: ['POST'] });
   });
 });
+
+describe('host.json and the handlers agree', () => {
+  it('the invocation signal fires before the host timeout, and no slice may run as long as it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { HOST_FUNCTION_TIMEOUT_MS } = await import('../../src/host/handlers.js');
+    const host = JSON.parse(readFileSync(new URL('../../host.json', import.meta.url), 'utf8')) as {
+      functionTimeout: string;
+    };
+    const [h, m, s] = host.functionTimeout.split(':').map(Number);
+    expect(((h! * 60 + m!) * 60 + s!) * 1000).toBe(HOST_FUNCTION_TIMEOUT_MS);
+    const { loadEnvironment } = await import('../../src/config/env.js');
+    expect(() => loadEnvironment({ CRAWL_SLICE_SECONDS: String(HOST_FUNCTION_TIMEOUT_MS / 1000) })).toThrow(
+      /CRAWL_SLICE_SECONDS/,
+    );
+  });
+});
