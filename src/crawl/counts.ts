@@ -9,6 +9,7 @@
  */
 import type { OperationOptions } from '../core/async.js';
 import type { StateLayer } from '../state/index.js';
+import { zeroTouchCounts } from '../state/items.js';
 import { zeroCounts, type CrawlCounts, type CrawlJob } from '../state/jobs.js';
 
 export async function liveCounts(
@@ -32,6 +33,15 @@ export async function liveCounts(
     deadLettered: t.deadLettered,
     superseded: t.superseded,
   };
+}
+
+/**
+ * The crawl read its source to the end and sent no operation (a recrawl with no change), and never resumed from an
+ * interruption (which could have left an operation of a page read twice): it has no touch rows to count or fold.
+ */
+export function sentNothing(job: CrawlJob): boolean {
+  const cp = job.checkpoint;
+  return job.status === 'enumerated' && cp.done && cp.enqueued === 0 && cp.resumed === 0;
 }
 
 /** Operations of the crawl not settled yet. */

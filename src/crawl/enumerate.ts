@@ -18,12 +18,12 @@ import type { SourcePage, SourceRecord } from '../sources/types.js';
 import { ConcurrencyError } from '../state/cursors.js';
 import type { PendingEntry } from '../state/items.js';
 import type { Checkpoint, CrawlJob } from '../state/jobs.js';
-import { hashKeyOf, itemKeyOf } from '../state/keys.js';
+import { itemKeyOf } from '../state/keys.js';
 import type { ItemMessage } from '../state/queues/items.js';
 import { getBit, setBit, type Snapshot } from '../state/snapshot.js';
 import { attachmentHashExtra, fingerprintAttachments } from '../pipeline/attachments.js';
 import type { PipelineDeps } from './deps.js';
-import { itemHash } from './hash.js';
+import { itemDigest } from './hash.js';
 import { persistSeen, restoreSeen } from './seen.js';
 import { ensureSnapshot } from './snapshot.js';
 import { CrawlError, failCrawl, readRequestOptions, renewLease, type CrawlRequestOptions } from './start.js';
@@ -66,7 +66,10 @@ export async function runSlice(
       return { status: 'failed', reason };
     }
     try {
-      job = await state.jobs.replace({ ...job, checkpoint: { ...job.checkpoint, stalls } }, options);
+      job = await state.jobs.replace(
+        { ...job, checkpoint: { ...job.checkpoint, stalls, resumed: job.checkpoint.resumed + 1 } },
+        options,
+      );
     } catch (err) {
       if (err instanceof ConcurrencyError) return { status: 'skipped', reason: 'another runner owns this slice' };
       throw err;
@@ -344,11 +347,13 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       result.attachments?.length && settings
         ? await fingerprintAttachments(result.attachments, settings, options.abortSignal)
         : undefined;
-    const hash = attachments ? itemHash(item, attachmentHashExtra(attachments, settings!)) : itemHash(item);
+    const { hash, reduced } = attachments
+      ? itemDigest(item, attachmentHashExtra(attachments, settings!))
+      : itemDigest(item);
     if (i >= 0) {
       setBit(seen, i);
       out.seenPositions.push(i);
-      if (!force && snapshot.holds(i, hashKeyOf(hash))) {
+      if (!force && snapshot.holds(i, reduced)) {
         out.unchanged++;
         continue;
       }

@@ -10,7 +10,7 @@ import type { PendingEntry } from '../state/items.js';
 import { itemKeyOf } from '../state/keys.js';
 import type { ItemMessage } from '../state/queues/items.js';
 import { getBit, type Snapshot } from '../state/snapshot.js';
-import { liveCounts } from './counts.js';
+import { liveCounts, sentNothing } from './counts.js';
 import type { PipelineDeps } from './deps.js';
 import { restoreSeen } from './seen.js';
 import { foldTouches } from './snapshot.js';
@@ -109,9 +109,13 @@ export async function finalizeCrawl(
   // The counts go into the job before the touch rows they come from are folded away.
   const final = await liveCounts(state, job, options);
   await state.jobs.update(connectionId, crawlId, () => ({ counts: final, countsFinal: true }), options);
-  const pointer = await state.snapshots.current(connectionId, options);
-  const base = await state.snapshots.load(connectionId, pointer?.ref, options);
-  const fold = await foldTouches(deps, base, pointer, { crawlId, ...options });
+  // A crawl that sent nothing has nothing to fold (what settled before it was folded when it started).
+  let fold: Awaited<ReturnType<typeof foldTouches>>;
+  if (!sentNothing(job)) {
+    const pointer = await state.snapshots.current(connectionId, options);
+    const base = await state.snapshots.load(connectionId, pointer?.ref, options);
+    fold = await foldTouches(deps, base, pointer, { crawlId, ...options });
+  }
   if (fold)
     logger.info('snapshot updated', {
       connectionId,

@@ -44,11 +44,25 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
  * in it (for example an attachment's fingerprint). ACL entry order is not significant, so it is sorted.
  */
 export function itemHash(item: ExternalItem, extra?: Record<string, string>): string {
+  return itemDigest(item, extra).hash;
+}
+
+/**
+ * The item's hash, and its reduction to the 8 bytes a snapshot keeps (two unsigned 32-bit numbers, never (0, 0)),
+ * from one digest.
+ */
+export function itemDigest(
+  item: ExternalItem,
+  extra?: Record<string, string>,
+): { hash: string; reduced: [number, number] } {
   const acl = [...item.acl]
     .map((e) => `${e.accessType}:${e.type}:${e.value}`)
     .sort()
     .join('|');
-  return createHash('sha256')
+  const d = createHash('sha256')
     .update(canonicalJson({ id: item.id, properties: item.properties, content: item.content ?? null, acl, extra }))
-    .digest('base64url');
+    .digest();
+  const a = d.readUInt32BE(0);
+  const b = d.readUInt32BE(4);
+  return { hash: d.toString('base64url'), reduced: a === 0 && b === 0 ? [0, 1] : [a, b] };
 }

@@ -93,6 +93,8 @@ export interface Checkpoint {
   enumMs: number;
   /** Deliveries of the current slice that committed no page (a slice that keeps dying fails the crawl). */
   stalls: number;
+  /** Slices that resumed after an interruption. */
+  resumed: number;
 }
 
 export interface CrawlJob {
@@ -138,6 +140,7 @@ export function emptyCheckpoint(): Checkpoint {
     moved: 0,
     enumMs: 0,
     stalls: 0,
+    resumed: 0,
   };
 }
 
@@ -330,6 +333,7 @@ function toEntity(job: Omit<CrawlJob, 'etag'>): Entity {
     cp_moved: cp.moved,
     cp_enumMs: cp.enumMs,
     cp_stalls: cp.stalls,
+    cp_resumed: cp.resumed,
   };
   if (cp.position !== undefined) e.cp_position = JSON.stringify(cp.position);
   if (cp.progress !== undefined) e.cp_progress = JSON.stringify(cp.progress);
@@ -372,6 +376,7 @@ function toJob(e: Entity): CrawlJob {
     moved: num(e.cp_moved),
     enumMs: num(e.cp_enumMs),
     stalls: num(e.cp_stalls),
+    resumed: num(e.cp_resumed),
   };
   const position = json<SourcePosition>(e.cp_position);
   if (position !== undefined) checkpoint.position = position;

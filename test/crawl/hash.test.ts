@@ -58,3 +58,13 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ 'k"y': ['a', null, undefined, 1.5] })).toBe('{"k\\"y":["a",null,null,1.5]}');
   });
 });
+
+describe('itemDigest', () => {
+  it('reduces the hash to the same 8 bytes the snapshot keeps (hashKeyOf)', async () => {
+    const { itemDigest } = await import('../../src/crawl/hash.js');
+    const { hashKeyOf } = await import('../../src/state/keys.js');
+    const d = itemDigest(base);
+    expect(d.hash).toBe(itemHash(base));
+    expect(d.reduced).toEqual(hashKeyOf(d.hash));
+  });
+});
