@@ -1,14 +1,16 @@
 /**
  * The `mapping` section of connector.json: how a source record becomes a Graph externalItem
  * (id, typed properties, content, url/iconUrl, ACL). Validated against the schema by
- * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md.
+ * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md. The template
+ * language (`{field}`, `{+path}`) is in ./mapping-template.ts.
  */
 import { PROPERTY_TYPES, type AclType, type SchemaProperty } from './model.js';
+import { parseFieldPath, parseTemplate, type ValueRef } from './mapping-template.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
 
-/** A value taken from the record: a template with `{field.path}` placeholders, or a bare field path. */
-export type ValueRef = string | { field: string } | { template: string };
+// The template language has its own module; these are re-exported for the code that still imports them here.
+export { parseFieldPath, parseTemplate, type TemplatePart, type ValueRef } from './mapping-template.js';
 
 export interface PropertyMappingObject {
   /** Dotted path into the record (`owner.email`, `tags.0`). Exactly one of field / template. */
@@ -141,57 +143,6 @@ export interface MappingDefinition {
 
 export const MAX_ITEM_BYTES = 4_000_000;
 export const ACL_TYPES: AclType[] = ['user', 'group', 'everyone', 'everyoneExceptGuests', 'externalGroup'];
-
-// ------------------------------------------------------------------------------------------ templates
-
-export type TemplatePart = { text: string } | { path: string[] };
-
-/** Parse `a {x.y} b`; `{{` and `}}` are literal braces. Throws an Error with a readable message on bad syntax. */
-export function parseTemplate(template: string): TemplatePart[] {
-  const parts: TemplatePart[] = [];
-  let text = '';
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i];
-    if (c === '{') {
-      if (template[i + 1] === '{') {
-        text += '{';
-        i++;
-        continue;
-      }
-      const end = template.indexOf('}', i + 1);
-      if (end < 0) throw new Error(`unclosed "{" at position ${i}`);
-      const inner = template.slice(i + 1, end).trim();
-      if (!inner || inner.includes('{')) throw new Error(`empty or nested placeholder at position ${i}`);
-      if (text) parts.push({ text });
-      text = '';
-      parts.push({ path: parseFieldPath(inner) });
-      i = end;
-    } else if (c === '}') {
-      if (template[i + 1] === '}') {
-        text += '}';
-        i++;
-        continue;
-      }
-      throw new Error(`unmatched "}" at position ${i} (write "}}" for a literal brace)`);
-    } else {
-      text += c;
-    }
-  }
-  if (text) parts.push({ text });
-  return parts;
-}
-
-export function parseFieldPath(path: string): string[] {
-  const segs = path.split('.').map((s) => s.trim());
-  if (segs.some((s) => s.length === 0)) throw new Error(`bad field path "${path}"`);
-  return segs;
-}
-
-/** A string with a `{` is a template; otherwise it is a field path. */
-export function valueRefKind(ref: ValueRef): { template: string } | { field: string } {
-  if (typeof ref === 'string') return ref.includes('{') ? { template: ref } : { field: ref };
-  return ref;
-}
 
 // ------------------------------------------------------------------------------------------ validation
 

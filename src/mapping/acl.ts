@@ -6,8 +6,8 @@
  * - no grant left → unresolved: the mapper rejects the record or writes a deny-everyone ACL (onUnresolved);
  * - everyone / everyoneExceptGuests grants only when allowEveryone is set.
  */
-import type { AclCondition, AclMapping, TemplatePart } from '../config/mapping-definition.js';
-import { parseFieldPath, parseTemplate } from '../config/mapping-definition.js';
+import type { AclCondition, AclMapping } from '../config/mapping-definition.js';
+import { parseFieldPath, parseTemplate, type TemplatePart } from '../config/mapping-template.js';
 import type { AclEntry, AclType } from '../config/model.js';
 import { encodeExternalGroupId } from './item-id.js';
 import { getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';

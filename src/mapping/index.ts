@@ -1,4 +1,4 @@
-export { createMapper, directoryFromJson } from './mapper.js';
+export { createMapper, directoryFromJson, MappingSetupError } from './mapper.js';
 export type {
   MapResult,
   Mapper,

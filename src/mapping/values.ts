@@ -2,7 +2,7 @@
  * Field access, templates and type coercion to Graph property types.
  */
 import type { PropertyType } from '../config/model.js';
-import type { TemplatePart } from '../config/mapping-definition.js';
+import { renderTemplateParts, type TemplatePart } from '../config/mapping-template.js';
 
 /** Read a dotted path; a literal key containing dots (`"a.b"`) wins over nesting. */
 export function getPath(data: unknown, path: string[]): unknown {
@@ -43,29 +43,23 @@ export function escapeHtml(s: string): string {
 }
 
 /**
- * Render a parsed template. With `strict`, a placeholder without a value makes the result undefined
- * (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
+ * Render a parsed template against a record. With `strict`, a placeholder without a value makes the result
+ * missing (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
  */
 export function renderTemplate(
   parts: TemplatePart[],
   data: unknown,
   options: { strict: boolean; escape?: (s: string) => string },
 ): { value: string } | { missing: string } {
-  let out = '';
-  for (const part of parts) {
-    if ('text' in part) {
-      out += part.text;
-      continue;
-    }
-    const v = getPath(data, part.path);
-    if (isMissing(v)) {
-      if (options.strict) return { missing: part.path.join('.') };
-      continue;
-    }
-    const s = stringifyForTemplate(v);
-    out += options.escape ? options.escape(s) : s;
-  }
-  return { value: out };
+  const escape = options.escape;
+  return renderTemplateParts(
+    parts,
+    (placeholder) => {
+      const v = getPath(data, placeholder.path);
+      return isMissing(v) ? undefined : stringifyForTemplate(v);
+    },
+    { strict: options.strict, ...(escape ? { encode: (value: string) => escape(value) } : {}) },
+  );
 }
 
 export type Coerced =

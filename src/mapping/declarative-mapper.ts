@@ -1,0 +1,190 @@
+/**
+ * The declarative mapper: `mapping.id`, `properties`, `url`/`iconUrl`, `content`, `attachments` and `acl` of
+ * connector.json, compiled once, applied to each record; the result goes through {@link finishItem}.
+ */
+import { resolve } from 'node:path';
+import type { MappingDefinition, PropertyMapping } from '../config/mapping-definition.js';
+import { classifyValueRef, parseFieldPath, parseTemplate, type TemplatePart } from '../config/mapping-template.js';
+import type { ExternalItem, ExternalItemProperties, SchemaProperty } from '../config/model.js';
+import type { AclContext } from './acl.js';
+import { buildAcl, compileAclRules } from './acl.js';
+import type { AttachmentRef } from './attachments.js';
+import { attachmentResolver, compileAttachmentSettings } from './attachments.js';
+import { finishItem, setTypedProperty, type ItemPolicy } from './finish-item.js';
+import { MappingSetupError, rejectRecord, type Mapper, type MapResult } from './types.js';
+import { coerce, escapeHtml, getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';
+
+interface CompiledProperty {
+  name: string;
+  schema: SchemaProperty;
+  field?: string[];
+  template?: TemplatePart[];
+  split?: string;
+  required: boolean;
+  /** `properties.<name>`, or `url` / `iconUrl` for the labelled properties. */
+  source: string;
+}
+
+function compileProperty(name: string, m: PropertyMapping, sp: SchemaProperty, source: string): CompiledProperty {
+  if (typeof m === 'string') {
+    const k = classifyValueRef(m);
+    return 'template' in k
+      ? { name, schema: sp, template: parseTemplate(k.template), required: false, source }
+      : { name, schema: sp, field: parseFieldPath(k.field), required: false, source };
+  }
+  return {
+    name,
+    schema: sp,
+    field: m.field !== undefined ? parseFieldPath(m.field) : undefined,
+    template: m.template !== undefined ? parseTemplate(m.template) : undefined,
+    split: m.split,
+    required: m.required === true,
+    source,
+  };
+}
+
+/**
+ * Compile a validated declarative mapping (run validateMappingDefinition first: what does not compile throws
+ * here, at start-up, never per record).
+ */
+export function createDeclarativeMapper(
+  def: MappingDefinition,
+  policy: ItemPolicy,
+  aclContext: AclContext,
+  baseDir: string,
+): Mapper {
+  const schema = policy.schema;
+  if (def.id === undefined) throw new MappingSetupError('mapping.id is required (e.g. "{ticketId}")');
+  if (!def.acl) throw new MappingSetupError('mapping.acl is required');
+  const byName = new Map(schema.map((p) => [p.name, p]));
+  const idRef = classifyValueRef(def.id);
+  const idTemplate = 'template' in idRef ? parseTemplate(idRef.template) : undefined;
+  const idField = 'field' in idRef ? parseFieldPath(idRef.field) : undefined;
+
+  const compiled: CompiledProperty[] = [];
+  for (const [name, m] of Object.entries(def.properties ?? {})) {
+    const sp = byName.get(name);
+    if (!sp) throw new MappingSetupError(`mapping.properties.${name}: no schema property named "${name}"`);
+    compiled.push(compileProperty(name, m, sp, `properties.${name}`));
+  }
+  for (const label of ['url', 'iconUrl'] as const) {
+    const t = def[label];
+    if (t === undefined) continue;
+    const sp = schema.find((p) => p.labels?.includes(label));
+    if (!sp) throw new MappingSetupError(`mapping.${label}: no schema property carries the label "${label}"`);
+    compiled.push({ ...compileProperty(sp.name, { template: t }, sp, label), required: false });
+  }
+  const contentTemplate = def.content?.template !== undefined ? parseTemplate(def.content.template) : undefined;
+  const contentField = def.content?.field !== undefined ? parseFieldPath(def.content.field) : undefined;
+  const contentType = def.content?.type ?? 'text';
+  const aclRules = compileAclRules(def.acl);
+  const attachmentSettings = def.attachments
+    ? compileAttachmentSettings(def.attachments, schema, {
+        maxItemBytes: def.maxItemBytes,
+        overflow: def.contentOverflow,
+        allowEveryone: policy.allowEveryone,
+      })
+    : undefined;
+  const resolveAttachments = def.attachments
+    ? attachmentResolver(def.attachments, resolve(baseDir, def.attachments.folder ?? '.'))
+    : undefined;
+
+  const mapRecord = (key: string, data: Record<string, unknown>): MapResult => {
+    let sourceId: string;
+    if (idTemplate) {
+      const r = renderTemplate(idTemplate, data, { strict: true });
+      if ('missing' in r) return rejectRecord(key, 'id', 'required', `no value for "${r.missing}" in the id template`);
+      sourceId = r.value;
+    } else {
+      const v = getPath(data, idField!);
+      if (isMissing(v)) return rejectRecord(key, 'id', 'required', `no value for "${idField!.join('.')}"`);
+      if (typeof v === 'object')
+        return rejectRecord(
+          key,
+          'id',
+          'type',
+          `expected a string or number id, got ${JSON.stringify(v)?.slice(0, 60)}`,
+        );
+      sourceId = stringifyForTemplate(v);
+    }
+
+    const props: ExternalItemProperties = {};
+    for (const p of compiled) {
+      let raw: unknown;
+      if (p.template) {
+        const r = renderTemplate(p.template, data, { strict: true });
+        raw = 'missing' in r ? undefined : r.value;
+      } else raw = getPath(data, p.field!);
+      const c = coerce(raw, p.schema.type, { split: p.split });
+      if (!c.ok) return rejectRecord(key, p.name, c.rule, c.message);
+      if ('missing' in c) {
+        if (p.required) return rejectRecord(key, p.name, 'required', 'no value, and the mapping marks it required');
+        continue;
+      }
+      if (p.source === 'url' || p.source === 'iconUrl') {
+        const s = c.value as string;
+        let okUrl: boolean;
+        try {
+          okUrl = /^https?:$/.test(new URL(s).protocol);
+        } catch {
+          okUrl = false;
+        }
+        if (!okUrl)
+          return rejectRecord(key, p.name, 'url', `${p.source} "${s.slice(0, 80)}" is not an absolute http(s) URL`);
+      }
+      setTypedProperty(props, p.schema, c.value);
+    }
+
+    let content: ExternalItem['content'];
+    if (contentTemplate) {
+      const r = renderTemplate(contentTemplate, data, {
+        strict: false,
+        escape: contentType === 'html' ? escapeHtml : undefined,
+      });
+      if ('value' in r) content = { type: contentType, value: r.value };
+    } else if (contentField) {
+      const v = getPath(data, contentField);
+      if (!isMissing(v)) content = { type: contentType, value: stringifyForTemplate(v) };
+    }
+
+    let attachments: AttachmentRef[] | undefined;
+    if (resolveAttachments) {
+      const r = resolveAttachments(data);
+      if ('message' in r) return rejectRecord(key, r.field, 'attachments', r.message);
+      if (r.refs.length) attachments = r.refs;
+    }
+
+    const acl = buildAcl(aclRules, data, aclContext);
+    const result = finishItem(
+      {
+        recordKey: key,
+        sourceId,
+        properties: props,
+        content,
+        acl: acl.resolved ? acl.entries : { unresolved: { field: acl.field, rule: acl.rule, message: acl.message } },
+        warnings: [...acl.warnings],
+      },
+      policy,
+    );
+    return result.ok && attachments ? { ...result, attachments } : result;
+  };
+
+  return {
+    ...(attachmentSettings ? { attachments: attachmentSettings } : {}),
+    map(record) {
+      if (record.error !== undefined || !record.data)
+        return rejectRecord(record.key, '(record)', 'parse', record.error ?? 'no data');
+      try {
+        return mapRecord(record.key, record.data);
+      } catch (e) {
+        // A bad record never stops the crawl.
+        return rejectRecord(
+          record.key,
+          '(mapper)',
+          'internal',
+          `unexpected error: ${(e as Error)?.message ?? String(e)}`,
+        );
+      }
+    },
+  };
+}
