@@ -5,7 +5,17 @@
  * language (`{field}`, `{+path}`) is in ./mapping-template.ts.
  */
 import { PROPERTY_TYPES, type AclType, type SchemaProperty } from './model.js';
-import { parseFieldPath, parseTemplate, type ValueRef } from './mapping-template.js';
+import {
+  encodeForUrlTemplate,
+  isPlaceholder,
+  parseFieldPath,
+  parseTemplate,
+  renderTemplateParts,
+  templatePlaceholders,
+  whyNotAbsoluteHttpUrl,
+  type TemplatePart,
+  type ValueRef,
+} from './mapping-template.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
 
@@ -150,13 +160,23 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.trim().length > 0;
 
-function checkTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+/**
+ * Check a template's syntax. `{+field}` (the raw form) is for URL templates only: anywhere else it is an error.
+ * Returns the parsed template when it parses.
+ */
+function checkTemplate(
+  value: unknown,
+  path: string,
+  out: ConfigProblem[],
+  options: { url?: boolean } = {},
+): TemplatePart[] | undefined {
   if (typeof value !== 'string') {
     out.push(problem(path, 'must be a template string', 'write e.g. "{ticketId}"'));
-    return;
+    return undefined;
   }
+  let parts: TemplatePart[];
   try {
-    parseTemplate(value);
+    parts = parseTemplate(value);
   } catch (e) {
     out.push(
       problem(
@@ -165,7 +185,54 @@ function checkTemplate(value: unknown, path: string, out: ConfigProblem[]): void
         'placeholders are {field.path}; write {{ or }} for a literal brace',
       ),
     );
+    return undefined;
   }
+  if (!options.url) {
+    for (const p of templatePlaceholders(parts).filter((x) => x.raw)) {
+      const name = p.path.join('.');
+      out.push(
+        problem(
+          path,
+          `{+${name}} (the raw form, which keeps "/" and other URL characters) only applies to url and iconUrl`,
+          `write {${name}}`,
+        ),
+      );
+    }
+  }
+  return parts;
+}
+
+/**
+ * A URL template must make an absolute http(s) URL whatever the values: it starts with the scheme and host as
+ * literal text, or with `{+field}` (a field that holds a whole URL). `{field}` values are percent-encoded as URI
+ * components, so they cannot supply the scheme or the host.
+ */
+function checkUrlTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+  const parts = checkTemplate(value, path, out, { url: true });
+  if (!parts?.length) return;
+  const first = parts[0]!;
+  if (isPlaceholder(first)) {
+    if (first.raw) return; // the field holds the URL; each record's value is checked when it is mapped
+    const name = first.path.join('.');
+    out.push(
+      problem(
+        path,
+        `"${String(value)}" starts with {${name}}, whose value is percent-encoded as a URI component, so it cannot supply the scheme and host`,
+        `write "{+${name}}" if the field holds a whole URL, or start with the address, e.g. "https://tasks.contoso.com/tickets/{${name}}"`,
+      ),
+    );
+    return;
+  }
+  const sample = renderTemplateParts(parts, () => 'x', { strict: true, encode: encodeForUrlTemplate });
+  const why = 'value' in sample ? whyNotAbsoluteHttpUrl(sample.value) : undefined;
+  if (why)
+    out.push(
+      problem(
+        path,
+        `"${String(value)}" does not make an absolute http(s) URL: ${why}`,
+        'start with the scheme and host, e.g. "https://tasks.contoso.com/tickets/{ticketId}"; values are percent-encoded for you',
+      ),
+    );
 }
 
 function checkField(value: unknown, path: string, out: ConfigProblem[]): void {
@@ -554,7 +621,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
 
   for (const label of ['url', 'iconUrl'] as const) {
     if (value[label] === undefined) continue;
-    checkTemplate(value[label], `${path}.${label}`, out);
+    checkUrlTemplate(value[label], `${path}.${label}`, out);
     const sp = labelled(label);
     if (!sp) {
       out.push(

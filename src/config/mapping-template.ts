@@ -158,7 +158,7 @@ const URL_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
  * `new URL()` would repair (a raw space, a non-ASCII letter, a lone `%`) is not a URL Graph should store.
  */
 export function whyNotAbsoluteHttpUrl(s: string): string | undefined {
-  if (!/^https?:\/\//i.test(s)) return 'it does not start with http:// or https://';
+  if (!/^https?:\/\/[^/?#]/i.test(s)) return 'it does not start with http:// or https:// and a host';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
     if (!URL_CHARS.test(c)) {

@@ -4,7 +4,14 @@
  */
 import { resolve } from 'node:path';
 import type { MappingDefinition, PropertyMapping } from '../config/mapping-definition.js';
-import { classifyValueRef, parseFieldPath, parseTemplate, type TemplatePart } from '../config/mapping-template.js';
+import {
+  classifyValueRef,
+  encodeForUrlTemplate,
+  parseFieldPath,
+  parseTemplate,
+  whyNotAbsoluteHttpUrl,
+  type TemplatePart,
+} from '../config/mapping-template.js';
 import type { ExternalItem, ExternalItemProperties, SchemaProperty } from '../config/model.js';
 import type { AclContext } from './acl.js';
 import { buildAcl, compileAclRules } from './acl.js';
@@ -23,6 +30,8 @@ interface CompiledProperty {
   required: boolean;
   /** `properties.<name>`, or `url` / `iconUrl` for the labelled properties. */
   source: string;
+  /** mapping.url / mapping.iconUrl: values are percent-encoded, and the result must be a URL. */
+  isUrl?: true;
 }
 
 function compileProperty(name: string, m: PropertyMapping, sp: SchemaProperty, source: string): CompiledProperty {
@@ -72,7 +81,7 @@ export function createDeclarativeMapper(
     if (t === undefined) continue;
     const sp = schema.find((p) => p.labels?.includes(label));
     if (!sp) throw new MappingSetupError(`mapping.${label}: no schema property carries the label "${label}"`);
-    compiled.push({ ...compileProperty(sp.name, { template: t }, sp, label), required: false });
+    compiled.push({ ...compileProperty(sp.name, { template: t }, sp, label), required: false, isUrl: true });
   }
   const contentTemplate = def.content?.template !== undefined ? parseTemplate(def.content.template) : undefined;
   const contentField = def.content?.field !== undefined ? parseFieldPath(def.content.field) : undefined;
@@ -112,7 +121,10 @@ export function createDeclarativeMapper(
     for (const p of compiled) {
       let raw: unknown;
       if (p.template) {
-        const r = renderTemplate(p.template, data, { strict: true });
+        const r = renderTemplate(p.template, data, {
+          strict: true,
+          ...(p.isUrl ? { encode: encodeForUrlTemplate } : {}),
+        });
         raw = 'missing' in r ? undefined : r.value;
       } else raw = getPath(data, p.field!);
       const c = coerce(raw, p.schema.type, { split: p.split });
@@ -121,16 +133,16 @@ export function createDeclarativeMapper(
         if (p.required) return rejectRecord(key, p.name, 'required', 'no value, and the mapping marks it required');
         continue;
       }
-      if (p.source === 'url' || p.source === 'iconUrl') {
-        const s = c.value as string;
-        let okUrl: boolean;
-        try {
-          okUrl = /^https?:$/.test(new URL(s).protocol);
-        } catch {
-          okUrl = false;
-        }
-        if (!okUrl)
-          return rejectRecord(key, p.name, 'url', `${p.source} "${s.slice(0, 80)}" is not an absolute http(s) URL`);
+      if (p.isUrl) {
+        const url = c.value as string;
+        const why = whyNotAbsoluteHttpUrl(url);
+        if (why)
+          return rejectRecord(
+            key,
+            p.name,
+            'url',
+            `${p.source} "${url.slice(0, 120)}" is not a valid absolute http(s) URL: ${why} (fix the value, or mapping.${p.source}: {field} values are percent-encoded, {+field} keeps a path's "/")`,
+          );
       }
       setTypedProperty(props, p.schema, c.value);
     }
@@ -139,7 +151,7 @@ export function createDeclarativeMapper(
     if (contentTemplate) {
       const r = renderTemplate(contentTemplate, data, {
         strict: false,
-        escape: contentType === 'html' ? escapeHtml : undefined,
+        ...(contentType === 'html' ? { encode: escapeHtml } : {}),
       });
       if ('value' in r) content = { type: contentType, value: r.value };
     } else if (contentField) {

@@ -2,7 +2,7 @@
  * Field access, templates and type coercion to Graph property types.
  */
 import type { PropertyType } from '../config/model.js';
-import { renderTemplateParts, type TemplatePart } from '../config/mapping-template.js';
+import { renderTemplateParts, type RenderOptions, type TemplatePart } from '../config/mapping-template.js';
 
 /** Read a dotted path; a literal key containing dots (`"a.b"`) wins over nesting. */
 export function getPath(data: unknown, path: string[]): unknown {
@@ -45,20 +45,20 @@ export function escapeHtml(s: string): string {
 /**
  * Render a parsed template against a record. With `strict`, a placeholder without a value makes the result
  * missing (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
+ * `encode` writes each value (HTML escaping for html content, percent-encoding for URL templates).
  */
 export function renderTemplate(
   parts: TemplatePart[],
   data: unknown,
-  options: { strict: boolean; escape?: (s: string) => string },
+  options: RenderOptions,
 ): { value: string } | { missing: string } {
-  const escape = options.escape;
   return renderTemplateParts(
     parts,
     (placeholder) => {
       const v = getPath(data, placeholder.path);
       return isMissing(v) ? undefined : stringifyForTemplate(v);
     },
-    { strict: options.strict, ...(escape ? { encode: (value: string) => escape(value) } : {}) },
+    options,
   );
 }
 
