@@ -34,9 +34,23 @@ export interface PropertyMappingObject {
 }
 export type PropertyMapping = string | PropertyMappingObject;
 
+export const CONTENT_TYPES = ['text', 'html'] as const;
+export type ContentType = (typeof CONTENT_TYPES)[number];
+export const isContentType = (v: unknown): v is ContentType => (CONTENT_TYPES as readonly unknown[]).includes(v);
+
+/**
+ * The content type of each record: `"text"` or `"html"`, or taken from the record — a template (`"{bodyType}"`)
+ * or `{ "field": "bodyType" }` / `{ "template": ... }` — whose value must be text or html (any case); `default`
+ * applies when the record has no value.
+ */
+export type ContentTypeMapping =
+  | string // "text", "html", or a template such as "{bodyType}"
+  | { field: string; default?: ContentType }
+  | { template: string; default?: ContentType };
+
 export interface ContentMapping {
-  type: 'text' | 'html';
-  /** Template with `{field}` placeholders; values are HTML-escaped when type is html. */
+  type: ContentTypeMapping;
+  /** Template with `{field}` placeholders; values are HTML-escaped when the record's type is html. */
   template?: string;
   /** Or a field whose value is the content as-is (HTML fields are NOT escaped: they are HTML already). */
   field?: string;
@@ -679,8 +693,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
     if (!isObj(c)) {
       out.push(problem(p, 'must be an object', 'write {"type": "text", "template": "{description}"}'));
     } else {
-      if (c.type !== 'text' && c.type !== 'html')
-        out.push(problem(`${p}.type`, `must be "text" or "html" (got ${JSON.stringify(c.type)})`, 'set type'));
+      checkContentType(c.type, `${p}.type`, out);
       const hasF = c.field !== undefined;
       const hasT = c.template !== undefined;
       if (hasF === hasT)
@@ -694,6 +707,43 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
 
   checkAcl(value.acl, `${path}.acl`, out);
   return out;
+}
+
+/** `"text"`, `"html"`, a template (`"{bodyType}"`), or `{field|template, default?}`. */
+function checkContentType(t: unknown, path: string, out: ConfigProblem[]): void {
+  const fix =
+    'write "text" or "html", or take it from the record: "{bodyType}" or {"field": "bodyType", "default": "text"}';
+  if (typeof t === 'string') {
+    if (isContentType(t)) return;
+    if (t.includes('{')) checkTemplate(t, path, out);
+    else
+      out.push(
+        problem(path, `must be "text" or "html", or a template or field of the record (got ${JSON.stringify(t)})`, fix),
+      );
+    return;
+  }
+  if (!isObj(t)) {
+    out.push(
+      problem(path, `must be "text" or "html", or a template or field of the record (got ${JSON.stringify(t)})`, fix),
+    );
+    return;
+  }
+  const hasF = t.field !== undefined;
+  const hasT = t.template !== undefined;
+  if (hasF === hasT) out.push(problem(path, 'needs exactly one of "field" or "template"', fix));
+  if (hasF) checkField(t.field, `${path}.field`, out);
+  if (hasT) checkTemplate(t.template, `${path}.template`, out);
+  if (t.default !== undefined && !isContentType(t.default))
+    out.push(
+      problem(
+        `${path}.default`,
+        `must be "text" or "html" (got ${JSON.stringify(t.default)})`,
+        'write "text" or "html"',
+      ),
+    );
+  for (const k of Object.keys(t))
+    if (!['field', 'template', 'default'].includes(k))
+      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, 'use field, template or default'));
 }
 
 const METADATA_TYPES: Record<(typeof ATTACHMENT_METADATA_KEYS)[number], string[]> = {

@@ -3,12 +3,19 @@
  * connector.json, compiled once, applied to each record; the result goes through {@link finishItem}.
  */
 import { resolve } from 'node:path';
-import type { MappingDefinition, PropertyMapping } from '../config/mapping-definition.js';
+import type {
+  ContentType,
+  ContentTypeMapping,
+  MappingDefinition,
+  PropertyMapping,
+} from '../config/mapping-definition.js';
+import { isContentType } from '../config/mapping-definition.js';
 import {
   classifyValueRef,
   encodeForUrlTemplate,
   parseFieldPath,
   parseTemplate,
+  valueRefAsTemplate,
   whyNotAbsoluteHttpUrl,
   type TemplatePart,
 } from '../config/mapping-template.js';
@@ -53,6 +60,32 @@ function compileProperty(name: string, m: PropertyMapping, sp: SchemaProperty, s
 }
 
 /**
+ * `mapping.content.type` → the content type of one record: fixed (`"text"`, `"html"`), or the value of a field or
+ * template (any case, trimmed), which must be text or html; `default` applies when the record has none.
+ */
+function compileContentType(ref: ContentTypeMapping): (data: unknown) => { type: ContentType } | { why: string } {
+  if (typeof ref === 'string' && isContentType(ref)) return () => ({ type: ref });
+  const spec = typeof ref === 'string' ? { template: ref } : ref;
+  const parts = 'field' in spec ? valueRefAsTemplate({ field: spec.field }) : parseTemplate(spec.template);
+  const source = 'field' in spec ? `field "${spec.field}"` : `template "${spec.template}"`;
+  const fallback = spec.default;
+  return (data) => {
+    const r = renderTemplate(parts, data, { strict: true });
+    if ('missing' in r) {
+      if (fallback) return { type: fallback };
+      return {
+        why: `no content type: ${source} has no value for "${r.missing}"; give the record one ("text" or "html") or set mapping.content.type.default`,
+      };
+    }
+    const value = r.value.trim().toLowerCase();
+    if (isContentType(value)) return { type: value };
+    return {
+      why: `${source} gives the content type ${JSON.stringify(r.value.slice(0, 60))}; it must be "text" or "html" (any case): fix the record's value`,
+    };
+  };
+}
+
+/**
  * Compile a validated declarative mapping (run validateMappingDefinition first: what does not compile throws
  * here, at start-up, never per record).
  */
@@ -85,7 +118,7 @@ export function createDeclarativeMapper(
   }
   const contentTemplate = def.content?.template !== undefined ? parseTemplate(def.content.template) : undefined;
   const contentField = def.content?.field !== undefined ? parseFieldPath(def.content.field) : undefined;
-  const contentType = def.content?.type ?? 'text';
+  const contentTypeOf = compileContentType(def.content?.type ?? 'text');
   const aclRules = compileAclRules(def.acl);
   const attachmentSettings = def.attachments
     ? compileAttachmentSettings(def.attachments, schema, {
@@ -148,15 +181,17 @@ export function createDeclarativeMapper(
     }
 
     let content: ExternalItem['content'];
-    if (contentTemplate) {
-      const r = renderTemplate(contentTemplate, data, {
-        strict: false,
-        ...(contentType === 'html' ? { encode: escapeHtml } : {}),
-      });
-      if ('value' in r) content = { type: contentType, value: r.value };
-    } else if (contentField) {
-      const v = getPath(data, contentField);
-      if (!isMissing(v)) content = { type: contentType, value: stringifyForTemplate(v) };
+    const contentValue = contentField ? getPath(data, contentField) : undefined;
+    if (contentTemplate || (contentField && !isMissing(contentValue))) {
+      const type = contentTypeOf(data);
+      if ('why' in type) return rejectRecord(key, 'content.type', 'contentType', type.why);
+      if (contentTemplate) {
+        const r = renderTemplate(contentTemplate, data, {
+          strict: false,
+          ...(type.type === 'html' ? { encode: escapeHtml } : {}),
+        });
+        if ('value' in r) content = { type: type.type, value: r.value };
+      } else content = { type: type.type, value: stringifyForTemplate(contentValue) };
     }
 
     let attachments: AttachmentRef[] | undefined;
