@@ -7,7 +7,7 @@ import type { MappingDefinition } from '../config/mapping-definition.js';
 import { MAX_ITEM_BYTES } from '../config/mapping-definition.js';
 import type { AclEntry, ExternalItem, ExternalItemProperties, SchemaProperty } from '../config/model.js';
 import { denyAllAcl } from './acl.js';
-import { encodeItemIdDetailed } from './item-id.js';
+import { encodeItemIdWithForm } from './item-id.js';
 import { rejectRecord, type MapResult } from './types.js';
 import { validateItem } from './validate-item.js';
 import { odataAnnotation } from './values.js';
@@ -67,13 +67,13 @@ export function setTypedProperty(
 
 export function finishItem(draft: ItemDraft, policy: ItemPolicy): MapResult {
   const { recordKey: key, sourceId, warnings } = draft;
-  let encoded: { id: string; hashed: boolean };
+  let encoded: ReturnType<typeof encodeItemIdWithForm>;
   try {
-    encoded = encodeItemIdDetailed(sourceId);
+    encoded = encodeItemIdWithForm(sourceId);
   } catch (e) {
     return rejectRecord(key, 'id', 'id', `cannot encode id: ${(e as Error).message}`);
   }
-  if (encoded.hashed)
+  if (encoded.form === 'sha256')
     warnings.push(`id "${sourceId.slice(0, 40)}..." is too long to encode reversibly; hashed to ${encoded.id}`);
   let entries: AclEntry[];
   if (!Array.isArray(draft.acl)) {

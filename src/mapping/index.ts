@@ -10,13 +10,17 @@ export type {
 } from './mapper.js';
 export {
   encodeItemId,
+  encodeItemIdWithForm,
   decodeItemId,
-  encodeItemIdDetailed,
+  isItemIdKeptAsIs,
+  itemIdComparisonKey,
+  encodeItemIdAlphanumericOnly,
+  itemIdMigration,
   encodeExternalGroupId,
   decodeExternalGroupId,
-  isPlainId,
-  MAX_ID_LENGTH,
+  MAX_ITEM_ID_LENGTH,
 } from './item-id.js';
+export type { ItemIdForm } from './item-id.js';
 export { validateItem } from './validate-item.js';
 export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
