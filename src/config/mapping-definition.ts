@@ -16,6 +16,7 @@ import {
   type TemplatePart,
   type ValueRef,
 } from './mapping-template.js';
+import { checkUrlToItemResolvers } from './mapping-resolvers.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
 
@@ -166,6 +167,7 @@ export interface MappingDefinition {
 }
 
 export const MAX_ITEM_BYTES = 4_000_000;
+
 export const ACL_TYPES: AclType[] = ['user', 'group', 'everyone', 'everyoneExceptGuests', 'externalGroup'];
 
 // ------------------------------------------------------------------------------------------ validation
@@ -443,7 +445,25 @@ const SUPPORTED_TYPES = new Set<string>(PROPERTY_TYPES.filter((t) => t !== 'prin
  * Validate the `mapping` section against the schema properties. Returns every problem with its JSON path
  * (e.g. `mapping.properties.priority`) and the fix; an empty list (or warnings only) means createMapper() can use it.
  */
-export function validateMappingDefinition(value: unknown, schema: SchemaProperty[], path = 'mapping'): ConfigProblem[] {
+export function validateMappingDefinition(
+  value: unknown,
+  schema: SchemaProperty[],
+  path = 'mapping',
+  context: MappingCheckContext = {},
+): ConfigProblem[] {
+  const out = checkMapping(value, schema, path);
+  if (context.urlToItemResolvers !== undefined)
+    out.push(...checkUrlToItemResolvers(context.urlToItemResolvers, value, schema));
+  return out;
+}
+
+/** What the mapping checks need from the rest of the definition. */
+export interface MappingCheckContext {
+  /** `connection.activitySettings.urlToItemResolvers`: each must build the ids the mapping gives its URLs. */
+  urlToItemResolvers?: unknown;
+}
+
+function checkMapping(value: unknown, schema: SchemaProperty[], path: string): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   if (!isObj(value)) {
     out.push(

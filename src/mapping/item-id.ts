@@ -19,12 +19,11 @@
  * External group ids keep that alphanumeric-only rule (Graph documents them as alphanumeric).
  */
 import { createHash } from 'node:crypto';
+import { isItemIdKeptAsIs, ITEM_ID_MARKERS, MAX_ITEM_ID_LENGTH } from '../config/mapping-item-id.js';
 
-export const MAX_ITEM_ID_LENGTH = 128;
-const BASE32_MARKER = 'b32';
-const SHA256_MARKER = 'h256';
+export { isItemIdKeptAsIs, MAX_ITEM_ID_LENGTH };
+const [BASE32_MARKER, SHA256_MARKER] = ITEM_ID_MARKERS;
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
-const KEPT_AS_IS = /^[A-Za-z0-9_-]+$/;
 const ALPHANUMERIC = /^[A-Za-z0-9]+$/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -68,14 +67,15 @@ function unbase32(text: string): Uint8Array | undefined {
 /** How a source id became its Graph id: kept as is, base32 (reversible) or SHA-256 (not reversible). */
 export type ItemIdForm = 'asIs' | 'base32' | 'sha256';
 
-function startsWithMarker(id: string, ignoreCase: boolean): boolean {
-  const head = ignoreCase ? id.slice(0, SHA256_MARKER.length).toLowerCase() : id;
-  return head.startsWith(BASE32_MARKER) || head.startsWith(SHA256_MARKER);
-}
-
-/** Is this source id sent to Graph unchanged by {@link encodeItemId}? */
-export function isItemIdKeptAsIs(id: string): boolean {
-  return id.length > 0 && id.length <= MAX_ITEM_ID_LENGTH && KEPT_AS_IS.test(id) && !startsWithMarker(id, true);
+function isKeptAlphanumericOnly(id: string): boolean {
+  return (
+    id.length > 0 &&
+    id.length <= MAX_ITEM_ID_LENGTH &&
+    ALPHANUMERIC.test(id) &&
+    // The earlier versions' marker rule was case-sensitive.
+    !id.startsWith(BASE32_MARKER) &&
+    !id.startsWith(SHA256_MARKER)
+  );
 }
 
 /** The encoded forms both schemes share: base32 when it fits in 128 characters, else SHA-256. */
@@ -116,10 +116,6 @@ export function itemIdComparisonKey(id: string): string {
 }
 
 // ------------------------------------------------------------------ the alphanumeric-only scheme (earlier versions)
-
-function isKeptAlphanumericOnly(id: string): boolean {
-  return id.length > 0 && id.length <= MAX_ITEM_ID_LENGTH && ALPHANUMERIC.test(id) && !startsWithMarker(id, false);
-}
 
 /**
  * The item id earlier versions of the connector produced for a source id: only `[A-Za-z0-9]` ids (not starting
