@@ -24,6 +24,7 @@ import type { AclContext } from './acl.js';
 import { buildAcl, compileAclRules } from './acl.js';
 import type { AttachmentRef } from './attachments.js';
 import { attachmentResolver, compileAttachmentSettings } from './attachments.js';
+import { externalGroupsForCall } from './external-groups.js';
 import { finishItem, setTypedProperty, type ItemPolicy } from './finish-item.js';
 import { MappingSetupError, rejectRecord, type Mapper, type MapResult } from './types.js';
 import { coerce, escapeHtml, getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';
@@ -93,8 +94,9 @@ export function createDeclarativeMapper(
   def: MappingDefinition,
   policy: ItemPolicy,
   aclContext: AclContext,
-  baseDir: string,
+  options: { baseDir: string; syncsExternalGroups: boolean },
 ): Mapper {
+  const { baseDir } = options;
   const schema = policy.schema;
   if (def.id === undefined) throw new MappingSetupError('mapping.id is required (e.g. "{ticketId}")');
   if (!def.acl) throw new MappingSetupError('mapping.acl is required');
@@ -131,7 +133,7 @@ export function createDeclarativeMapper(
     ? attachmentResolver(def.attachments, resolve(baseDir, def.attachments.folder ?? '.'))
     : undefined;
 
-  const mapRecord = (key: string, data: Record<string, unknown>): MapResult => {
+  const mapRecord = (key: string, data: Record<string, unknown>, callAcl: AclContext): MapResult => {
     let sourceId: string;
     if (idTemplate) {
       const r = renderTemplate(idTemplate, data, { strict: true });
@@ -201,7 +203,7 @@ export function createDeclarativeMapper(
       if (r.refs.length) attachments = r.refs;
     }
 
-    const acl = buildAcl(aclRules, data, aclContext);
+    const acl = buildAcl(aclRules, data, callAcl);
     const result = finishItem(
       {
         recordKey: key,
@@ -218,11 +220,12 @@ export function createDeclarativeMapper(
 
   return {
     ...(attachmentSettings ? { attachments: attachmentSettings } : {}),
-    map(record) {
+    map(record, context) {
       if (record.error !== undefined || !record.data)
         return rejectRecord(record.key, '(record)', 'parse', record.error ?? 'no data');
       try {
-        return mapRecord(record.key, record.data);
+        const externalGroups = externalGroupsForCall(context, options.syncsExternalGroups);
+        return mapRecord(record.key, record.data, externalGroups ? { ...aclContext, externalGroups } : aclContext);
       } catch (e) {
         // A bad record never stops the crawl.
         return rejectRecord(

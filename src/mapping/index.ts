@@ -1,5 +1,6 @@
 export { createMapper, directoryFromJson, MappingSetupError } from './mapper.js';
 export type {
+  MapContext,
   MapResult,
   Mapper,
   MapperDeps,
@@ -24,6 +25,8 @@ export type { ItemIdForm } from './item-id.js';
 export { validateItem } from './validate-item.js';
 export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
+export { externalGroupKey, indexExternalGroups } from './external-groups.js';
+export type { ExternalGroupIndex } from './external-groups.js';
 export { coerce, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
 export { attachmentResolver, compileAttachmentSettings } from './attachments.js';
 export type { AttachmentRef, AttachmentSettings } from './attachments.js';

@@ -15,6 +15,7 @@ import type { Mapper, MapperDeps } from './types.js';
 
 export { directoryFromJson } from './directory.js';
 export type {
+  MapContext,
   MapResult,
   MappableRecord,
   Mapper,
@@ -43,6 +44,7 @@ export async function createMapper(
     everyoneValue: policy.everyoneValue,
     allowEveryone: policy.allowEveryone,
   };
-  if (def.module) return loadModuleMapper({ ...def, module: def.module }, policy, aclContext, deps.baseDir);
-  return createDeclarativeMapper(def, policy, aclContext, deps.baseDir);
+  const options = { baseDir: deps.baseDir, syncsExternalGroups: deps.syncsExternalGroups === true };
+  if (def.module) return loadModuleMapper({ ...def, module: def.module }, policy, aclContext, options);
+  return createDeclarativeMapper(def, policy, aclContext, options);
 }

@@ -7,9 +7,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MappingDefinition } from '../config/mapping-definition.js';
 import { parseFieldPath } from '../config/mapping-template.js';
-import type { ExternalItemProperties } from '../config/model.js';
+import type { AclEntry, ExternalItemProperties } from '../config/model.js';
 import type { AclContext } from './acl.js';
 import { resolvePrincipal } from './acl.js';
+import { externalGroupsForCall, type ExternalGroupIndex } from './external-groups.js';
 import { finishItem, setTypedProperty, type ItemPolicy, type UnresolvedAcl } from './finish-item.js';
 import { encodeItemId } from './item-id.js';
 import {
@@ -40,8 +41,9 @@ export async function loadModuleMapper(
   def: MappingDefinition & { module: string },
   policy: ItemPolicy,
   aclContext: AclContext,
-  baseDir: string,
+  options: { baseDir: string; syncsExternalGroups: boolean },
 ): Promise<Mapper> {
+  const { baseDir } = options;
   const url = pathToFileURL(resolve(baseDir, def.module)).href;
   const mod = (await import(url)) as { map?: unknown; default?: { map?: unknown } };
   const fn = (typeof mod.map === 'function' ? mod.map : mod.default?.map) as ModuleMap | undefined;
@@ -54,7 +56,10 @@ export async function loadModuleMapper(
     encodeItemId,
     escapeHtml,
     get: (r, p) => getPath(r, parseFieldPath(p)),
-    resolveUser: (v) => resolvePrincipal('user', v, aclContext),
+    resolveUser: (v) => {
+      const principal = resolvePrincipal('user', v, aclContext);
+      return 'value' in principal ? principal.value : undefined;
+    },
     reject: (field, rule, message) => {
       throw new RejectSignal(field, rule, message);
     },
@@ -62,7 +67,7 @@ export async function loadModuleMapper(
   const byName = new Map(policy.schema.map((p) => [p.name, p]));
 
   return {
-    map(record): MapResult {
+    map(record, context): MapResult {
       if (record.error !== undefined || !record.data)
         return rejectRecord(record.key, '(record)', 'parse', record.error ?? 'no data');
       let out: ModuleMapOutput | null | undefined;
@@ -104,8 +109,13 @@ export async function loadModuleMapper(
           `a ${everyoneGrant.type} grant needs mapping.acl.allowEveryone: true`,
         );
       }
+      const checked = checkExternalGroups(acl, externalGroupsForCall(context, options.syncsExternalGroups));
       const noGrant: UnresolvedAcl = {
-        unresolved: { field: 'acl', rule: 'acl.noGrant', message: 'map() returned an ACL with no grant' },
+        unresolved: {
+          field: 'acl',
+          rule: 'acl.noGrant',
+          message: `map() returned an ACL with no grant${checked.warnings.length ? ` (${checked.warnings.join('; ')})` : ''}`,
+        },
       };
       return finishItem(
         {
@@ -113,11 +123,49 @@ export async function loadModuleMapper(
           sourceId: out.id,
           properties: props,
           content: out.content,
-          acl: acl.some((e) => e.accessType === 'grant') ? acl : noGrant,
-          warnings: [],
+          acl:
+            'unresolved' in checked
+              ? checked
+              : checked.entries.some((e) => e.accessType === 'grant')
+                ? checked.entries
+                : noGrant,
+          warnings: checked.warnings,
         },
         policy,
       );
     },
   };
+}
+
+/**
+ * A module's externalGroup entries, when the connector syncs groups: each must name a synced group (its Graph
+ * id, compared ignoring case; the entry takes the synced spelling). An unknown group in a grant is dropped with a
+ * warning; in a deny it makes the ACL unresolved (fail closed), as in the declarative mapping.
+ */
+function checkExternalGroups(
+  acl: AclEntry[],
+  groups: ExternalGroupIndex | undefined,
+): { entries: AclEntry[]; warnings: string[] } | (UnresolvedAcl & { warnings: string[] }) {
+  const warnings: string[] = [];
+  if (!groups) return { entries: acl, warnings };
+  const entries: AclEntry[] = [];
+  for (const [i, e] of acl.entries()) {
+    if (e.type !== 'externalGroup') {
+      entries.push(e);
+      continue;
+    }
+    const group = groups.resolveGraphId(String(e.value ?? ''));
+    if ('value' in group) entries.push({ ...e, value: group.value });
+    else if (e.accessType === 'deny')
+      return {
+        unresolved: {
+          field: `acl[${i}]`,
+          rule: 'acl.unresolvedDeny',
+          message: `cannot resolve a deny entry: ${group.why}; without it the item would show to someone it must be hidden from`,
+        },
+        warnings,
+      };
+    else warnings.push(`acl[${i}]: ${group.why}; grant skipped`);
+  }
+  return { entries, warnings };
 }

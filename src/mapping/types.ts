@@ -33,9 +33,20 @@ export type MapResult =
     }
   | { ok: false; reason: RejectReason };
 
+/** What one crawl knows that the definition does not: passed to every {@link Mapper.map} call of the crawl. */
+export interface MapContext {
+  /**
+   * The ids of the external groups Graph holds for this connection (`ExternalGroup.id` as the groups source yields
+   * them), when the connector syncs groups (the source has `groups`). An `externalGroup` ACL value resolves only to
+   * one of these, compared ignoring case; any other value is unresolved (fail closed). Pass the same Set object for
+   * every record of a crawl: its index is built once per Set.
+   */
+  externalGroups?: ReadonlySet<string>;
+}
+
 export interface Mapper {
   /** Never throws: a bad record is `{ ok: false, reason }`. */
-  map(record: MappableRecord): MapResult;
+  map(record: MappableRecord, context?: MapContext): MapResult;
   /** Set when mapping.attachments is configured: how the ingest extracts and joins the files. */
   attachments?: AttachmentSettings;
 }
@@ -47,6 +58,12 @@ export interface MapperDeps {
   baseDir: string;
   /** Value for everyone entries when mapping.acl.tenantId is not set (Graph expects the tenant id). */
   tenantId?: string;
+  /**
+   * True when the connector syncs external groups (the source has `groups`). Then every `map()` call must pass
+   * {@link MapContext.externalGroups}: without it no externalGroup value can be checked, so each is unresolved
+   * (a grant is dropped, a deny makes the ACL unresolved) rather than trusted.
+   */
+  syncsExternalGroups?: boolean;
 }
 
 /** What a `mapping.module` gets as its second argument. */
