@@ -22,6 +22,8 @@ export {
   MAX_ITEM_ID_LENGTH,
 } from './item-id.js';
 export type { ItemIdForm } from './item-id.js';
+export { duplicateItemIdReason, duplicateCheckKey } from './duplicate-id.js';
+export type { MappedRecordRef } from './duplicate-id.js';
 export { validateItem } from './validate-item.js';
 export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
