@@ -12,7 +12,7 @@ import { parseFieldPath, parseTemplate, type TemplatePart } from '../config/mapp
 import type { AclEntry, AclType } from '../config/model.js';
 import type { ExternalGroupIndex } from './external-groups.js';
 import { encodeExternalGroupId } from './item-id.js';
-import { getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';
+import { readFieldPath, isMissingValue, renderTemplate, stringifyForTemplate } from './values.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -57,13 +57,14 @@ export function compileAclRules(acl: AclMapping): CompiledRule[] {
 
 function matches(data: unknown, w: CompiledRule['when']): boolean {
   if (!w) return true;
-  const v = getPath(data, w.path);
+  const v = readFieldPath(data, w.path);
   const c = w.cond;
   const eq = (a: unknown, b: unknown) =>
     a === b ||
     (typeof a === 'string' && typeof b === 'string' && a.trim().toLowerCase() === b.trim().toLowerCase()) ||
     ((typeof a === 'number' || typeof a === 'boolean') && String(a) === String(b));
-  if (c.exists !== undefined) return c.exists ? !isMissing(v) && !(Array.isArray(v) && v.length === 0) : isMissing(v);
+  if (c.exists !== undefined)
+    return c.exists ? !isMissingValue(v) && !(Array.isArray(v) && v.length === 0) : isMissingValue(v);
   if (c.equals !== undefined) return eq(v, c.equals);
   if (c.notEquals !== undefined) return !eq(v, c.notEquals);
   if (c.in !== undefined) return c.in.some((x) => eq(v, x));
@@ -130,9 +131,9 @@ export function buildAcl(rules: CompiledRule[], data: unknown, ctx: AclContext):
       }
       raws.push(rendered.value);
     } else if (r.from) {
-      const v = getPath(data, r.from);
-      if (Array.isArray(v)) raws.push(...v.filter((x) => !isMissing(x)).map(stringifyForTemplate));
-      else if (!isMissing(v)) raws.push(...stringifyForTemplate(v).split(r.split));
+      const v = readFieldPath(data, r.from);
+      if (Array.isArray(v)) raws.push(...v.filter((x) => !isMissingValue(x)).map(stringifyForTemplate));
+      else if (!isMissingValue(v)) raws.push(...stringifyForTemplate(v).split(r.split));
     }
     for (const raw of raws) {
       if (raw.trim() === '') continue;

@@ -27,7 +27,14 @@ import { attachmentResolver, compileAttachmentSettings } from './attachments.js'
 import { externalGroupsForCall } from './external-groups.js';
 import { finishItem, setTypedProperty, type ItemPolicy } from './finish-item.js';
 import { MappingSetupError, rejectRecord, type Mapper, type MapResult } from './types.js';
-import { coerce, escapeHtml, getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';
+import {
+  coerceToPropertyType,
+  escapeHtml,
+  readFieldPath,
+  isMissingValue,
+  renderTemplate,
+  stringifyForTemplate,
+} from './values.js';
 
 interface CompiledProperty {
   name: string;
@@ -140,8 +147,8 @@ export function createDeclarativeMapper(
       if ('missing' in r) return rejectRecord(key, 'id', 'required', `no value for "${r.missing}" in the id template`);
       sourceId = r.value;
     } else {
-      const v = getPath(data, idField!);
-      if (isMissing(v)) return rejectRecord(key, 'id', 'required', `no value for "${idField!.join('.')}"`);
+      const v = readFieldPath(data, idField!);
+      if (isMissingValue(v)) return rejectRecord(key, 'id', 'required', `no value for "${idField!.join('.')}"`);
       if (typeof v === 'object')
         return rejectRecord(
           key,
@@ -161,8 +168,8 @@ export function createDeclarativeMapper(
           ...(p.isUrl ? { encode: encodeForUrlTemplate } : {}),
         });
         raw = 'missing' in r ? undefined : r.value;
-      } else raw = getPath(data, p.field!);
-      const c = coerce(raw, p.schema.type, { split: p.split });
+      } else raw = readFieldPath(data, p.field!);
+      const c = coerceToPropertyType(raw, p.schema.type, { split: p.split });
       if (!c.ok) return rejectRecord(key, p.name, c.rule, c.message);
       if ('missing' in c) {
         if (p.required) return rejectRecord(key, p.name, 'required', 'no value, and the mapping marks it required');
@@ -183,8 +190,8 @@ export function createDeclarativeMapper(
     }
 
     let content: ExternalItem['content'];
-    const contentValue = contentField ? getPath(data, contentField) : undefined;
-    if (contentTemplate || (contentField && !isMissing(contentValue))) {
+    const contentValue = contentField ? readFieldPath(data, contentField) : undefined;
+    if (contentTemplate || (contentField && !isMissingValue(contentValue))) {
       const type = contentTypeOf(data);
       if ('why' in type) return rejectRecord(key, 'content.type', 'contentType', type.why);
       if (contentTemplate) {

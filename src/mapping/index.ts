@@ -29,6 +29,6 @@ export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
 export { externalGroupKey, indexExternalGroups } from './external-groups.js';
 export type { ExternalGroupIndex } from './external-groups.js';
-export { coerce, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
+export { coerceToPropertyType, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
 export { attachmentResolver, compileAttachmentSettings } from './attachments.js';
 export type { AttachmentRef, AttachmentSettings } from './attachments.js';

@@ -21,7 +21,7 @@ import {
   type MapResult,
   type ModuleMapOutput,
 } from './types.js';
-import { coerce, escapeHtml, getPath } from './values.js';
+import { coerceToPropertyType, escapeHtml, readFieldPath } from './values.js';
 
 type ModuleMap = (record: Record<string, unknown>, helpers: MapperHelpers) => ModuleMapOutput | null | undefined;
 
@@ -55,7 +55,7 @@ export async function loadModuleMapper(
   const helpers: MapperHelpers = {
     encodeItemId,
     escapeHtml,
-    get: (r, p) => getPath(r, parseFieldPath(p)),
+    get: (r, p) => readFieldPath(r, parseFieldPath(p)),
     resolveUser: (v) => {
       const principal = resolvePrincipal('user', v, aclContext);
       return 'value' in principal ? principal.value : undefined;
@@ -93,7 +93,7 @@ export async function loadModuleMapper(
       for (const [name, raw] of Object.entries(out.properties ?? {})) {
         const sp = byName.get(name);
         if (!sp) return rejectRecord(record.key, name, 'schema', `"${name}" is not a property of the schema`);
-        const c = coerce(raw, sp.type);
+        const c = coerceToPropertyType(raw, sp.type);
         if (!c.ok) return rejectRecord(record.key, name, c.rule, c.message);
         if ('value' in c) setTypedProperty(props, sp, c.value);
       }
