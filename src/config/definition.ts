@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError, problem, warning, type ConfigProblem } from './problems.js';
-import { validateMappingDefinition, type MappingDefinition } from './mapping-definition.js';
+import { validateMappingDefinition, type MappingCheckContext, type MappingDefinition } from './mapping-definition.js';
 import { validateSourceDefinition, type SourceDefinition } from './source-definition.js';
 import {
   CONTENT_CATEGORIES,
@@ -68,7 +68,7 @@ export interface ConnectorDefinition {
 /** Hooks for the parts of the definition owned by other modules (source, mapping). */
 export interface DefinitionValidators {
   source?: (value: unknown, path: string) => ConfigProblem[];
-  mapping?: (value: unknown, schema: SchemaProperty[], path: string) => ConfigProblem[];
+  mapping?: (value: unknown, schema: SchemaProperty[], path: string, context: MappingCheckContext) => ConfigProblem[];
 }
 
 export const RESERVED_CONNECTION_IDS = [
@@ -291,7 +291,7 @@ function checkConnection(c: unknown, problems: ConfigProblem[]): void {
             problem(
               `${p}.urlMatchInfo`,
               'must have baseUrls (non-empty array) and urlPattern',
-              'e.g. {"baseUrls":["https://tasks.contoso.com"],"urlPattern":"/tickets/(?<ticketId>[A-Za-z0-9]+)"}',
+              'e.g. {"baseUrls":["https://tasks.contoso.com"],"urlPattern":"/tickets/(?<ticketId>[A-Za-z0-9_-]+)(?:[/?#]|$)"}',
             ),
           );
         } else {
@@ -531,7 +531,11 @@ export function validateConnectorDefinition(value: unknown, validators: Definiti
   checkConnection(value.connection, problems);
   const props = checkSchema(value.schema, problems);
   if (validators.source) problems.push(...validators.source(value.source, 'source'));
-  if (validators.mapping) problems.push(...validators.mapping(value.mapping, props, 'mapping'));
+  const connection = isObject(value.connection) ? value.connection : {};
+  const urlToItemResolvers = isObject(connection.activitySettings)
+    ? connection.activitySettings.urlToItemResolvers
+    : undefined;
+  if (validators.mapping) problems.push(...validators.mapping(value.mapping, props, 'mapping', { urlToItemResolvers }));
   return problems;
 }
 

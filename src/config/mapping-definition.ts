@@ -1,14 +1,27 @@
 /**
  * The `mapping` section of connector.json: how a source record becomes a Graph externalItem
  * (id, typed properties, content, url/iconUrl, ACL). Validated against the schema by
- * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md.
+ * {@link validateMappingDefinition}; applied by src/mapping (createMapper). Documented in docs/mapping.md. The template
+ * language (`{field}`, `{+path}`) is in ./mapping-template.ts.
  */
 import { PROPERTY_TYPES, type AclType, type SchemaProperty } from './model.js';
+import {
+  encodeForUrlTemplate,
+  isPlaceholder,
+  parseFieldPath,
+  parseTemplate,
+  renderTemplateParts,
+  templatePlaceholders,
+  whyNotAbsoluteHttpUrl,
+  type TemplatePart,
+  type ValueRef,
+} from './mapping-template.js';
+import { checkUrlToItemResolvers } from './mapping-resolvers.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
 
-/** A value taken from the record: a template with `{field.path}` placeholders, or a bare field path. */
-export type ValueRef = string | { field: string } | { template: string };
+// The template language has its own module; these are re-exported for the code that still imports them here.
+export { parseFieldPath, parseTemplate, type TemplatePart, type ValueRef } from './mapping-template.js';
 
 export interface PropertyMappingObject {
   /** Dotted path into the record (`owner.email`, `tags.0`). Exactly one of field / template. */
@@ -22,9 +35,23 @@ export interface PropertyMappingObject {
 }
 export type PropertyMapping = string | PropertyMappingObject;
 
+export const CONTENT_TYPES = ['text', 'html'] as const;
+export type ContentType = (typeof CONTENT_TYPES)[number];
+export const isContentType = (v: unknown): v is ContentType => (CONTENT_TYPES as readonly unknown[]).includes(v);
+
+/**
+ * The content type of each record: `"text"` or `"html"`, or taken from the record — a template (`"{bodyType}"`)
+ * or `{ "field": "bodyType" }` / `{ "template": ... }` — whose value must be text or html (any case); `default`
+ * applies when the record has no value.
+ */
+export type ContentTypeMapping =
+  | string // "text", "html", or a template such as "{bodyType}"
+  | { field: string; default?: ContentType }
+  | { template: string; default?: ContentType };
+
 export interface ContentMapping {
-  type: 'text' | 'html';
-  /** Template with `{field}` placeholders; values are HTML-escaped when type is html. */
+  type: ContentTypeMapping;
+  /** Template with `{field}` placeholders; values are HTML-escaped when the record's type is html. */
   template?: string;
   /** Or a field whose value is the content as-is (HTML fields are NOT escaped: they are HTML already). */
   field?: string;
@@ -140,58 +167,8 @@ export interface MappingDefinition {
 }
 
 export const MAX_ITEM_BYTES = 4_000_000;
+
 export const ACL_TYPES: AclType[] = ['user', 'group', 'everyone', 'everyoneExceptGuests', 'externalGroup'];
-
-// ------------------------------------------------------------------------------------------ templates
-
-export type TemplatePart = { text: string } | { path: string[] };
-
-/** Parse `a {x.y} b`; `{{` and `}}` are literal braces. Throws an Error with a readable message on bad syntax. */
-export function parseTemplate(template: string): TemplatePart[] {
-  const parts: TemplatePart[] = [];
-  let text = '';
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i];
-    if (c === '{') {
-      if (template[i + 1] === '{') {
-        text += '{';
-        i++;
-        continue;
-      }
-      const end = template.indexOf('}', i + 1);
-      if (end < 0) throw new Error(`unclosed "{" at position ${i}`);
-      const inner = template.slice(i + 1, end).trim();
-      if (!inner || inner.includes('{')) throw new Error(`empty or nested placeholder at position ${i}`);
-      if (text) parts.push({ text });
-      text = '';
-      parts.push({ path: parseFieldPath(inner) });
-      i = end;
-    } else if (c === '}') {
-      if (template[i + 1] === '}') {
-        text += '}';
-        i++;
-        continue;
-      }
-      throw new Error(`unmatched "}" at position ${i} (write "}}" for a literal brace)`);
-    } else {
-      text += c;
-    }
-  }
-  if (text) parts.push({ text });
-  return parts;
-}
-
-export function parseFieldPath(path: string): string[] {
-  const segs = path.split('.').map((s) => s.trim());
-  if (segs.some((s) => s.length === 0)) throw new Error(`bad field path "${path}"`);
-  return segs;
-}
-
-/** A string with a `{` is a template; otherwise it is a field path. */
-export function valueRefKind(ref: ValueRef): { template: string } | { field: string } {
-  if (typeof ref === 'string') return ref.includes('{') ? { template: ref } : { field: ref };
-  return ref;
-}
 
 // ------------------------------------------------------------------------------------------ validation
 
@@ -199,13 +176,23 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.trim().length > 0;
 
-function checkTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+/**
+ * Check a template's syntax. `{+field}` (the raw form) is for URL templates only: anywhere else it is an error.
+ * Returns the parsed template when it parses.
+ */
+function checkTemplate(
+  value: unknown,
+  path: string,
+  out: ConfigProblem[],
+  options: { url?: boolean } = {},
+): TemplatePart[] | undefined {
   if (typeof value !== 'string') {
     out.push(problem(path, 'must be a template string', 'write e.g. "{ticketId}"'));
-    return;
+    return undefined;
   }
+  let parts: TemplatePart[];
   try {
-    parseTemplate(value);
+    parts = parseTemplate(value);
   } catch (e) {
     out.push(
       problem(
@@ -214,7 +201,54 @@ function checkTemplate(value: unknown, path: string, out: ConfigProblem[]): void
         'placeholders are {field.path}; write {{ or }} for a literal brace',
       ),
     );
+    return undefined;
   }
+  if (!options.url) {
+    for (const p of templatePlaceholders(parts).filter((x) => x.raw)) {
+      const name = p.path.join('.');
+      out.push(
+        problem(
+          path,
+          `{+${name}} (the raw form, which keeps "/" and other URL characters) only applies to url and iconUrl`,
+          `write {${name}}`,
+        ),
+      );
+    }
+  }
+  return parts;
+}
+
+/**
+ * A URL template must make an absolute http(s) URL whatever the values: it starts with the scheme and host as
+ * literal text, or with `{+field}` (a field that holds a whole URL). `{field}` values are percent-encoded as URI
+ * components, so they cannot supply the scheme or the host.
+ */
+function checkUrlTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+  const parts = checkTemplate(value, path, out, { url: true });
+  if (!parts?.length) return;
+  const first = parts[0]!;
+  if (isPlaceholder(first)) {
+    if (first.raw) return; // the field holds the URL; each record's value is checked when it is mapped
+    const name = first.path.join('.');
+    out.push(
+      problem(
+        path,
+        `"${String(value)}" starts with {${name}}, whose value is percent-encoded as a URI component, so it cannot supply the scheme and host`,
+        `write "{+${name}}" if the field holds a whole URL, or start with the address, e.g. "https://tasks.contoso.com/tickets/{${name}}"`,
+      ),
+    );
+    return;
+  }
+  const sample = renderTemplateParts(parts, () => 'x', { strict: true, encode: encodeForUrlTemplate });
+  const why = 'value' in sample ? whyNotAbsoluteHttpUrl(sample.value) : undefined;
+  if (why)
+    out.push(
+      problem(
+        path,
+        `"${String(value)}" does not make an absolute http(s) URL: ${why}`,
+        'start with the scheme and host, e.g. "https://tasks.contoso.com/tickets/{ticketId}"; values are percent-encoded for you',
+      ),
+    );
 }
 
 function checkField(value: unknown, path: string, out: ConfigProblem[]): void {
@@ -411,7 +445,25 @@ const SUPPORTED_TYPES = new Set<string>(PROPERTY_TYPES.filter((t) => t !== 'prin
  * Validate the `mapping` section against the schema properties. Returns every problem with its JSON path
  * (e.g. `mapping.properties.priority`) and the fix; an empty list (or warnings only) means createMapper() can use it.
  */
-export function validateMappingDefinition(value: unknown, schema: SchemaProperty[], path = 'mapping'): ConfigProblem[] {
+export function validateMappingDefinition(
+  value: unknown,
+  schema: SchemaProperty[],
+  path = 'mapping',
+  context: MappingCheckContext = {},
+): ConfigProblem[] {
+  const out = checkMapping(value, schema, path);
+  if (context.urlToItemResolvers !== undefined)
+    out.push(...checkUrlToItemResolvers(context.urlToItemResolvers, value, schema));
+  return out;
+}
+
+/** What the mapping checks need from the rest of the definition. */
+export interface MappingCheckContext {
+  /** `connection.activitySettings.urlToItemResolvers`: each must build the ids the mapping gives its URLs. */
+  urlToItemResolvers?: unknown;
+}
+
+function checkMapping(value: unknown, schema: SchemaProperty[], path: string): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   if (!isObj(value)) {
     out.push(
@@ -603,7 +655,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
 
   for (const label of ['url', 'iconUrl'] as const) {
     if (value[label] === undefined) continue;
-    checkTemplate(value[label], `${path}.${label}`, out);
+    checkUrlTemplate(value[label], `${path}.${label}`, out);
     const sp = labelled(label);
     if (!sp) {
       out.push(
@@ -661,8 +713,7 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
     if (!isObj(c)) {
       out.push(problem(p, 'must be an object', 'write {"type": "text", "template": "{description}"}'));
     } else {
-      if (c.type !== 'text' && c.type !== 'html')
-        out.push(problem(`${p}.type`, `must be "text" or "html" (got ${JSON.stringify(c.type)})`, 'set type'));
+      checkContentType(c.type, `${p}.type`, out);
       const hasF = c.field !== undefined;
       const hasT = c.template !== undefined;
       if (hasF === hasT)
@@ -676,6 +727,43 @@ export function validateMappingDefinition(value: unknown, schema: SchemaProperty
 
   checkAcl(value.acl, `${path}.acl`, out);
   return out;
+}
+
+/** `"text"`, `"html"`, a template (`"{bodyType}"`), or `{field|template, default?}`. */
+function checkContentType(t: unknown, path: string, out: ConfigProblem[]): void {
+  const fix =
+    'write "text" or "html", or take it from the record: "{bodyType}" or {"field": "bodyType", "default": "text"}';
+  if (typeof t === 'string') {
+    if (isContentType(t)) return;
+    if (t.includes('{')) checkTemplate(t, path, out);
+    else
+      out.push(
+        problem(path, `must be "text" or "html", or a template or field of the record (got ${JSON.stringify(t)})`, fix),
+      );
+    return;
+  }
+  if (!isObj(t)) {
+    out.push(
+      problem(path, `must be "text" or "html", or a template or field of the record (got ${JSON.stringify(t)})`, fix),
+    );
+    return;
+  }
+  const hasF = t.field !== undefined;
+  const hasT = t.template !== undefined;
+  if (hasF === hasT) out.push(problem(path, 'needs exactly one of "field" or "template"', fix));
+  if (hasF) checkField(t.field, `${path}.field`, out);
+  if (hasT) checkTemplate(t.template, `${path}.template`, out);
+  if (t.default !== undefined && !isContentType(t.default))
+    out.push(
+      problem(
+        `${path}.default`,
+        `must be "text" or "html" (got ${JSON.stringify(t.default)})`,
+        'write "text" or "html"',
+      ),
+    );
+  for (const k of Object.keys(t))
+    if (!['field', 'template', 'default'].includes(k))
+      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, 'use field, template or default'));
 }
 
 const METADATA_TYPES: Record<(typeof ATTACHMENT_METADATA_KEYS)[number], string[]> = {

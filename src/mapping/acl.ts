@@ -4,13 +4,15 @@
  * - an unresolvable grant principal is dropped with a warning; an unresolvable DENY principal makes the whole
  *   ACL unresolved (ingesting without that deny would show the item to someone it must be hidden from);
  * - no grant left → unresolved: the mapper rejects the record or writes a deny-everyone ACL (onUnresolved);
- * - everyone / everyoneExceptGuests grants only when allowEveryone is set.
+ * - everyone / everyoneExceptGuests grants only when allowEveryone is set;
+ * - when the connector syncs external groups, an externalGroup value must name a synced group (./external-groups.ts).
  */
-import type { AclCondition, AclMapping, TemplatePart } from '../config/mapping-definition.js';
-import { parseFieldPath, parseTemplate } from '../config/mapping-definition.js';
+import type { AclCondition, AclMapping } from '../config/mapping-definition.js';
+import { parseFieldPath, parseTemplate, type TemplatePart } from '../config/mapping-template.js';
 import type { AclEntry, AclType } from '../config/model.js';
+import type { ExternalGroupIndex } from './external-groups.js';
 import { encodeExternalGroupId } from './item-id.js';
-import { getPath, isMissing, renderTemplate, stringifyForTemplate } from './values.js';
+import { readFieldPath, isMissingValue, renderTemplate, stringifyForTemplate } from './values.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -20,6 +22,11 @@ export interface AclContext {
   /** The value for everyone / everyoneExceptGuests entries. */
   everyoneValue: string;
   allowEveryone: boolean;
+  /**
+   * The synced external groups (when the connector syncs them): externalGroup values must name one. Undefined:
+   * the connector does not sync groups, and values are sent as written (encoded).
+   */
+  externalGroups?: ExternalGroupIndex;
 }
 
 export type AclOutcome =
@@ -50,32 +57,37 @@ export function compileAclRules(acl: AclMapping): CompiledRule[] {
 
 function matches(data: unknown, w: CompiledRule['when']): boolean {
   if (!w) return true;
-  const v = getPath(data, w.path);
+  const v = readFieldPath(data, w.path);
   const c = w.cond;
   const eq = (a: unknown, b: unknown) =>
     a === b ||
     (typeof a === 'string' && typeof b === 'string' && a.trim().toLowerCase() === b.trim().toLowerCase()) ||
     ((typeof a === 'number' || typeof a === 'boolean') && String(a) === String(b));
-  if (c.exists !== undefined) return c.exists ? !isMissing(v) && !(Array.isArray(v) && v.length === 0) : isMissing(v);
+  if (c.exists !== undefined)
+    return c.exists ? !isMissingValue(v) && !(Array.isArray(v) && v.length === 0) : isMissingValue(v);
   if (c.equals !== undefined) return eq(v, c.equals);
   if (c.notEquals !== undefined) return !eq(v, c.notEquals);
   if (c.in !== undefined) return c.in.some((x) => eq(v, x));
   return true;
 }
 
-/** Resolve one principal to the ACL value, or undefined. */
-export function resolvePrincipal(type: AclType, raw: string, ctx: AclContext): string | undefined {
+/** Resolve one principal to its ACL value, or say why it cannot be resolved. */
+export function resolvePrincipal(type: AclType, raw: string, ctx: AclContext): { value: string } | { why: string } {
   const v = raw.trim();
-  if (!v) return undefined;
+  if (!v) return { why: `${type} value is empty` };
   switch (type) {
     case 'user':
-    case 'group':
-      if (GUID.test(v)) return v.toLowerCase();
-      return ctx.directory?.get(v.toLowerCase());
+    case 'group': {
+      if (GUID.test(v)) return { value: v.toLowerCase() };
+      const id = ctx.directory?.get(v.toLowerCase());
+      return id
+        ? { value: id }
+        : { why: `${type} "${v}" is not in the directory (not an Entra object id or a known UPN)` };
+    }
     case 'externalGroup':
-      return encodeExternalGroupId(v);
+      return ctx.externalGroups ? ctx.externalGroups.resolve(v) : { value: encodeExternalGroupId(v) };
     default:
-      return ctx.everyoneValue;
+      return { value: ctx.everyoneValue };
   }
 }
 
@@ -119,27 +131,27 @@ export function buildAcl(rules: CompiledRule[], data: unknown, ctx: AclContext):
       }
       raws.push(rendered.value);
     } else if (r.from) {
-      const v = getPath(data, r.from);
-      if (Array.isArray(v)) raws.push(...v.filter((x) => !isMissing(x)).map(stringifyForTemplate));
-      else if (!isMissing(v)) raws.push(...stringifyForTemplate(v).split(r.split));
+      const v = readFieldPath(data, r.from);
+      if (Array.isArray(v)) raws.push(...v.filter((x) => !isMissingValue(x)).map(stringifyForTemplate));
+      else if (!isMissingValue(v)) raws.push(...stringifyForTemplate(v).split(r.split));
     }
     for (const raw of raws) {
       if (raw.trim() === '') continue;
-      const value = resolvePrincipal(r.type, raw, ctx);
-      if (value === undefined) {
+      const principal = resolvePrincipal(r.type, raw, ctx);
+      if ('why' in principal) {
         if (r.access === 'deny') {
           return {
             resolved: false,
             field,
             rule: 'acl.unresolvedDeny',
-            message: `cannot resolve ${r.type} "${raw.trim()}" to an Entra object id for a deny entry (not in the directory)`,
+            message: `cannot resolve a deny entry: ${principal.why}; without it the item would show to someone it must be hidden from`,
             warnings,
           };
         }
-        warnings.push(`${field}: ${r.type} "${raw.trim()}" is not in the directory, grant skipped`);
+        warnings.push(`${field}: ${principal.why}; grant skipped`);
         continue;
       }
-      add({ type: r.type, value, accessType: r.access });
+      add({ type: r.type, value: principal.value, accessType: r.access });
     }
   }
   if (!entries.some((e) => e.accessType === 'grant')) {

@@ -1,5 +1,6 @@
-export { createMapper, directoryFromJson } from './mapper.js';
+export { createMapper, directoryFromJson, MappingSetupError } from './mapper.js';
 export type {
+  MapContext,
   MapResult,
   Mapper,
   MapperDeps,
@@ -10,16 +11,24 @@ export type {
 } from './mapper.js';
 export {
   encodeItemId,
+  encodeItemIdWithForm,
   decodeItemId,
-  encodeItemIdDetailed,
+  isItemIdKeptAsIs,
+  itemIdComparisonKey,
+  encodeItemIdAlphanumericOnly,
+  itemIdMigration,
   encodeExternalGroupId,
   decodeExternalGroupId,
-  isPlainId,
-  MAX_ID_LENGTH,
+  MAX_ITEM_ID_LENGTH,
 } from './item-id.js';
+export type { ItemIdForm } from './item-id.js';
+export { duplicateItemIdReason, duplicateCheckKey } from './duplicate-id.js';
+export type { MappedRecordRef } from './duplicate-id.js';
 export { validateItem } from './validate-item.js';
 export type { ItemProblem } from './validate-item.js';
 export { buildAcl, denyAllAcl } from './acl.js';
-export { coerce, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
+export { externalGroupKey, indexExternalGroups } from './external-groups.js';
+export type { ExternalGroupIndex } from './external-groups.js';
+export { coerceToPropertyType, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
 export { attachmentResolver, compileAttachmentSettings } from './attachments.js';
 export type { AttachmentRef, AttachmentSettings } from './attachments.js';

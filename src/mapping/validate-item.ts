@@ -1,10 +1,10 @@
 /**
  * The last gate before an item leaves the mapper: is it what Graph accepts for this schema?
- * (graph-connectors-api.md §5: id alphanumeric ≤128, acl non-empty, ≥1 property, properties declared and typed,
- * collection and non-ASCII annotations, content an object.)
+ * (id of letters, digits, - and _ ≤128, acl non-empty, ≥1 property, properties declared and typed, collection and
+ * non-ASCII annotations, content an object; docs/mapping.md "Final validation".)
  */
 import type { ExternalItem, PropertyType, SchemaProperty } from '../config/model.js';
-import { MAX_ID_LENGTH } from './item-id.js';
+import { MAX_ITEM_ID_LENGTH } from './item-id.js';
 import { odataAnnotation } from './values.js';
 
 export interface ItemProblem {
@@ -54,13 +54,17 @@ export function validateItem(
   const out: ItemProblem[] = [];
   if (typeof item.id !== 'string' || item.id.length === 0) {
     out.push({ field: 'id', rule: 'required', message: 'the item has no id' });
-  } else if (!/^[A-Za-z0-9]+$/.test(item.id)) {
-    out.push({ field: 'id', rule: 'id', message: `item id "${item.id}" is not alphanumeric` });
-  } else if (item.id.length > MAX_ID_LENGTH) {
+  } else if (!/^[A-Za-z0-9_-]+$/.test(item.id)) {
     out.push({
       field: 'id',
       rule: 'id',
-      message: `item id is ${item.id.length} characters; Graph allows ${MAX_ID_LENGTH}`,
+      message: `item id "${item.id.slice(0, 40)}" has characters other than letters, digits, - and _`,
+    });
+  } else if (item.id.length > MAX_ITEM_ID_LENGTH) {
+    out.push({
+      field: 'id',
+      rule: 'id',
+      message: `item id is ${item.id.length} characters; Graph allows ${MAX_ITEM_ID_LENGTH}`,
     });
   }
 

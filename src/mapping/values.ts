@@ -2,10 +2,10 @@
  * Field access, templates and type coercion to Graph property types.
  */
 import type { PropertyType } from '../config/model.js';
-import type { TemplatePart } from '../config/mapping-definition.js';
+import { renderTemplateParts, type RenderOptions, type TemplatePart } from '../config/mapping-template.js';
 
 /** Read a dotted path; a literal key containing dots (`"a.b"`) wins over nesting. */
-export function getPath(data: unknown, path: string[]): unknown {
+export function readFieldPath(data: unknown, path: string[]): unknown {
   if (path.length > 1 && typeof data === 'object' && data !== null) {
     const joined = path.join('.');
     if (Object.prototype.hasOwnProperty.call(data, joined)) return (data as Record<string, unknown>)[joined];
@@ -24,7 +24,7 @@ export function getPath(data: unknown, path: string[]): unknown {
   return cur;
 }
 
-export function isMissing(v: unknown): boolean {
+export function isMissingValue(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 }
 
@@ -43,32 +43,26 @@ export function escapeHtml(s: string): string {
 }
 
 /**
- * Render a parsed template. With `strict`, a placeholder without a value makes the result undefined
- * (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
+ * Render a parsed template against a record. With `strict`, a placeholder without a value makes the result
+ * missing (used for ids, properties, URLs and ACL values); otherwise it renders as an empty string (content).
+ * `encode` writes each value (HTML escaping for html content, percent-encoding for URL templates).
  */
 export function renderTemplate(
   parts: TemplatePart[],
   data: unknown,
-  options: { strict: boolean; escape?: (s: string) => string },
+  options: RenderOptions,
 ): { value: string } | { missing: string } {
-  let out = '';
-  for (const part of parts) {
-    if ('text' in part) {
-      out += part.text;
-      continue;
-    }
-    const v = getPath(data, part.path);
-    if (isMissing(v)) {
-      if (options.strict) return { missing: part.path.join('.') };
-      continue;
-    }
-    const s = stringifyForTemplate(v);
-    out += options.escape ? options.escape(s) : s;
-  }
-  return { value: out };
+  return renderTemplateParts(
+    parts,
+    (placeholder) => {
+      const v = readFieldPath(data, placeholder.path);
+      return isMissingValue(v) ? undefined : stringifyForTemplate(v);
+    },
+    options,
+  );
 }
 
-export type Coerced =
+export type CoercionResult =
   | { ok: true; value: string | number | boolean | string[] | number[] }
   | { ok: true; missing: true }
   | { ok: false; rule: string; message: string };
@@ -85,7 +79,7 @@ function describe(v: unknown): string {
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 
-function toInt64(v: unknown): Coerced {
+function toInt64(v: unknown): CoercionResult {
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'bigint') n = Number(v);
@@ -113,7 +107,7 @@ function toInt64(v: unknown): Coerced {
   return { ok: true, value: n };
 }
 
-function toDouble(v: unknown): Coerced {
+function toDouble(v: unknown): CoercionResult {
   let n: number;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string' && NUM.test(v.trim())) n = Number(v.trim());
@@ -122,7 +116,7 @@ function toDouble(v: unknown): Coerced {
   return { ok: true, value: n };
 }
 
-function toBoolean(v: unknown): Coerced {
+function toBoolean(v: unknown): CoercionResult {
   if (typeof v === 'boolean') return { ok: true, value: v };
   if (v === 1 || v === 0) return { ok: true, value: v === 1 };
   if (typeof v === 'string') {
@@ -134,7 +128,7 @@ function toBoolean(v: unknown): Coerced {
 }
 
 /** ISO 8601 → UTC `...Z`. A value without an offset is taken as UTC. Calendar-checked. */
-export function normaliseDateTime(v: unknown): Coerced {
+export function normaliseDateTime(v: unknown): CoercionResult {
   if (v instanceof Date) {
     return Number.isNaN(v.getTime())
       ? { ok: false, rule: 'type', message: 'invalid Date' }
@@ -173,7 +167,7 @@ export function normaliseDateTime(v: unknown): Coerced {
   return { ok: true, value: date.toISOString() };
 }
 
-function scalar(v: unknown, type: PropertyType): Coerced {
+function scalar(v: unknown, type: PropertyType): CoercionResult {
   switch (type) {
     case 'string':
       if (typeof v === 'string') return { ok: true, value: v };
@@ -200,10 +194,10 @@ const ELEMENT: Partial<Record<PropertyType, PropertyType>> = {
 };
 
 /** Coerce a record value to the schema type. Missing values (null, undefined, blank) are reported as missing. */
-export function coerce(v: unknown, type: PropertyType, options: { split?: string } = {}): Coerced {
+export function coerceToPropertyType(v: unknown, type: PropertyType, options: { split?: string } = {}): CoercionResult {
   const element = ELEMENT[type];
   if (!element) {
-    if (isMissing(v)) return { ok: true, missing: true };
+    if (isMissingValue(v)) return { ok: true, missing: true };
     if (Array.isArray(v)) return { ok: false, rule: 'type', message: `expected ${type}, got an array` };
     return scalar(typeof v === 'string' && type !== 'string' ? v.trim() : v, type);
   }
@@ -246,3 +240,11 @@ export function odataAnnotation(type: PropertyType, value: unknown): string | un
       return undefined;
   }
 }
+
+// Earlier names, kept while code outside src/mapping (attachments) moves to the names above.
+/** @deprecated use {@link readFieldPath} */
+export const getPath = readFieldPath;
+/** @deprecated use {@link isMissingValue} */
+export const isMissing = isMissingValue;
+/** @deprecated use {@link coerceToPropertyType} */
+export const coerce = coerceToPropertyType;

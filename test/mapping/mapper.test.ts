@@ -142,7 +142,7 @@ describe('coercion and @odata.type annotations', () => {
 });
 
 describe('ids, templates, url and iconUrl', () => {
-  it('encodes non-alphanumeric ids and returns the source id', async () => {
+  it('encodes ids Graph does not accept and returns the source id', async () => {
     const r = ok(await mapOne({ id: 'TSP-12/3', team: 't', title: 'x' }));
     expect(r.item.id).toMatch(/^b32[a-z2-7]+$/);
     expect(r.sourceId).toBe('TSP-12/3');

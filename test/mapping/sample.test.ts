@@ -68,12 +68,19 @@ describe('Contoso Tasks sample', () => {
 
     expect(directory.get('adele@contoso.com')).toBe(directoryJson.users[0]!.id);
     // No directory passed in: the mapping loads mapping.acl.directory itself.
-    const mapper = await createMapper(connector.mapping, schema, { baseDir: root, tenantId: 'tenant' });
+    // The sample syncs its teams as external groups: every team a record names must be one of them.
+    const mapper = await createMapper(connector.mapping, schema, {
+      baseDir: root,
+      tenantId: 'tenant',
+      syncsExternalGroups: true,
+    });
+    const externalGroups: ReadonlySet<string> = groupIds;
     const counts = { total: 0, team: 0, restricted: 0, public: 0, deny: 0, attachments: 0 };
     for await (const record of source.read()) {
       counts.total++;
-      const r = mapper.map(record);
+      const r = mapper.map(record, { externalGroups });
       if (!r.ok) throw new Error(r.reason.message);
+      expect(r.warnings, record.key).toEqual([]);
       const data = record.data!;
       const grants = r.item.acl.filter((e) => e.accessType === 'grant');
       if (data.visibility === 'team') {

@@ -21,9 +21,15 @@ describe('validateItem (the last gate before Graph)', () => {
   it('accepts a valid item', () => {
     expect(check(good)).toEqual([]);
   });
+  it('accepts item ids with - and _ (as Graph does), not other characters', () => {
+    for (const id of ['TSP-1', 'auth__slug', '2-rules-play-spfx', 'x'.repeat(128)])
+      expect(check({ ...good, id })).toEqual([]);
+  });
   it.each([
     [{ ...good, id: '' }, 'id:required'],
-    [{ ...good, id: 'a-b' }, 'id:id'],
+    [{ ...good, id: 'a.b' }, 'id:id'],
+    [{ ...good, id: 'a b' }, 'id:id'],
+    [{ ...good, id: 'a/b' }, 'id:id'],
     [{ ...good, id: 'a'.repeat(129) }, 'id:id'],
     [{ ...good, acl: [] }, 'acl:required'],
     [{ ...good, acl: [{ type: 'robot', value: 'x', accessType: 'grant' }] }, 'acl[0]:acl'],
