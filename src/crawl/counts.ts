@@ -18,7 +18,7 @@ export async function liveCounts(
   options: OperationOptions = {},
 ): Promise<CrawlCounts> {
   if (job.countsFinal) return job.counts;
-  const t = await state.items.counts(job.connectionId, job.crawlId, options);
+  const t = sentNothing(job) ? zeroTouchCounts() : await state.items.counts(job.connectionId, job.crawlId, options);
   const cp = job.checkpoint;
   return {
     ...zeroCounts(),
