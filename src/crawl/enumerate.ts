@@ -14,7 +14,9 @@
 import type { OperationOptions } from '../core/async.js';
 import { isAbortError, messageOf } from '../core/errors.js';
 import type { ExternalGroup } from '../config/model.js';
-import type { SourcePage, SourceRecord } from '../sources/types.js';
+import { duplicateItemIdReason, type MappedRecordRef } from '../mapping/duplicate-id.js';
+import { itemIdMigration } from '../mapping/item-id.js';
+import type { SourcePage } from '../sources/types.js';
 import { ConcurrencyError } from '../state/cursors.js';
 import type { PendingEntry } from '../state/items.js';
 import type { Checkpoint, CrawlJob } from '../state/jobs.js';
@@ -100,8 +102,15 @@ export async function runSlice(
       const groups: ExternalGroup[] = [];
       for await (const g of source.groups(abortSignal ? { signal: abortSignal } : {})) groups.push(g);
       await deps.syncGroups(groups, options);
+      await state.snapshots.saveGroupIds(
+        connectionId,
+        groups.map((g) => g.id),
+        options,
+      );
       logger.info('external groups synced', { connectionId, crawlId, groups: groups.length });
     }
+    // The mapping checks externalGroup ACL values against the groups the connector synced (fail closed).
+    const groupIds = source.capabilities.groups ? await state.snapshots.loadGroupIds(connectionId, options) : undefined;
     // The snapshot this crawl diffs against is pinned at its first page, so every slice sees the same one.
     let pinned = job.checkpoint.snapshot;
     if (!pinned) {
@@ -117,6 +126,7 @@ export async function runSlice(
       wanted: request.itemIds ? new Set(request.itemIds) : undefined,
       snapshot,
       seen,
+      ...(groupIds ? { externalGroups: new Set(groupIds) } : {}),
     };
 
     const pages = source.readPages({
@@ -147,6 +157,7 @@ export async function runSlice(
         unchanged: cp.unchanged + outcome.unchanged,
         rejected: cp.rejected + outcome.rejected,
         enqueued: cp.enqueued + outcome.enqueued,
+        moved: cp.moved + outcome.moved,
         enumMs: cp.enumMs + (now - pageStart),
         stalls: 0,
         ...(page.progress ? { progress: page.progress } : {}),
@@ -254,6 +265,8 @@ interface PageContext {
   snapshot: Snapshot;
   /** One bit per snapshot entry: this crawl read a record of that item. */
   seen: Uint8Array;
+  /** The external group ids synced last (for the mapping's ACL check). */
+  externalGroups?: ReadonlySet<string>;
 }
 
 interface PageOutcome {
@@ -263,6 +276,8 @@ interface PageOutcome {
   enqueued: number;
   /** Snapshot positions this page marked seen. */
   seenPositions: number[];
+  /** Items moved to a new id format (their old id is deleted by this crawl). */
+  moved: number;
 }
 
 interface Candidate {
@@ -283,20 +298,18 @@ interface Rejection {
   kind?: string;
 }
 
-function recordWhere(record: SourceRecord): string {
-  return record.position ? `record ${record.key} (${record.position})` : `record ${record.key}`;
-}
-
 async function processPage(ctx: PageContext, page: SourcePage, options: OperationOptions): Promise<PageOutcome> {
   const { deps, job, snapshot, seen } = ctx;
   const { connectionId, state } = deps;
   const { crawlId } = job;
   const pageNo = job.checkpoint.pages;
-  const out: PageOutcome = { enumerated: 0, unchanged: 0, rejected: 0, enqueued: 0, seenPositions: [] };
+  const out: PageOutcome = { enumerated: 0, unchanged: 0, rejected: 0, enqueued: 0, seenPositions: [], moved: 0 };
+  /** Old ids of items whose id format changed between connector versions: deleted as part of this crawl. */
+  const moves: string[] = [];
   const rejections: Rejection[] = [];
   const candidates: Candidate[] = [];
-  /** Items of this page, by key: their record's position (duplicates within the page). */
-  const inPage = new Map<string, string>();
+  /** Items of this page, by key: the record that produced each (duplicates within the page). */
+  const inPage = new Map<string, MappedRecordRef>();
   const force = ctx.request.force;
   for (let index = 0; index < page.records.length; index++) {
     const record = page.records[index]!;
@@ -310,7 +323,7 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       });
       continue;
     }
-    const result = deps.mapper.map(record);
+    const result = deps.mapper.map(record, ctx.externalGroups ? { externalGroups: ctx.externalGroups } : undefined);
     // Mode `items`: only the listed records count, named by source key, source id or item id.
     if (ctx.wanted) {
       const w = ctx.wanted;
@@ -327,18 +340,38 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
     }
     const item = result.item;
     const k = itemKeyOf(item.id);
-    const where = recordWhere(record);
+    const self: MappedRecordRef = {
+      key: record.key,
+      itemId: item.id,
+      ...(record.position ? { position: record.position } : {}),
+    };
     const dupOf = inPage.get(k.key);
     if (dupOf !== undefined) {
-      rejections.push(duplicate(record, item.id, dupOf));
+      rejections.push(duplicate(self, dupOf));
       continue;
     }
     const i = snapshot.indexOf(k.hi, k.lo);
     if (i >= 0 && getBit(seen, i)) {
-      rejections.push(duplicate(record, item.id, `an earlier page of this crawl (before page ${pageNo + 1})`));
+      // The first record was unchanged (it left no trace but the seen bit): say where it was, as far as known.
+      rejections.push(
+        duplicate(self, { key: `read earlier in this crawl (before page ${pageNo + 1})`, itemId: item.id }),
+      );
       continue;
     }
-    inPage.set(k.key, where);
+    inPage.set(k.key, self);
+    // An id whose format changed since an earlier connector version (`TSP-1` was `b32krjvaljr`): the old id is
+    // deleted by this crawl — a planned move, not a sweep candidate, so the ratio guard never mistakes a format
+    // change for a source that lost its records.
+    const migration = itemIdMigration(result.sourceId);
+    if (migration && migration.currentId === item.id) {
+      const old = itemKeyOf(migration.previousId);
+      const j = old.key !== k.key ? snapshot.indexOf(old.hi, old.lo) : -1;
+      if (j >= 0 && !getBit(seen, j)) {
+        setBit(seen, j);
+        out.seenPositions.push(j);
+        moves.push(migration.previousId);
+      }
+    }
     for (const w of result.warnings)
       deps.logger.warn('mapping warning', { connectionId, crawlId, recordKey: record.key, warning: w });
     // Attachments: fingerprinted (not extracted) here, so an edited file changes the hash; the ingest extracts.
@@ -389,6 +422,7 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       pos: c.pos,
       known: c.known,
       force,
+      record: { key: c.recordKey, ...(c.position ? { position: c.position } : {}) },
     }));
     const marks = await state.items.markPending(connectionId, crawlId, entries, options);
     const send: ItemMessage[] = [];
@@ -424,6 +458,8 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       out.enqueued += send.length;
     }
   }
+  if (moves.length) out.moved += await sendMoves(deps, job, moves, options);
+  out.enqueued += moves.length;
   for (const r of rejections)
     await state.deadLetters.addRejection(
       {
@@ -445,13 +481,46 @@ function describePos(pos: string): string {
   return page !== undefined && index !== undefined ? `page ${Number(page) + 1}, record ${Number(index) + 1}` : pos;
 }
 
-function duplicate(record: SourceRecord, itemId: string, first: string): Rejection {
+/** A second record of this crawl with an item id (compared ignoring case) some record already produced. */
+function duplicate(second: MappedRecordRef, first: MappedRecordRef): Rejection {
   return {
-    recordKey: record.key,
+    recordKey: second.key,
     kind: 'dup',
-    ...(record.position ? { position: record.position } : {}),
-    reasons: [
-      `${recordWhere(record)}: field "id": item id ${itemId} was already produced by ${first} (rule: unique-id; item ids are compared without regard to case)`,
-    ],
+    ...(second.position ? { position: second.position } : {}),
+    reasons: [duplicateItemIdReason(first, second).message],
   };
+}
+
+/** Delete the old ids of moved items (their new ids are being written by this crawl). Returns how many. */
+async function sendMoves(
+  deps: PipelineDeps,
+  job: CrawlJob,
+  oldIds: string[],
+  options: OperationOptions,
+): Promise<number> {
+  const { state, connectionId } = deps;
+  const marks = await state.items.markPending(
+    connectionId,
+    job.crawlId,
+    oldIds.map((itemId) => ({ itemId, hash: '', op: 'delete' as const, known: true })),
+    options,
+  );
+  const msgs: ItemMessage[] = [];
+  for (const itemId of oldIds) {
+    const m = marks.get(itemKeyOf(itemId).key);
+    if (!m || (m.status !== 'marked' && m.status !== 'again')) continue;
+    msgs.push({
+      v: 1,
+      op: 'delete',
+      connectionId,
+      itemId,
+      crawlId: job.crawlId,
+      generation: job.generation,
+      hash: '',
+      attempt: 0,
+      ...(m.etag ? { etag: m.etag } : {}),
+    });
+  }
+  if (msgs.length) await state.queue.sendBatch(msgs, options);
+  return oldIds.length;
 }

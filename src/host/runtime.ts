@@ -104,6 +104,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
 
   // The mapper loads mapping.acl.directory itself (with errors that name the field and the file).
   const mapper = await createMapper(definition.mapping, definition.schema.properties, {
+    // With groups synced by the connector, an ACL naming a group that is not among them is unresolved.
+    syncsExternalGroups: definition.source.groups !== undefined,
     baseDir,
     ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
   });

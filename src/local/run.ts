@@ -222,8 +222,10 @@ export function reconciliationTable(
   attachments?: { extracted: number; failed: number },
 ): string {
   const c = job.counts;
-  const sweepDeletes = Math.max(0, c.enqueued - (c.enumerated - c.unchanged - c.rejected));
-  const recordSide = c.ingested + c.unchanged + c.rejected + c.deadLettered + c.superseded + c.deleted - sweepDeletes;
+  // Deletes the crawl sent besides its records' upserts: the sweep's, and the old ids of moved items.
+  const sweepDeletes = Math.max(0, c.enqueued - (c.enumerated - c.unchanged - c.rejected) - c.moved);
+  const otherDeletes = sweepDeletes + c.moved;
+  const recordSide = c.ingested + c.unchanged + c.rejected + c.deadLettered + c.superseded + c.deleted - otherDeletes;
   const ok = c.enumerated === recordSide;
   const row = (k: string, v: number | string, note = '') => `  ${k.padEnd(14)} ${String(v).padStart(8)}  ${note}`;
   return [
@@ -235,6 +237,7 @@ export function reconciliationTable(
     row('dead-lettered', c.deadLettered, "Graph refused them (with Graph's error)"),
     row('superseded', c.superseded, 'replaced by a newer crawl before they settled'),
     row('deleted', c.deleted, 'removed from Graph by the sweep'),
+    ...(c.moved ? [row('moved', c.moved, 'ids whose format changed: the old id deleted, the new one written')] : []),
     ...(writes
       ? [row('graph writes', `${writes.puts}/${writes.deletes}`, 'PUT/DELETE requests the emulator answered 2xx')]
       : []),
@@ -248,7 +251,7 @@ export function reconciliationTable(
         ]
       : []),
     `  check: ${c.enumerated} enumerated = ${c.ingested} + ${c.unchanged} + ${c.rejected} + ${c.deadLettered} + ${c.superseded}` +
-      `${c.deleted - sweepDeletes ? ` + ${c.deleted - sweepDeletes}` : ''} ${ok ? '✓' : '✗ MISMATCH'}`,
+      `${c.deleted - otherDeletes ? ` + ${c.deleted - otherDeletes}` : ''} ${ok ? '✓' : '✗ MISMATCH'}`,
   ].join('\n');
 }
 

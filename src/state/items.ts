@@ -55,8 +55,12 @@ export interface LedgerItem {
   pendingCrawlId?: string;
   pendingHash?: string;
   pendingOp?: ItemOp;
+  /** The id the pending operation names (its case may differ from `itemId`). */
+  pendingItemId?: string;
   /** `${crawlId}@${position}` of the record that produced the latest operation (duplicate detection). */
   crawlPos?: string;
+  /** That record's source key and position (JSON), for the duplicate's reason. */
+  crawlRecord?: string;
   settledCrawlId?: string;
   fence?: Fence;
   /** When dead-lettered: the hash that failed and why. */
@@ -103,6 +107,8 @@ export interface PendingEntry {
   op: ItemOp;
   /** Where the record was read (`${page}:${index}`): tells a re-read page apart from a duplicate id. */
   pos?: string;
+  /** The record that produced it (its source key and position), named when a later record duplicates its id. */
+  record?: { key: string; position?: string };
   /** The snapshot knows the item (its row most likely exists): read before writing instead of inserting. */
   known?: boolean;
   /** Re-send even when the ledger says Graph already holds this hash. */
@@ -126,6 +132,8 @@ export interface PendingResult {
   /** The item row's ETag after the write (for the message, so the ingest's fence needs no read). */
   etag?: string;
   firstPos?: string;
+  /** For a duplicate: the record that produced the id first in this crawl. */
+  first?: { key: string; position?: string; itemId: string };
   /** Graph holds the item under an id that differs in case: delete that id before writing the new one. */
   previousItemId?: string;
 }
@@ -354,6 +362,7 @@ export class ItemStore {
             pendingOp: e.op,
             pendingItemId: e.itemId,
             crawlPos: e.pos ? `${crawlId}@${e.pos}` : `${crawlId}@`,
+            crawlRecord: e.record ? JSON.stringify(e.record).slice(0, 2000) : '',
             updatedAt: at,
           };
           actions.push(['update', patch, 'Merge', { etag: row.etag }]);
@@ -708,11 +717,19 @@ function touchKey(crawlId: string, key: string): string {
 
 function newItemRow(
   pk: string,
-  e: { key: string; itemId: string; hash: string; op: ItemOp; pos?: string },
+  e: {
+    key: string;
+    itemId: string;
+    hash: string;
+    op: ItemOp;
+    pos?: string;
+    record?: { key: string; position?: string };
+  },
   crawlId: string,
   at: string,
 ): Entity {
   return {
+    ...(e.record ? { crawlRecord: JSON.stringify(e.record).slice(0, 2000) } : {}),
     partitionKey: pk,
     rowKey: e.key,
     itemId: e.itemId,
@@ -780,12 +797,27 @@ function decidePending(
   row: LedgerItem | undefined,
   e: PendingEntry,
   crawlId: string,
-): { status: PendingStatus; firstPos?: string } {
+): { status: PendingStatus; firstPos?: string; first?: PendingResult['first'] } {
   if (!row) return { status: 'marked' };
   const mine = row.crawlPos?.startsWith(`${crawlId}@`) === true;
   if (mine && e.pos !== undefined) {
     const first = row.crawlPos!.slice(crawlId.length + 1);
-    if (first !== '' && first !== e.pos) return { status: 'duplicate', firstPos: first };
+    if (first !== '' && first !== e.pos) {
+      let rec: { key?: unknown; position?: unknown } = {};
+      try {
+        rec = row.crawlRecord ? (JSON.parse(row.crawlRecord) as typeof rec) : {};
+      } catch {
+        /* an unreadable note names no record */
+      }
+      const itemId = row.pendingCrawlId === crawlId ? (row.pendingItemId ?? row.itemId) : row.itemId;
+      return {
+        status: 'duplicate',
+        firstPos: first,
+        ...(typeof rec.key === 'string'
+          ? { first: { key: rec.key, itemId, ...(typeof rec.position === 'string' ? { position: rec.position } : {}) } }
+          : {}),
+      };
+    }
   }
   if (row.pendingCrawlId === crawlId) {
     if (row.pendingHash === e.hash && row.pendingOp === e.op) return { status: 'again' };
@@ -866,7 +898,16 @@ function toItem(connectionId: string, e: Entity): LedgerItem {
     version,
     etag: e.etag ?? '',
   };
-  for (const k of ['pendingCrawlId', 'pendingHash', 'crawlPos', 'settledCrawlId', 'failedHash', 'lastError'] as const) {
+  for (const k of [
+    'pendingCrawlId',
+    'pendingHash',
+    'crawlPos',
+    'crawlRecord',
+    'pendingItemId',
+    'settledCrawlId',
+    'failedHash',
+    'lastError',
+  ] as const) {
     const v = str(e[k]);
     if (v !== undefined) item[k] = v;
   }

@@ -255,6 +255,28 @@ export class SnapshotStore {
       await this.container.getBlobClient(b.name).deleteIfExists(options);
   }
 
+  // ------------------------------------------------------------------ the synced external group ids
+
+  /** Record the external group ids the connector synced last (every crawl's mapping checks ACLs against them). */
+  async saveGroupIds(connectionId: string, ids: readonly string[], options: OperationOptions = {}): Promise<void> {
+    const body = Buffer.from(JSON.stringify({ syncedAt: new Date(this.now()).toISOString(), ids }), 'utf8');
+    await this.container.getBlockBlobClient(`groups/${connectionId}.json`).uploadData(body, options);
+  }
+
+  /** The external group ids synced last, or undefined when the connector never synced any. */
+  async loadGroupIds(connectionId: string, options: OperationOptions = {}): Promise<string[] | undefined> {
+    try {
+      const buf = await this.container
+        .getBlobClient(`groups/${connectionId}.json`)
+        .downloadToBuffer(undefined, undefined, options);
+      const v = JSON.parse(buf.toString('utf8')) as { ids?: unknown };
+      return Array.isArray(v.ids) ? v.ids.filter((x): x is string => typeof x === 'string') : undefined;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
   // ------------------------------------------------------------------ a crawl's seen bitmaps
 
   seenBlob(connectionId: string, crawlId: string, pages: number): string {
