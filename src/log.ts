@@ -86,10 +86,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     const all = redactValue({ ...base, ...fields }) as LogFields;
     if (options.pretty) {
       const extra = Object.entries(all)
+        .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
       write(`${lvl.padEnd(5)} ${redact(msg)}${extra ? '  ' + extra : ''}`);
     } else {
+      // JSON.stringify leaves undefined fields out.
       write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: redact(msg), ...all }));
     }
   };

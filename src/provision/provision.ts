@@ -6,13 +6,14 @@
  */
 import { sleep, type OperationOptions } from '../core/async.js';
 import { ConnectorError } from '../core/errors.js';
-import type { ExternalGroup } from '../config/model.js';
+import type { ExternalGroup, ExternalGroupMember } from '../config/model.js';
 import type { ConnectorDefinition } from '../config/definition.js';
 import { toGraphSchema } from '../config/definition.js';
 import type { GraphConnectorClient } from '../graph/client.js';
 import { GraphAuthError, GraphError, permissionFor } from '../graph/errors.js';
 import type { ExternalConnection, ExternalConnectionCreate } from '../graph/types.js';
 import { redact, type Logger } from '../log.js';
+import { encodeExternalGroupId } from '../mapping/item-id.js';
 import type { ProvisionState, ProvisionStore, SyncedGroup } from '../state/provision-store.js';
 import { diffSchema } from './schema-diff.js';
 
@@ -365,13 +366,13 @@ export async function runProvisionStep(
             try {
               await deps.graph.createGroup(
                 cid,
-                { id: g.id, displayName: g.displayName, description: g.description },
+                { id: gid(g.id), displayName: g.displayName, description: g.description },
                 o,
               );
               created++;
             } catch (e) {
               if (!(e instanceof GraphError && e.status === 409)) throw e;
-              await deps.graph.updateGroup(cid, g.id, { displayName: g.displayName, description: g.description }, o);
+              await deps.graph.updateGroup(cid, gid(g.id), { displayName: g.displayName, description: g.description }, o);
               updated++;
             }
             synced[g.id] = { displayName: g.displayName, description: g.description, members: [] };
@@ -379,7 +380,7 @@ export async function runProvisionStep(
             (have.displayName ?? '') !== (g.displayName ?? '') ||
             (have.description ?? '') !== (g.description ?? '')
           ) {
-            await deps.graph.updateGroup(cid, g.id, { displayName: g.displayName, description: g.description }, o);
+            await deps.graph.updateGroup(cid, gid(g.id), { displayName: g.displayName, description: g.description }, o);
             synced[g.id] = { ...have, displayName: g.displayName, description: g.description };
             updated++;
           }
@@ -388,7 +389,7 @@ export async function runProvisionStep(
           for (const m of g.members) {
             if (members.has(memberKey(m))) continue;
             try {
-              await deps.graph.addMember(cid, g.id, m, o);
+              await deps.graph.addMember(cid, gid(g.id), memberForGraph(m), o);
             } catch (e) {
               if (!(e instanceof GraphError && e.status === 409)) throw e;
             }
@@ -398,7 +399,7 @@ export async function runProvisionStep(
           }
           for (const k of [...members]) {
             if (wantMembers.has(k)) continue;
-            await deps.graph.removeMember(cid, g.id, k.slice(k.indexOf(':') + 1), o);
+            await deps.graph.removeMember(cid, gid(g.id), memberIdForGraph(k), o);
             members.delete(k);
             entry.members = [...members];
             removed++;
@@ -407,7 +408,7 @@ export async function runProvisionStep(
         const wanted = new Set(desired.map((g) => g.id));
         for (const id of Object.keys(synced)) {
           if (wanted.has(id)) continue;
-          await deps.graph.deleteGroup(cid, id, o);
+          await deps.graph.deleteGroup(cid, gid(id), o);
           delete synced[id];
           deleted++;
         }
@@ -528,4 +529,22 @@ export async function runProvisionToCompletion(
     });
   }
   return state;
+}
+
+/**
+ * External group ids travel to Graph in the form the ACL entries carry (letters and digits; anything else encoded,
+ * see mapping/item-id.ts); the provisioning state keeps the source's ids.
+ */
+const gid = encodeExternalGroupId;
+
+function memberForGraph(m: ExternalGroupMember): ExternalGroupMember {
+  return m.type === 'externalGroup' ? { ...m, id: gid(m.id) } : m;
+}
+
+/** A member key (`type:id`) as Graph knows the member's id. */
+function memberIdForGraph(key: string): string {
+  const i = key.indexOf(':');
+  const type = key.slice(0, i);
+  const id = key.slice(i + 1);
+  return type === 'externalGroup' ? gid(id) : id;
 }

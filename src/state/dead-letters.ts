@@ -150,9 +150,10 @@ export class DeadLetterStore {
         await sleep(conflictDelayMs(attempt), options);
       }
     }
-    this.log.warn('dead letter recorded', {
+    this.log.warn(input.op === 'reject' ? 'record rejected' : 'dead letter recorded', {
       connectionId: input.connectionId,
-      itemId: input.op === 'reject' ? undefined : input.itemId,
+      ...(input.op === 'reject' ? { recordKey: input.itemId } : { itemId: input.itemId }),
+      ...(input.position ? { position: input.position } : {}),
       crawlId: input.crawlId,
       op: input.op,
       ...(input.status ? { status: input.status } : {}),

@@ -34,3 +34,16 @@ describe('structured logger', () => {
     expect(redact('nothing to hide here')).toBe('nothing to hide here');
   });
 });
+
+describe('pretty lines', () => {
+  it('leave undefined fields out (no "status=undefined" on a rejected record)', async () => {
+    const { createLogger } = await import('../../src/log.js');
+    const lines: string[] = [];
+    createLogger({ pretty: true, write: (l) => lines.push(l) }).warn('record rejected', {
+      recordKey: 'T1',
+      status: undefined,
+      code: undefined,
+    });
+    expect(lines[0]).toBe('warn  record rejected  recordKey=T1');
+  });
+});
