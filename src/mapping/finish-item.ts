@@ -86,7 +86,8 @@ export function finishItem(draft: ItemDraft, policy: ItemPolicy): MapResult {
   if (draft.content) item.content = draft.content;
 
   const cap = policy.maxItemBytes;
-  let size = itemBytes(item);
+  // Serialising every item to measure it costs more than the rest of the mapping: an upper bound decides first.
+  let size = itemBytesAtMost(item) <= cap ? 0 : itemBytes(item);
   if (size > cap) {
     if (policy.overflow === 'truncate' && item.content) {
       const full = item.content.value;
@@ -117,6 +118,26 @@ export function finishItem(draft: ItemDraft, policy: ItemPolicy): MapResult {
 }
 
 const itemBytes = (item: ExternalItem) => Buffer.byteLength(JSON.stringify(item), 'utf8');
+
+/**
+ * An upper bound of {@link itemBytes} without serialising: every string counted as if each of its characters took
+ * the most JSON can make of it (6 bytes, a `\u` escape), plus generous room for keys, quotes and punctuation.
+ */
+export function itemBytesAtMost(item: ExternalItem): number {
+  return 64 + boundOf(item.id) + boundOf(item.acl) + boundOf(item.properties) + boundOf(item.content);
+}
+
+function boundOf(v: unknown): number {
+  if (typeof v === 'string') return 6 * v.length + 2;
+  if (v === null || typeof v !== 'object') return 32;
+  let n = 2;
+  if (Array.isArray(v)) {
+    for (const x of v) n += boundOf(x) + 1;
+    return n;
+  }
+  for (const k in v as Record<string, unknown>) n += 6 * k.length + 4 + boundOf((v as Record<string, unknown>)[k]);
+  return n;
+}
 
 // UTF-8 bytes one code unit takes inside a JSON string.
 function jsonCharBytes(code: number): number {

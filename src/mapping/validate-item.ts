@@ -16,11 +16,20 @@ export interface ItemProblem {
 const ISO_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z$/;
 const ACL_TYPES = new Set(['user', 'group', 'everyone', 'everyoneExceptGuests', 'externalGroup']);
 
+const str = (x: unknown) => typeof x === 'string';
+const int = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x);
+const dbl = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+const dt = (x: unknown) => typeof x === 'string' && ISO_Z.test(x);
+
+/** The schema's properties by name, built once per schema (a crawl validates every record against one schema). */
+const byNameCache = new WeakMap<readonly SchemaProperty[], Map<string, SchemaProperty>>();
+function propertiesByName(schema: readonly SchemaProperty[]): Map<string, SchemaProperty> {
+  let m = byNameCache.get(schema);
+  if (!m) byNameCache.set(schema, (m = new Map(schema.map((p) => [p.name, p]))));
+  return m;
+}
+
 function valueMatches(type: PropertyType, v: unknown): boolean {
-  const str = (x: unknown) => typeof x === 'string';
-  const int = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x);
-  const dbl = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
-  const dt = (x: unknown) => typeof x === 'string' && ISO_Z.test(x);
   const all = (f: (x: unknown) => boolean) => Array.isArray(v) && v.every(f);
   switch (type) {
     case 'string':
@@ -99,7 +108,7 @@ export function validateItem(
     out.push({ field: 'properties', rule: 'required', message: 'the item has no properties object' });
     return out;
   }
-  const byName = new Map(schema.map((p) => [p.name, p]));
+  const byName = propertiesByName(schema);
   let count = 0;
   for (const [key, v] of Object.entries(props)) {
     const at = key.indexOf('@');

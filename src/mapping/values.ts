@@ -129,6 +129,10 @@ function toBoolean(v: unknown): CoercionResult {
 
 /** ISO 8601 → UTC `...Z`. A value without an offset is taken as UTC. Calendar-checked. */
 export function normaliseDateTime(v: unknown): CoercionResult {
+  if (typeof v === 'string') {
+    const fast = canonicalUtc(v);
+    if (fast !== undefined) return { ok: true, value: fast };
+  }
   if (v instanceof Date) {
     return Number.isNaN(v.getTime())
       ? { ok: false, rule: 'type', message: 'invalid Date' }
@@ -165,6 +169,44 @@ export function normaliseDateTime(v: unknown): CoercionResult {
   if (Number.isNaN(date.getTime()))
     return { ok: false, rule: 'range', message: `dateTime ${describe(v)} is out of range` };
   return { ok: true, value: date.toISOString() };
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Two decimal digits at `i` (or NaN). */
+function two(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+}
+
+/**
+ * The common case without a regular expression or a Date: a UTC timestamp already in `toISOString` form
+ * (`YYYY-MM-DDTHH:MM:SS.sssZ`, or without milliseconds) with a real calendar date gives itself back (with `.000`
+ * added). Anything else (offsets, other precisions, years before 1000) returns undefined: the full parser decides.
+ */
+function canonicalUtc(s: string): string | undefined {
+  const n = s.length;
+  if (n !== 20 && n !== 24) return undefined;
+  if (s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':' || s[n - 1] !== 'Z')
+    return undefined;
+  if (n === 24 && s[19] !== '.') return undefined;
+  const year = two(s, 0) * 100 + two(s, 2);
+  const month = two(s, 5);
+  const day = two(s, 8);
+  const hour = two(s, 11);
+  const minute = two(s, 14);
+  const second = two(s, 17);
+  if (!(year >= 1000) || !(month >= 1 && month <= 12) || !(hour <= 23) || !(minute <= 59) || !(second <= 59))
+    return undefined;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
+  if (!(day >= 1 && day <= days)) return undefined;
+  if (n === 20) return `${s.slice(0, 19)}.000Z`;
+  const ms = s.charCodeAt(20) - 48;
+  const ms2 = two(s, 21);
+  if (!(ms >= 0 && ms <= 9) || Number.isNaN(ms2)) return undefined;
+  return s;
 }
 
 function scalar(v: unknown, type: PropertyType): CoercionResult {
