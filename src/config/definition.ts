@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, problem, warning, type ConfigProblem } from './problems.js';
 import { validateMappingDefinition, type MappingCheckContext, type MappingDefinition } from './mapping-definition.js';
-import { validateSourceDefinition, type SourceDefinition } from './source-definition.js';
+import { validateSourceDefinition, type SourceDefinition } from '../sources/registry.js';
 import {
   CONTENT_CATEGORIES,
   LABELS,
@@ -59,7 +59,7 @@ export interface ConnectorDefinition {
   $schema?: string;
   connection: ConnectionDefinition;
   schema: SchemaDefinition;
-  /** Validated by src/config/source-definition.ts. */
+  /** Validated by the source type's own validator (src/sources/registry.ts). */
   source: SourceDefinition;
   /** Validated by src/config/mapping-definition.ts. */
   mapping: MappingDefinition;
@@ -625,8 +625,8 @@ export async function loadConnectorDefinition(
   return { definition: value as ConnectorDefinition, warnings: problems };
 }
 
-/** Validators for `source` and `mapping` (owned by src/config/source-definition.ts and mapping-definition.ts). */
+/** Validators for `source` and `mapping` (owned by the source registry, src/sources/registry.ts, and mapping-definition.ts). */
 export const defaultValidators: DefinitionValidators = {
-  source: validateSourceDefinition,
+  source: (value, path) => validateSourceDefinition(value, path),
   mapping: validateMappingDefinition,
 };

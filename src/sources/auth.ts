@@ -6,10 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { AuthDefinition } from '../config/source-definition.js';
+import type { OperationOptions } from '../core/async.js';
+import { parseRetryAfter, sleep } from '../core/async.js';
 import { registerSecret } from '../log.js';
 import type { AuthProvider } from './http.js';
-import { parseRetryAfter, sleep } from './http.js';
+import type { AuthDefinition } from './rest/definition.js';
 import type { SourceDeps } from './types.js';
 import { displayUrl, SourceError } from './types.js';
 
@@ -19,7 +20,7 @@ async function secret(deps: SourceDeps, name: string, signal?: AbortSignal): Pro
     value = await deps.secrets.get(name, { abortSignal: signal });
   } catch (e) {
     throw new SourceError(
-      'auth',
+      'SourceAuth',
       `cannot read secret "${name}" (${deps.secrets.describe(name)}): ${(e as Error).message}`,
       {
         cause: e,
@@ -62,13 +63,13 @@ async function tokenRequest(
       });
     } catch (e) {
       if (signal?.aborted)
-        throw new SourceError('aborted', `token request to ${shown} aborted`, { url: shown, cause: e });
+        throw new SourceError('SourceAborted', `token request to ${shown} aborted`, { url: shown, cause: e });
       failure = e;
     }
     const transient = failure !== undefined || (res !== undefined && (res.status === 429 || res.status >= 500));
     if (!transient || attempt >= 3) {
       if (failure !== undefined) {
-        throw new SourceError('auth', `token request to ${shown} failed: ${(failure as Error).message}`, {
+        throw new SourceError('SourceAuth', `token request to ${shown} failed: ${(failure as Error).message}`, {
           url: shown,
           retryable: true,
           cause: failure,
@@ -81,9 +82,13 @@ async function tokenRequest(
     if (wait > 60_000) break;
     await res?.body?.cancel();
     deps.logger.warn('token request will be retried', { url: shown, status: res?.status, attempt, waitMs: wait });
-    await sleep(wait, signal);
+    try {
+      await sleep(wait, { abortSignal: signal });
+    } catch (e) {
+      throw new SourceError('SourceAborted', `token request to ${shown} aborted`, { url: shown, cause: e });
+    }
   }
-  if (!res) throw new SourceError('auth', `token request to ${shown} failed`, { url: shown });
+  if (!res) throw new SourceError('SourceAuth', `token request to ${shown} failed`, { url: shown });
   let body: TokenResponse;
   try {
     body = (await res.json()) as TokenResponse;
@@ -96,7 +101,7 @@ async function tokenRequest(
         ? `${body.error}${typeof body.error_description === 'string' ? ` (${body.error_description})` : ''}`
         : 'no access_token in the response';
     throw new SourceError(
-      'auth',
+      'SourceAuth',
       `token endpoint ${shown} returned ${res.status}: ${why}; check source.auth and its secrets`,
       {
         status: res.status,
@@ -131,7 +136,7 @@ async function makeDispatcher(
     try {
       connect.ca = await readFile(file, 'utf8');
     } catch (e) {
-      throw new SourceError('config', `cannot read source.caPath ${file}: ${(e as Error).message}`, { cause: e });
+      throw new SourceError('SourceConfig', `cannot read source.caPath ${file}: ${(e as Error).message}`, { cause: e });
     }
   }
   if (auth?.type === 'clientCertificate') {
@@ -143,7 +148,7 @@ async function makeDispatcher(
       try {
         connect.pfx = await readFile(file);
       } catch (e) {
-        throw new SourceError('config', `cannot read source.auth.pfxPath ${file}: ${(e as Error).message}`, {
+        throw new SourceError('SourceConfig', `cannot read source.auth.pfxPath ${file}: ${(e as Error).message}`, {
           cause: e,
         });
       }
@@ -155,7 +160,7 @@ async function makeDispatcher(
     return new Agent({ connect });
   } catch (e) {
     throw new SourceError(
-      'auth',
+      'SourceAuth',
       `cannot load the client certificate: ${(e as Error).message}; check the PKCS#12 and its passphrase`,
       {
         cause: e,
@@ -271,7 +276,7 @@ export function createAuthProvider(
           currentRefresh = t.refreshToken;
           if (deps.secretWriter) {
             try {
-              await deps.secretWriter(a.refreshTokenSecret, t.refreshToken, { signal });
+              await deps.secretWriter(a.refreshTokenSecret, t.refreshToken, { abortSignal: signal });
               deps.secrets.invalidate(a.refreshTokenSecret);
               deps.logger.info('stored the rotated refresh token', { secret: a.refreshTokenSecret });
             } catch (e) {
@@ -305,7 +310,8 @@ export function createAuthProvider(
   }
 
   return {
-    async prepare(signal) {
+    async prepare(options?: OperationOptions | AbortSignal) {
+      const signal = options instanceof AbortSignal ? options : options?.abortSignal;
       const [h, d] = await Promise.all([headers(signal), dispatcher(signal)]);
       return { headers: h, dispatcher: d };
     },

@@ -1,15 +1,23 @@
 /**
  * HTTP for sources: retries on 408/429/5xx and network errors, honouring Retry-After (never sooner),
  * within a bounded attempt count and a per-read wait budget. Everything else fails with a typed SourceError.
+ * Waiting and backoff come from src/core/async.ts.
  */
 import type { Dispatcher } from 'undici';
-import type { RetryDefinition } from '../config/source-definition.js';
+import type { OperationOptions } from '../core/async.js';
+import { backoffDelay, parseRetryAfter, retryAfterWithJitter, sleep } from '../core/async.js';
+import type { RetryDefinition } from './rest/definition.js';
 import type { SourceDeps } from './types.js';
 import { displayUrl, SourceError } from './types.js';
 
 export interface AuthProvider {
-  /** Request headers (and a TLS dispatcher for client certificates). */
-  prepare(signal?: AbortSignal): Promise<{ headers: Record<string, string>; dispatcher?: Dispatcher }>;
+  /**
+   * Request headers (and a TLS dispatcher for client certificates). A bare AbortSignal is still accepted from
+   * callers that have not moved to the options bag.
+   */
+  prepare(
+    options?: OperationOptions | AbortSignal,
+  ): Promise<{ headers: Record<string, string>; dispatcher?: Dispatcher }>;
   /** Called on a 401: drop cached credentials; true when a retry may succeed. */
   onUnauthorized(): Promise<boolean>;
 }
@@ -19,9 +27,8 @@ export interface RetryBudget {
   remainingMs: number;
 }
 
-export interface RequestContext {
+export interface RequestContext extends OperationOptions {
   deps: SourceDeps;
-  signal?: AbortSignal;
   retry?: RetryDefinition;
   budget?: RetryBudget;
   auth?: AuthProvider;
@@ -32,47 +39,34 @@ export interface RequestContext {
 }
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+const MAX_BACKOFF_MS = 60_000;
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((ok, fail) => {
-    if (signal?.aborted) {
-      fail(new SourceError('aborted', 'read aborted'));
-      return;
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      ok();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      fail(new SourceError('aborted', 'read aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.ceil(Number(v) * 1000);
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+/** `sleep` from the toolkit, with an abort reported as a SourceError. */
+async function wait(ms: number, abortSignal: AbortSignal | undefined, shown: string): Promise<void> {
+  try {
+    await sleep(ms, { abortSignal });
+  } catch (e) {
+    if (abortSignal?.aborted)
+      throw new SourceError('SourceAborted', `request to ${shown} aborted`, { url: shown, cause: e });
+    throw e;
+  }
 }
 
 export async function requestWithRetry(url: string, init: RequestInit, ctx: RequestContext): Promise<Response> {
   const doFetch = ctx.deps.fetch ?? fetch;
   const maxAttempts = ctx.retry?.maxAttempts ?? 5;
-  const base = ctx.retry?.baseDelayMs ?? 500;
+  const backoff = { baseMs: ctx.retry?.baseDelayMs ?? 500, maxMs: MAX_BACKOFF_MS };
   const budget = ctx.budget ?? { remainingMs: (ctx.retry?.budgetSeconds ?? 300) * 1000 };
+  const abortSignal = ctx.abortSignal;
   const shown = displayUrl(url);
+  const method = init.method ?? 'GET';
   let reauthed = false;
   for (let attempt = 1; ; attempt++) {
-    if (ctx.signal?.aborted) throw new SourceError('aborted', `request to ${shown} aborted`, { url: shown });
-    const prepared = ctx.auth ? await ctx.auth.prepare(ctx.signal) : { headers: {} };
+    if (abortSignal?.aborted) throw new SourceError('SourceAborted', `request to ${shown} aborted`, { url: shown });
+    const prepared = ctx.auth ? await ctx.auth.prepare({ abortSignal }) : { headers: {} };
     const dispatcher = prepared.dispatcher ?? ctx.dispatcher;
     const timeout = AbortSignal.timeout(ctx.timeoutMs ?? 60_000);
-    const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+    const signal = abortSignal ? AbortSignal.any([abortSignal, timeout]) : timeout;
     let res: Response | undefined;
     let failure: string;
     try {
@@ -88,14 +82,14 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
         ...(dispatcher ? { dispatcher } : {}),
       });
     } catch (e) {
-      if (ctx.signal?.aborted)
-        throw new SourceError('aborted', `request to ${shown} aborted`, { url: shown, cause: e });
+      if (abortSignal?.aborted)
+        throw new SourceError('SourceAborted', `request to ${shown} aborted`, { url: shown, cause: e });
       const err = e as Error & { cause?: { code?: string; message?: string } };
       failure = timeout.aborted
         ? `timed out after ${ctx.timeoutMs ?? 60_000} ms`
         : `${err.cause?.code ?? err.cause?.message ?? err.message}`;
       if (attempt >= maxAttempts) {
-        throw new SourceError('network', `request to ${shown} failed after ${attempt} attempts: ${failure}`, {
+        throw new SourceError('SourceNetwork', `request to ${shown} failed after ${attempt} attempts: ${failure}`, {
           url: shown,
           retryable: true,
           cause: e,
@@ -113,46 +107,62 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
         }
       }
       const detail = await errorDetail(res);
+      const authFailure = res.status === 401 || res.status === 403;
       if (!RETRYABLE.has(res.status)) {
         throw new SourceError(
-          res.status === 401 || res.status === 403 ? 'auth' : 'http',
-          `${init.method ?? 'GET'} ${shown} returned ${res.status}${detail}` +
-            (res.status === 401 || res.status === 403 ? '; check source.auth and the secret it names' : ''),
+          authFailure ? 'SourceAuth' : 'SourceHttp',
+          `${method} ${shown} returned ${res.status}${detail}` +
+            (authFailure ? '; check source.auth and the secret it names' : ''),
           { status: res.status, url: shown },
         );
       }
       failure = `${res.status}${detail}`;
+      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
       if (attempt >= maxAttempts) {
         throw new SourceError(
-          res.status === 429 ? 'throttled' : 'http',
-          `${init.method ?? 'GET'} ${shown} still failing after ${attempt} attempts (last: ${failure})`,
-          { status: res.status, url: shown, retryable: true },
+          res.status === 429 ? 'SourceThrottled' : 'SourceHttp',
+          `${method} ${shown} still failing after ${attempt} attempts (last: ${failure})`,
+          {
+            status: res.status,
+            url: shown,
+            retryable: true,
+            ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+          },
         );
       }
-      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
-      const wait = retryAfter ?? Math.round(base * 2 ** (attempt - 1) * (0.5 + Math.random() * 0.5));
-      if (wait > budget.remainingMs) {
+      const delay = retryAfter !== undefined ? retryAfterWithJitter(retryAfter) : backoffDelay(attempt - 1, backoff);
+      if ((retryAfter ?? delay) > budget.remainingMs) {
         throw new SourceError(
-          res.status === 429 ? 'throttled' : 'http',
-          `${shown} asked to wait ${wait} ms (status ${res.status}) but only ${budget.remainingMs} ms of the retry budget are left; raise source.retry.budgetSeconds or run later`,
-          { status: res.status, url: shown, retryable: true },
+          res.status === 429 ? 'SourceThrottled' : 'SourceHttp',
+          `${shown} asked to wait ${retryAfter ?? delay} ms (status ${res.status}) but only ${budget.remainingMs} ms of the retry budget are left; raise source.retry.budgetSeconds or run later`,
+          {
+            status: res.status,
+            url: shown,
+            retryable: true,
+            ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+          },
         );
       }
-      ctx.deps.logger.warn('source request will be retried', { url: shown, status: res.status, attempt, waitMs: wait });
-      budget.remainingMs -= wait;
-      await sleep(wait, ctx.signal);
+      ctx.deps.logger.warn('source request will be retried', {
+        url: shown,
+        status: res.status,
+        attempt,
+        waitMs: delay,
+      });
+      budget.remainingMs -= Math.min(delay, budget.remainingMs);
+      await wait(delay, abortSignal, shown);
       continue;
     }
-    const wait = Math.round(base * 2 ** (attempt - 1) * (0.5 + Math.random() * 0.5));
-    if (wait > budget.remainingMs) {
-      throw new SourceError('network', `request to ${shown} failed (${failure!}) and the retry budget is spent`, {
+    const delay = backoffDelay(attempt - 1, backoff);
+    if (delay > budget.remainingMs) {
+      throw new SourceError('SourceNetwork', `request to ${shown} failed (${failure!}) and the retry budget is spent`, {
         url: shown,
         retryable: true,
       });
     }
-    ctx.deps.logger.warn('source request failed, will retry', { url: shown, error: failure!, attempt, waitMs: wait });
-    budget.remainingMs -= wait;
-    await sleep(wait, ctx.signal);
+    ctx.deps.logger.warn('source request failed, will retry', { url: shown, error: failure!, attempt, waitMs: delay });
+    budget.remainingMs -= delay;
+    await wait(delay, abortSignal, shown);
   }
 }
 

@@ -100,7 +100,7 @@ describe('JSON array', () => {
     })();
     expect(seen).toEqual(['1', '2']);
     expect(err).toBeInstanceOf(SourceError);
-    expect(err?.code).toBe('truncated');
+    expect(err?.code).toBe('SourceTruncated');
     writeFileSync(join(dir, 'obj.json'), '{"value": []}');
     await expect(collect(make({ type: 'jsonArray', path: 'obj.json' }))).rejects.toThrow(/expected "\["/);
   });

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RestSourceDefinition } from '../../src/config/source-definition.js';
 import { createMemoryLogger, silentLogger } from '../../src/log.js';
 import type { SourceDeps } from '../../src/sources/index.js';
-import { createSource, nextFromLinkHeader, parseRetryAfter, SourceError } from '../../src/sources/index.js';
+import { parseRetryAfter } from '../../src/core/async.js';
+import { createSource, nextFromLinkHeader, SourceError } from '../../src/sources/index.js';
 import { collect, memorySecrets } from './helpers.js';
 
 const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `R${from + i}` }));
@@ -225,7 +226,7 @@ describe('auth modes', () => {
       d,
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SourceError);
-    expect((err as SourceError).code).toBe('auth');
+    expect((err as SourceError).code).toBe('SourceAuth');
     expect((err as SourceError).message).toMatch(/401.*source\.auth/);
     expect((err as SourceError).message).not.toContain('token-bad-value');
   });
@@ -293,7 +294,7 @@ describe('auth modes', () => {
       },
     });
     const err = (await keys(def, d).catch((e: unknown) => e)) as SourceError;
-    expect(err.code).toBe('auth');
+    expect(err.code).toBe('SourceAuth');
     expect(err.message).toContain('invalid_client');
     expect(err.message).not.toContain('wrong-secret-value');
   });
@@ -367,7 +368,7 @@ describe('retries and failures', () => {
       (e: unknown) => e,
     )) as SourceError;
     expect(err).toBeInstanceOf(SourceError);
-    expect(err.code).toBe('throttled');
+    expect(err.code).toBe('SourceThrottled');
     expect(err.message).toMatch(/budget/);
   });
 
@@ -396,7 +397,7 @@ describe('retries and failures', () => {
     const err = (await keys(rest({ url: 'http://127.0.0.1:9/x', retry: { maxAttempts: 1 } })).catch(
       (e: unknown) => e,
     )) as SourceError;
-    expect(err.code).toBe('network');
+    expect(err.code).toBe('SourceNetwork');
   });
 });
 
@@ -517,7 +518,7 @@ describe('client certificate (mutual TLS)', () => {
       (e: unknown) => e,
     )) as SourceError;
     expect(err).toBeInstanceOf(SourceError);
-    expect(err.code).toBe('network');
+    expect(err.code).toBe('SourceNetwork');
   });
 
   it('a wrong passphrase is an auth error that does not echo the passphrase', async () => {
