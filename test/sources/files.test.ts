@@ -144,6 +144,22 @@ describe('streaming (never the whole source in memory)', () => {
     expect(first).toBeLessThan(TOTAL / 10);
   });
 
+  it('pages the same way: the first page of 500 arrives long before the pipe is written, a page at a time', async () => {
+    const w = fifoWriter('paged.jsonl', (i) => `{"id":"P${i}","title":"ticket number ${i} with some padding text"}\n`);
+    const writing = w.run();
+    const writtenAtPage: number[] = [];
+    let count = 0;
+    for await (const page of make({ type: 'jsonLines', path: w.path, keyField: 'id' }).readPages({ pageSize: 500 })) {
+      writtenAtPage.push(w.state.written);
+      expect(page.records.length).toBe(page.next ? 500 : 0);
+      expect(page.records[0]?.key ?? `P${count}`).toBe(`P${count}`);
+      count += page.records.length;
+    }
+    await writing;
+    expect(count).toBe(TOTAL);
+    expect(writtenAtPage[0]).toBeLessThan(TOTAL / 10);
+  });
+
   it('streams a JSON array the same way', async () => {
     const w = fifoWriter('big.json', (i) => `${i ? ',' : ''}{"id":${i},"v":"${'x'.repeat(40)}"}\n`, '[', ']');
     const writing = w.run();

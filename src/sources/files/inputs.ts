@@ -155,6 +155,13 @@ const empty: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: async function* (
 
 async function openFile(file: string, options: OpenOptions): Promise<OpenedInput> {
   const { start, expected } = options;
+  if (expected?.kind === 'path' && !expected.regular) {
+    // Opening a pipe again would wait for a writer; it cannot be positioned anyway.
+    throw new SourceError(
+      'SourcePosition',
+      `${file} is not a regular file (a pipe?), so a read of it cannot resume; start a new crawl`,
+    );
+  }
   let fh: FileHandle;
   try {
     fh = await open(file, 'r');
@@ -171,7 +178,7 @@ async function openFile(file: string, options: OpenOptions): Promise<OpenedInput
     if (expected) {
       wrongKind(file, expected, 'path');
       if (expected.kind === 'path') {
-        if (!expected.regular || !identity.regular) {
+        if (!identity.regular) {
           throw new SourceError(
             'SourcePosition',
             `${file} is not a regular file (a pipe?), so a read of it cannot resume; start a new crawl`,
@@ -268,7 +275,11 @@ async function openUrl(url: string, deps: SourceDeps, options: OpenOptions): Pro
     }
   }
   const ranged = expected?.kind === 'url' && !expected.encoded && start > 0;
-  if (ranged) headers.range = `bytes=${start}-`;
+  // fetch adds `Accept-Encoding: identity` to a Range request itself.
+  if (ranged) {
+    headers.range = `bytes=${start}-`;
+    delete headers['accept-encoding'];
+  }
   let res: Response;
   try {
     res = await requestWithRetry(url, { method: 'GET', headers }, { deps, abortSignal: options.abortSignal });
