@@ -135,3 +135,18 @@ describe('rest source definitions', () => {
     ]);
   });
 });
+
+describe('connector.schema.json', () => {
+  it('describes the blob input with the same container rule as the validator', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const schema = JSON.parse(await readFile(new URL('../../connector.schema.json', import.meta.url), 'utf8'));
+    const blob = schema.properties.source.properties.blob;
+    expect(blob.required).toEqual(['container', 'name']);
+    expect(schema.properties.source.properties.groups.properties.blob.$ref).toBe('#/properties/source/properties/blob');
+    const pattern = new RegExp(blob.properties.container.pattern);
+    for (const name of ['crm-export', 'abc', 'a-b-c', 'Bad', 'a--b', '-ab', 'ab', 'x'.repeat(64)]) {
+      const valid = errors({ type: 'csv', blob: { container: name, name: 'a.csv' } }).length === 0;
+      expect(pattern.test(name), name).toBe(valid);
+    }
+  });
+});
