@@ -132,7 +132,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     state,
     control,
     graph: ingestGraph,
-    source: () => createSource(sourceDef, { secrets, logger: logger.child({ component: 'source' }), baseDir }),
+    source: () =>
+      createSource(sourceDef, {
+        secrets,
+        logger: logger.child({ component: 'source' }),
+        baseDir,
+        containers: (name) => state.storage.container(name),
+      }),
     mapper,
     syncGroups: async (groups: ExternalGroup[], opts = {}) => {
       await runProvisionToCompletion(
