@@ -25,13 +25,14 @@ function canonical(value: unknown): unknown {
 }
 
 /**
- * A short fingerprint of the definition fields that decide which records a read yields and where (not `groups`):
- * a position written under another definition is refused instead of being applied to the wrong data.
+ * A short fingerprint of the definition fields that decide which records a read yields, where, and under which
+ * keys (each source picks them; settings such as retries or timeouts stay out, so changing them does not throw a
+ * crawl's progress away): a position written under another definition is refused instead of being applied to the
+ * wrong data.
  */
-export function definitionFingerprint(def: object): string {
-  const { groups: _groups, ...rest } = def as Record<string, unknown>;
+export function definitionFingerprint(fields: Record<string, unknown>): string {
   return createHash('sha256')
-    .update(JSON.stringify(canonical(rest)))
+    .update(JSON.stringify(canonical(fields)))
     .digest('base64url')
     .slice(0, 16);
 }
@@ -104,6 +105,8 @@ export interface Entry<S> {
 
 export interface PagerOptions<S> {
   pageSize: number;
+  /** Checked before each page: a cancelled read stops at a page boundary even when the next page is buffered. */
+  abortSignal?: AbortSignal;
   position: (state: S) => SourcePosition;
   /** Progress after `state`; `undefined` = at the end of the read. */
   progress: (state: S | undefined) => SourceProgress | undefined;
@@ -122,6 +125,8 @@ export async function* pagesOf<S>(
   for await (const entry of entries) {
     records.push(entry.record);
     if (records.length >= size && entry.after !== undefined) {
+      if (options.abortSignal?.aborted)
+        throw new SourceError('SourceAborted', 'read aborted', { cause: options.abortSignal.reason });
       const page: SourcePage = { records, next: options.position(entry.after) };
       const progress = options.progress(entry.after);
       if (progress) page.progress = progress;

@@ -53,8 +53,9 @@ export interface PagedReadOptions extends ReadOptions {
   /** Resume after the page that returned this position; absent = from the beginning. */
   position?: SourcePosition;
   /**
-   * Records per page for sources that choose their page size (files, blobs). Default 1000. A CSV page ends after
-   * a well-formed row, so a page ending on malformed rows runs on to the next good one. REST pages are the server's.
+   * Records per page for sources that choose their page size (files, blobs). Default 1000. A CSV page ends where
+   * the parser knows a row ended, so a page ending on a row with a quoting error runs on to the next row that does.
+   * REST pages are the server's.
    */
   pageSize?: number;
 }

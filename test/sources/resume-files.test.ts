@@ -150,6 +150,18 @@ describe('CSV resume from every page', () => {
     expect(pages.map((p) => p.records.length)).toEqual([5, 5, 5, 5, 3]);
   });
 
+  it('rows with the wrong number of fields end pages too: a file of them pages (and resumes) like any other', async () => {
+    const rows = ['id,title', ...Array.from({ length: 10 }, (_, i) => `${i},x,EXTRA`), '10,ok', '11,"bad"quote"'];
+    const name = write('bad.csv', rows.join('\n'));
+    const pages = await expectResumable(make({ type: 'csv', path: name, keyField: 'id' }), { pageSize: 3 });
+    expect(pages.map((p) => p.records.length)).toEqual([3, 3, 3, 3]);
+    expect(pages.flatMap((p) => p.records).map((r) => r.key)).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `line ${i + 2}`),
+      '10',
+      'line 13',
+    ]);
+  });
+
   it('a UTF-16LE CSV resumes at byte offsets', async () => {
     const name = write('u16.csv', Buffer.from(csvText(12), 'utf16le'));
     await expectResumable(make({ type: 'csv', path: name, delimiter: ';', encoding: 'utf16le', keyField: 'id' }), {
@@ -208,6 +220,26 @@ describe('JSON array resume from every page', () => {
       // Every end offset is right after a comma or the closing bracket.
       for (const end of ends) expect([',', ']']).toContain(doc.subarray(end - 2, end).toString('utf16le'));
     }
+  });
+});
+
+describe('cancellation', () => {
+  it('an aborted read stops at the next page boundary with SourceAborted, even with the next page buffered', async () => {
+    const name = write('abort.jsonl', jsonLinesText(200));
+    const controller = new AbortController();
+    const pages: number[] = [];
+    const err = await failure(async () => {
+      for await (const page of make({ type: 'jsonLines', path: name }).readPages({
+        pageSize: 10,
+        abortSignal: controller.signal,
+      })) {
+        pages.push(page.records.length);
+        controller.abort();
+      }
+    });
+    expect(pages).toEqual([10]);
+    expect(err).toBeInstanceOf(SourceError);
+    expect(err.code).toBe('SourceAborted');
   });
 });
 

@@ -184,6 +184,13 @@ describe('next links stay on the source origin', () => {
       collectPages(createSource(rest({ query: { $top: '3' } }), deps()), { position: stored(first!.next!) }),
     );
     expect(otherDef.code).toBe('SourcePosition');
+    // Settings that do not change what is read (retries, timeouts, page limits) keep the position usable.
+    const tuned = createSource(
+      rest({ retry: { maxAttempts: 5, budgetSeconds: 600 }, timeoutSeconds: 5, maxPages: 50 }),
+      deps(),
+    );
+    const rest2 = await collectPages(tuned, { position: stored(first!.next!) });
+    expect(rest2.flatMap((p) => p.records).map((r) => r.key)).toEqual(ids.slice(3));
   });
 
   it('paging tokens are stored in positions but never logged', async () => {

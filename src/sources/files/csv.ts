@@ -25,6 +25,11 @@ export interface CsvOptions {
 }
 
 type ParsedRow = { record: Record<string, string>; info: Info & { columns?: unknown } };
+/** A row csv-parse skipped, pushed into its output where it was found (so rows stay in file order). */
+type SkippedRow = { skipped: (CsvError & { bytes?: unknown; columns?: unknown }) | undefined };
+
+/** Errors csv-parse raises at the end of a row (its `bytes` is then a row boundary); others come mid-row. */
+const AT_ROW_END = new Set(['CSV_RECORD_INCONSISTENT_FIELDS_LENGTH', 'CSV_RECORD_INCONSISTENT_COLUMNS']);
 
 export async function* csvEntries(
   chunks: AsyncIterable<Buffer>,
@@ -34,7 +39,6 @@ export async function* csvEntries(
   const resumed = start.header !== undefined;
   let header = start.header;
   const lineBase = start.line;
-  const skipped: { line: number; record: SourceRecord }[] = [];
   // csv-parse counts lines from the parser's first byte: shift its numbers by the lines before the resume point.
   const absolute = (message: string) =>
     message.replace(/\b(on|at) line (\d+)/g, (_, w: string, n: string) => `${w} line ${lineBase + Number(n)}`);
@@ -49,11 +53,8 @@ export async function* csvEntries(
     max_record_size: MAX_RECORD_BYTES,
     info: true,
     on_skip: (err: CsvError | undefined) => {
-      const rel = typeof err?.lines === 'number' ? err.lines : undefined;
-      const line = rel !== undefined ? lineBase + rel : Number.MAX_SAFE_INTEGER;
-      const position = rel !== undefined ? `line ${line}` : `record after line ${lineBase}`;
-      const why = err?.message ? absolute(err.message) : 'malformed CSV record';
-      skipped.push({ line, record: { key: position, position, error: `${position}: ${why}` } });
+      // Called while csv-parse transforms a chunk, between the pushes of the rows around it.
+      parser.push({ skipped: err } satisfies SkippedRow);
       return undefined;
     },
   });
@@ -61,11 +62,25 @@ export async function* csvEntries(
     // The parser's iteration below reports the failure (pipeline destroys it with the same error).
   });
   try {
-    for await (const row of parser as AsyncIterable<ParsedRow>) {
-      if (!header) header = columnNames(row.info.columns);
+    for await (const row of parser as AsyncIterable<ParsedRow | SkippedRow>) {
+      if ('skipped' in row) {
+        const err = row.skipped;
+        const rel = typeof err?.lines === 'number' ? err.lines : undefined;
+        const line = rel !== undefined ? lineBase + rel : undefined;
+        const position = line !== undefined ? `line ${line}` : `record after line ${lineBase}`;
+        const why = err?.message ? absolute(err.message) : 'malformed CSV record';
+        const record: SourceRecord = { key: position, position, error: `${position}: ${why}` };
+        header ??= err?.columns !== undefined ? columnNames(err.columns) : undefined;
+        const end = err && AT_ROW_END.has(err.code) && typeof err.bytes === 'number' ? err.bytes : undefined;
+        if (end !== undefined && line !== undefined && header) {
+          yield { record, after: { offset: start.offset + end, line, header } };
+        } else {
+          yield { record };
+        }
+        continue;
+      }
+      header ??= columnNames(row.info.columns);
       const line = lineBase + row.info.lines;
-      // Rows csv-parse skipped reach on_skip before the rows around them are iterated: keep file order.
-      while (skipped.length && skipped[0]!.line < line) yield { record: skipped.shift()!.record };
       const position = `line ${line}`;
       yield {
         record: { key: keyOf(row.record, options.keyField, position), data: row.record, position },
@@ -73,7 +88,6 @@ export async function* csvEntries(
       };
     }
     await feeding;
-    while (skipped.length) yield { record: skipped.shift()!.record };
   } catch (e) {
     if (e instanceof SourceError) throw e;
     const err = e as { code?: string; message?: string };

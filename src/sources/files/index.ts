@@ -18,7 +18,9 @@ import { readFilePages, readFileRecords } from './read.js';
 export type { FileSourceDefinition } from './definition.js';
 
 function createFileSource(def: FileSourceDefinition, deps: SourceDeps): Source {
-  const stamp: PositionStamp = { source: def.type, def: definitionFingerprint(def) };
+  const { type, path, url, blob, encoding, delimiter, quote, keyField } = def;
+  const fields = { type, path, url, blob, encoding, delimiter, quote, keyField };
+  const stamp: PositionStamp = { source: def.type, def: definitionFingerprint(fields) };
   const spec: FileReadSpec = { ...def, format: def.type };
   const refuseCursor = (options: ReadOptions) => {
     if (options.cursor !== undefined) {

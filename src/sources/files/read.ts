@@ -97,6 +97,7 @@ export async function* readFilePages(
     const total = input.size;
     yield* pagesOf(entries, {
       pageSize: options.pageSize ?? DEFAULT_PAGE_SIZE,
+      abortSignal: abortSignalOf(options),
       position: (s) => makePosition(stamp, { ...s, file: input.identity }),
       progress: (s) => ({
         done: s ? s.offset : (total ?? input.reached),

@@ -65,7 +65,9 @@ function progressOf(page: number, records: number, total: number | undefined): S
 function createRestSource(def: RestSourceDefinition, deps: SourceDeps): Source {
   const auth = createAuthProvider(def.auth, deps, { caPath: def.caPath });
   const inc = def.incremental;
-  const stamp: PositionStamp = { source: 'rest', def: definitionFingerprint(def) };
+  const { url, query, paging, recordsPath, incremental, headers, keyField } = def;
+  const fields = { url, query, paging, recordsPath, incremental, headers, keyField };
+  const stamp: PositionStamp = { source: 'rest', def: definitionFingerprint(fields) };
   const where = `source ${displayUrl(def.url)}`;
 
   const extraQueryFor = (cursor: string | undefined): Record<string, string> | undefined => {
