@@ -132,7 +132,7 @@ function guardedChunks(
 }
 
 /** Drop the first `n` bytes of a byte stream (a server that ignored the Range request). */
-async function* skipBytes(chunks: AsyncIterable<Buffer>, n: number): AsyncGenerator<Buffer> {
+async function* skipBytes(chunks: AsyncIterable<Buffer>, n: number, where: string): AsyncGenerator<Buffer> {
   let left = n;
   for await (const chunk of chunks) {
     if (left >= chunk.length) {
@@ -142,11 +142,7 @@ async function* skipBytes(chunks: AsyncIterable<Buffer>, n: number): AsyncGenera
     yield left > 0 ? chunk.subarray(left) : chunk;
     left = 0;
   }
-  if (left > 0)
-    throw new SourceError(
-      'SourceChanged',
-      `the input is ${n - left} bytes long, shorter than the saved position (${n})`,
-    );
+  if (left > 0) throw changed(where, `it is ${n - left} bytes long, shorter than the saved position ${n}`);
 }
 
 const empty: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: async function* () {} };
@@ -305,6 +301,14 @@ async function openUrl(url: string, deps: SourceDeps, options: OpenOptions): Pro
       );
     }
     identity = urlIdentity(res, range.total);
+    if (identity.encoded) {
+      body.destroy();
+      throw new SourceError(
+        'SourceHttp',
+        `${where} answered a Range request with compressed content (Content-Encoding ${JSON.stringify(res.headers.get('content-encoding'))}); it cannot be resumed`,
+        { url: where, status: 206 },
+      );
+    }
   } else {
     identity = urlIdentity(res, contentLength(res));
     if (start > 0) {
@@ -324,14 +328,14 @@ async function openUrl(url: string, deps: SourceDeps, options: OpenOptions): Pro
       body.destroy();
       throw e;
     }
-    // A resumed read keeps the first read's identity (a 206 carries no full Content-Length).
-    identity = { ...expected, ...identity, ...(expected.size !== undefined ? { size: expected.size } : {}) };
+    // A resumed read keeps the first read's identity, so its positions are those of an uninterrupted read.
+    identity = expected;
   }
   const counter = { reached: start };
   const raw = guardedChunks(body, where, 0, options.abortSignal, true, { reached: 0 });
   const chunks: AsyncIterable<Buffer> = {
     async *[Symbol.asyncIterator]() {
-      for await (const chunk of skip ? skipBytes(raw, skip) : raw) {
+      for await (const chunk of skip ? skipBytes(raw, skip, where) : raw) {
         counter.reached += chunk.length;
         yield chunk;
       }
