@@ -313,8 +313,12 @@ describe('security checklist', () => {
     const storageModule = modules(main.root).find((m) => m.path === 'core/storage.bicep')!;
     const queues = resolveStringArray(path(storageModule.body, 'params.queueNames'), mainVars)!;
     const tables = resolveStringArray(path(storageModule.body, 'params.tableNames'), mainVars)!;
-    const containerArg = path(storageModule.body, 'params.containerNames')!;
-    const containers = containerArg.namedChildren.map((c) => resolveString(c, mainVars) ?? c.text);
+    // The storage module's containers: the entries of `storageContainers` ({ name, appRole }) in main.bicep.
+    expect(path(storageModule.body, 'params.containers')?.text).toBe('storageContainers');
+    const containers = findAll(mainVars.get('storageContainers')!, 'object')
+      .map((o) => objectProps(o))
+      .filter((p) => p.has('appRole'))
+      .map((p) => resolveString(p.get('name'), mainVars) ?? p.get('name')!.text);
 
     const itemsQueue = resolveString(s.get('ITEMS_QUEUE'), mainVars)!;
     const crawlQueue = resolveString(s.get('CRAWL_QUEUE'), mainVars)!;
@@ -346,7 +350,7 @@ describe('security checklist', () => {
 
     // The storage module creates what it is given (one loop each for containers, queues, tables).
     for (const [child, param] of [
-      ['containers', 'containerNames'],
+      ['containers', 'containers'],
       ['queues', 'queueNames'],
       ['tables', 'tableNames'],
     ] as const) {
