@@ -127,6 +127,8 @@ export async function reportFigures(
     retries: number;
     deadLetters: number;
     lost: number;
+    /** Bytes of what an attack aimed at found in any published item (or requests that reached it): must be 0. */
+    leaked?: number;
     note?: string;
   },
 ): Promise<void> {
