@@ -60,6 +60,9 @@ beforeAll(async () => {
       ticket('BLOBHOSTS', { blob: 'locks/x', container: 'azure-webjobs-hosts' }),
       ticket('BLOBCLAIM', { blob: `leak${uid}.txt`, container: claims }),
       ticket('BLOBDEPLOY', `blob:${deployContainer}/released-package.txt`),
+      // Dot segments: the storage SDK builds the URL, and URL parsing resolves `..` into another container.
+      ticket('BLOBDOTDOT', { blob: `../azure-webjobs-secrets/app${uid}/host.json` }),
+      ticket('BLOBDOTDOT2', `blob:${attContainer}/./../azure-webjobs-secrets/app${uid}/host.json`),
     ],
   });
 }, 60_000);
@@ -86,6 +89,10 @@ describe('blob attachments: only the configured container', () => {
       expect(d!.message, id).toMatch(/container "[a-z0-9-]+" is not an attachments container/);
       expect(d!.message, id).toMatch(new RegExp(`mapping\\.attachments\\.container`));
     }
+    for (const id of ['BLOBDOTDOT', 'BLOBDOTDOT2']) {
+      const d = dls.find((x) => x.itemId === id || x.message.includes(`record ${id}`));
+      expect(d?.message, id).toMatch(/"\." or "\.\." segment/);
+    }
   }, 60_000);
 
   it('a forged queue message naming the host keys is dead-lettered at ingest, never PUT', async () => {
@@ -102,6 +109,18 @@ describe('blob attachments: only the configured container', () => {
     expect(outcome.outcome).toBe('deadLettered');
     expect((outcome as { reason: string }).reason).toMatch(/"azure-webjobs-secrets" is not an attachments container/);
     expect(await itemIds(stack)).not.toContain('FORGEDBLOB');
+    const dotdot = await ingestForged(
+      stack,
+      forgedUpsert(stack, 'FORGEDDOTDOT', [
+        {
+          name: 'host.json',
+          blob: { container: attContainer, name: `../azure-webjobs-secrets/app${uid}/host.json` },
+          fingerprint: 'x',
+        },
+      ]),
+    );
+    expect(dotdot.outcome).toBe('deadLettered');
+    expect((dotdot as { reason: string }).reason).toMatch(/"\." or "\.\." segment/);
     expect(await leaked(stack, MARKERS)).toEqual([]);
   });
 
