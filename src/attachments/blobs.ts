@@ -21,6 +21,19 @@ export interface BlobLocation {
 export type ContainerProvider = (name: string) => ContainerClient;
 
 export const blobLabel = (b: BlobLocation) => `${b.container}/${b.name}`;
+
+/**
+ * Why a blob name cannot be read, or undefined. A `.` or `..` path segment is resolved away when the name
+ * becomes a URL (`att/../azure-webjobs-secrets/host.json` is a blob of another container), and a backslash is
+ * one on some platforms: both are refused, as are control characters.
+ */
+export function blobNameProblem(name: string): string | undefined {
+  if (name.split(/[/\\]/).some((seg) => seg === '.' || seg === '..'))
+    return 'the blob name has a "." or ".." segment, which would leave its container; name the blob without it';
+  if ([...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    return 'the blob name contains a control character';
+  return undefined;
+}
 const describe = (b: BlobLocation) => `blob "${b.name}" in container "${b.container}"`;
 
 export class BlobReader {
@@ -30,6 +43,8 @@ export class BlobReader {
   ) {}
 
   private client(b: BlobLocation) {
+    const bad = blobNameProblem(b.name);
+    if (bad) throw refused('blob-refused', `${describe(b)}: ${bad}`);
     if (!this.allowed.has(b.container))
       throw refused(
         'blob-refused',
@@ -42,7 +57,14 @@ export class BlobReader {
         'no-blob-storage',
         `${describe(b)}: no blob storage is configured for attachments (the runtime sets it from AzureWebJobsStorage)`,
       );
-    return this.containers(b.container).getBlobClient(b.name);
+    const client = this.containers(b.container).getBlobClient(b.name);
+    // The SDK builds a URL from the name; whatever it made of it, the request must stay in this container.
+    if (client.containerName !== b.container || client.name !== b.name)
+      throw refused(
+        'blob-refused',
+        `${describe(b)}: the name resolves to blob "${client.name}" in container "${client.containerName}"`,
+      );
+    return client;
   }
 
   /** A storage failure as a refusal (missing, forbidden) or a retryable error (5xx, 429, network). */

@@ -112,6 +112,11 @@ export function attachmentResolver(
         if (typeof blob !== 'string' || blob === '' || blob.length > MAX_BLOB_NAME)
           return { field: where, message: `"blob" must be a blob name of 1-${MAX_BLOB_NAME} characters` };
         if (blob.includes('\0')) return { field: where, message: 'the blob name contains a NUL character' };
+        if (blob.split(/[/\\]/).some((seg) => seg === '.' || seg === '..'))
+          return {
+            field: where,
+            message: `blob "${blob.slice(0, 120)}" has a "." or ".." segment, which would leave its container; name the blob without it`,
+          };
         const c = container ?? def.container;
         if (c === undefined || c === '')
           return {

@@ -438,6 +438,11 @@ describe('blob attachments against Azurite', () => {
     expect(await svc().fingerprintFile({ name: 'x', blob: { container: `${name}-gone`, name: 'x' } })).toBe(
       'unreadable:blob-refused',
     );
+    // Dot segments would be resolved into another container by the URL the SDK builds: refused first.
+    for (const bad of ['../azure-webjobs-secrets/host.json', './../x', 'a/../../b', 'a\\..\\b'])
+      expect(await svc().fingerprintFile({ name: 'x', blob: { container: name, name: bad } }), bad).toBe(
+        'unreadable:blob-refused',
+      );
     const none = service({ container: name }, {});
     expect(await none.fingerprintFile(ref('a.txt'))).toBe('unreadable:no-blob-storage');
   });

@@ -324,6 +324,8 @@ describe('blob attachments', () => {
       [def(), 'blob:a.pdf', /must be "blob:<container>\/<blob name>"/],
       [def(), 'blob:/a.pdf', /names no container/],
       [def({ container: 'box' }), { blob: '' }, /"blob" must be a blob name/],
+      [def({ container: 'box' }), { blob: '../azure-webjobs-secrets/host.json' }, /"\." or "\.\." segment/],
+      [def({ container: 'box' }), 'blob:box/./../other/x', /"\." or "\.\." segment/],
       [def({ container: 'box' }), { blob: 'x'.repeat(1025) }, /"blob" must be a blob name/],
       [def({ container: 'box' }), { path: 'a.pdf', container: 'box' }, /"container" goes with "blob"/],
     ];
