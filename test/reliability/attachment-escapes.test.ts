@@ -6,7 +6,7 @@
  *   `0.0.0.0`, decimal and IPv4-mapped spellings of 127.0.0.1, the instance metadata address, a private address,
  *   a `file:` URL, a redirect loop — and forged queue messages naming the metadata address and a loopback port.
  * - Container and symlink escapes: records naming the host keys (`azure-webjobs-secrets`), the host's locks, the
- *   claims container and the deployment package; links out of the attachments folder (relative, absolute,
+ *   claims container and the deployment package, a blob name climbing out of its container (`../`); links out of the attachments folder (relative, absolute,
  *   through a linked directory, a chain of links); and forged messages naming a blob of the host keys and an
  *   absolute path outside the folder.
  *
@@ -143,6 +143,7 @@ beforeAll(async () => {
     ['hostlocks', { blob: `locks/app${uid}/host`, container: 'azure-webjobs-hosts' }],
     ['claims', { blob: `leak${uid}.txt`, container: claims }],
     ['package', `blob:${deployContainer}/released-package.txt`],
+    ['dotdot', { blob: `../azure-webjobs-secrets/app${uid}/host.json` }],
     ['relative', 'relative-link.txt'],
     ['absolute', 'absolute-link.txt'],
     ['dirlink', 'dirlink/secret.txt'],
@@ -236,7 +237,7 @@ describe('hostile attachments: SSRF attempts, container and symlink escapes', ()
       expect(ingested.has(id), `${id} published`).toBe(false);
       const d = dls.find((x) => x.itemId === id || x.message.includes(`record ${id}:`));
       expect(d?.message, id).toMatch(
-        /not a public address|more than 5 redirects|http or https|not an attachments container|outside the attachments folder/,
+        /not a public address|more than 5 redirects|http or https|not an attachments container|outside the attachments folder|"\.\." segment/,
       );
     }
   }, 300_000);
@@ -280,7 +281,7 @@ describe('hostile attachments: SSRF attempts, container and symlink escapes', ()
       deadLetters: escapes.filter(([id]) => deadLettered.has(id)).length + messages.length - ssrfForged,
       lost: 0,
       leaked: (await leakedMarkers()).length,
-      note: `host keys, host locks, claims and package containers; links out of the folder (relative, absolute, directory, chain) × ${REPEAT}; forged blob and path messages`,
+      note: `host keys, host locks, claims and package containers, a ../ blob name; links out of the folder (relative, absolute, directory, chain) × ${REPEAT}; forged blob and path messages`,
     });
   });
 
