@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRuntime } from '../../src/pipeline/runtime.js';
+import { createRuntime } from '../../src/host/runtime.js';
 import {
   deadLetters,
   forgedUpsert,

@@ -57,7 +57,7 @@ async function everythingWritten(): Promise<string> {
   const bodies = await Promise.all(dls.map((d) => stack.rt.pipeline.state.deadLetters.body(d)));
   const ledger = await Promise.all(
     ['SASOK', 'SASGONE', 'SASFLAKY', 'SASFORGED'].map((id) =>
-      stack.rt.pipeline.state.ledger.getItem(stack.rt.pipeline.connectionId, id),
+      stack.rt.pipeline.state.items.getItem(stack.rt.pipeline.connectionId, id),
     ),
   );
   return [JSON.stringify(dls), ...bodies, JSON.stringify(ledger), ...stack.logger.lines].join('\n');

@@ -9,7 +9,7 @@
  */
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { createHandlers } from '../../src/pipeline/handlers.js';
+import { createHandlers } from '../../src/host/handlers.js';
 
 const handlers = createHandlers(async () => {
   throw new Error('the runtime must not be reached for a refused body');

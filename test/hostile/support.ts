@@ -7,9 +7,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMemoryLogger } from '../../src/log.js';
-import { ingestItem, type IngestOutcome } from '../../src/pipeline/ingest.js';
+import { ingestItem, type IngestOutcome } from '../../src/ingest/ingest.js';
 import type { DeadLetter } from '../../src/state/dead-letters.js';
-import type { ItemAttachment } from '../../src/state/item-queue.js';
+import type { ItemAttachment } from '../../src/state/queues/items.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 export type HStack = Stack & { logger: { lines: string[] } };

@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ingestItem } from '../../src/pipeline/ingest.js';
-import type { ItemAttachment } from '../../src/state/item-queue.js';
+import { ingestItem } from '../../src/ingest/ingest.js';
+import type { ItemAttachment } from '../../src/state/queues/items.js';
 import { expectNoSecrets, jsonl, reportFigures, sized, startReliabilityStack, ticket, type RStack } from './support.js';
 
 const uid = randomBytes(4).toString('hex');
