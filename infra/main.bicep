@@ -5,8 +5,10 @@
 // Microsoft Graph extension types (only when createEntraApp = true).
 //
 // Security defaults: no storage keys (allowSharedKeyAccess: false, identity-based AzureWebJobsStorage__*),
-// Key Vault in RBAC mode, Application Insights with local auth disabled, HTTPS only, TLS 1.2, FTPS off,
-// one user-assigned managed identity with the least roles it needs, and no key or secret in any output.
+// Key Vault in RBAC mode with purge protection and 90-day soft delete, Application Insights with local auth
+// disabled, HTTPS only, TLS 1.2, FTPS off, one user-assigned managed identity with the least roles it needs
+// (blob roles per container, none on the account), audit logs of the vault, storage and the app to Log
+// Analytics, and no key or secret in any output.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -54,6 +56,12 @@ param createEntraApp bool = false
 
 @description('Display name of the Entra app when createEntraApp is true.')
 param entraAppDisplayName string = 'graph-connector (${environmentName})'
+
+@description('Blob containers the connector reads attachments from (mapping.attachments.container and containers in connector.json). Each is created, and the function identity gets Storage Blob Data Reader on it and on nothing else.')
+param attachmentContainers array = []
+
+@description('Key Vault purge protection (irreversible; a deleted vault keeps its name for 90 days). Set false only for throwaway environments.')
+param keyVaultPurgeProtection bool = true
 
 @description('Crawl timer schedule: 6-field NCRONTAB.')
 param crawlSchedule string = '0 0 */6 * * *'
@@ -135,6 +143,33 @@ var crawlQueue = 'graph-crawl'
 var provisionQueue = 'graph-provision'
 var ledgerTablePrefix = 'gc'
 var claimsContainer = 'graph-claims'
+// Every blob container, with the one blob role the function identity gets on it (it has none on the account):
+// the Functions host's own containers (keys, locks, timer state: it takes blob leases there), the Flex package,
+// the claims container (item bodies too large for a queue message), and the attachments containers (read only).
+var storageContainers = concat(
+  [
+    {
+      name: 'azure-webjobs-hosts'
+      appRole: 'Owner'
+    }
+    {
+      name: 'azure-webjobs-secrets'
+      appRole: 'Owner'
+    }
+    {
+      name: deploymentContainerName
+      appRole: 'Contributor'
+    }
+    {
+      name: claimsContainer
+      appRole: 'Contributor'
+    }
+  ],
+  map(attachmentContainers, c => {
+    name: c
+    appRole: 'Reader'
+  })
+)
 var queueNames = [
   'graph-items'
   'graph-items-poison'
@@ -187,15 +222,13 @@ module storage 'core/storage.bicep' = {
     name: '${abbrs.storageStorageAccounts}${resourceToken}'
     location: location
     tags: tags
-    containerNames: [
-      deploymentContainerName
-      claimsContainer
-    ]
+    containers: storageContainers
     queueNames: queueNames
     tableNames: tableNames
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -209,6 +242,8 @@ module vault 'core/keyvault.bicep' = {
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    enablePurgeProtection: keyVaultPurgeProtection
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
   }
 }
 
@@ -240,6 +275,7 @@ module api 'app/api.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     appSettings: {
       // Graph and credentials (see docs/deploy.md for the three credential options)
       GRAPH_BASE_URL: graphBaseUrl

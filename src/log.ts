@@ -37,10 +37,12 @@ export function clearRegisteredSecrets(): void {
 const REDACTED = '[REDACTED]';
 const BEARER = /\b(Bearer\s+)[A-Za-z0-9\-_.~+/]+=*/g;
 const JWT = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}/g;
+/** The signature of a SAS token in a URL (`?…&sig=…`): URLs are shown without queries, this catches any left. */
+const SAS_SIGNATURE = /([?&]sig=)[^&\s"'#<>]+/gi;
 
-/** Remove registered secrets, bearer tokens and JWTs from a string. */
+/** Remove registered secrets, bearer tokens, JWTs and SAS signatures from a string. */
 export function redact(text: string): string {
-  let out = text.replace(BEARER, `$1${REDACTED}`).replace(JWT, REDACTED);
+  let out = text.replace(BEARER, `$1${REDACTED}`).replace(JWT, REDACTED).replace(SAS_SIGNATURE, `$1${REDACTED}`);
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
   return out;
 }

@@ -18,6 +18,8 @@ param maximumInstanceCount int
 param instanceMemoryMB int = 2048
 @description('Connector settings (names from the environment contract); merged with the platform settings below.')
 param appSettings object = {}
+@description('Resource id of the Log Analytics workspace that receives the app\'s logs (FunctionAppLogs and the audit categories).')
+param logAnalyticsWorkspaceId string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -112,6 +114,21 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     properties: {
       allow: false
     }
+  }
+}
+
+// Every log category of the app (FunctionAppLogs and the audit categories) to Log Analytics.
+resource appDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'logs-to-log-analytics'
+  scope: app
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
   }
 }
 

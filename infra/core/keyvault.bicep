@@ -1,7 +1,9 @@
 // Key Vault in Azure RBAC mode (no access policies). The app identity may read secrets (Key Vault Secrets
 // User); the deploying principal may set them (Key Vault Secrets Officer) for the certificate/secret
-// credential options. Soft delete keeps a deleted value recoverable for 7 days. Purge protection is a
-// parameter (off by default) because it is irreversible and blocks `azd down --purge` + redeploy loops.
+// credential options. Soft delete keeps a deleted secret (or the vault) recoverable for 90 days, and purge
+// protection (on by default) means nobody — not even an owner — can destroy them before that. It is
+// irreversible: a vault deleted by `azd down` keeps its name for 90 days, so throwaway environments set
+// keyVaultPurgeProtection=false in main.bicep. Audit events (every secret read, by whom) go to Log Analytics.
 param name string
 param location string
 param tags object = {}
@@ -10,8 +12,10 @@ param appPrincipalId string
 @description('Deploying principal (Key Vault Secrets Officer); empty to skip.')
 param userPrincipalId string = ''
 param userPrincipalType string = 'User'
-@description('Irreversible: once on, deleted secrets and the vault cannot be purged before retention ends.')
-param enablePurgeProtection bool = false
+@description('Irreversible: once on, deleted secrets and the vault cannot be purged before retention ends (90 days).')
+param enablePurgeProtection bool = true
+@description('Resource id of the Log Analytics workspace that receives the vault\'s audit events.')
+param logAnalyticsWorkspaceId string
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
@@ -28,7 +32,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 7
+    softDeleteRetentionInDays: 90
     enablePurgeProtection: enablePurgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
@@ -55,6 +59,20 @@ resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
     principalId: userPrincipalId
     principalType: userPrincipalType
+  }
+}
+
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
   }
 }
 

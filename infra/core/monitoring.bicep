@@ -49,3 +49,4 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 
 output appInsightsName string = appInsights.name
 output logAnalyticsName string = logs.name
+output logAnalyticsId string = logs.id

@@ -125,8 +125,25 @@ export interface AttachmentsMapping {
   separator?: string;
   /** Folder that relative paths resolve against and that paths may not leave (default: connector.json's folder). */
   folder?: string;
-  /** The default blob container for `{ "blob": ... }` entries (in the connector's storage account). */
+  /**
+   * The default blob container for `{ "blob": ... }` entries (in the connector's storage account). Blobs are read
+   * from this container and from `containers` only.
+   */
   container?: string;
+  /** More blob containers a record may name (`{ "blob", "container" }`, `"blob:<container>/<name>"`). */
+  containers?: string[];
+  /** Allow plain `http` attachment URLs (default false: https only). Every redirect is held to the same rule. */
+  allowHttp?: boolean;
+  /**
+   * When set, attachment URLs — and every redirect they take — must be on one of these hosts (or one named in
+   * `privateHosts`): `files.contoso.com`, or `*.contoso.com` for its subdomains.
+   */
+  allowHosts?: string[];
+  /**
+   * Hosts that may resolve to a non-public address (loopback, private, link-local, unique local): `name` or
+   * `name:port` (only that port). Every other host must resolve to public addresses only.
+   */
+  privateHosts?: string[];
   /** Run OCR on images and scanned PDF pages (default false: slow). */
   ocr?: boolean;
   /** Files larger than this are not extracted: the item is dead-lettered (default 50 MB). */
@@ -139,6 +156,19 @@ export interface AttachmentsMapping {
 }
 
 export const DEFAULT_ATTACHMENT_MAX_FILE_BYTES = 50 * 1024 * 1024;
+
+/**
+ * Why `name` can never be an attachments container, or undefined. The Functions host keeps its keys and locks in
+ * `azure-webjobs-*`; the deployment package lives in `app-package-*` (infra/) or `scm-releases`. The claims
+ * container (CLAIMS_CONTAINER) is checked where it is known, by the runtime.
+ */
+export function reservedContainerReason(name: string): string | undefined {
+  if (name.startsWith('azure-webjobs-'))
+    return `"${name}" is reserved for the Functions host (its keys, locks and timers)`;
+  if (name.startsWith('app-package-') || name === 'scm-releases')
+    return `"${name}" holds the function app's deployment package`;
+  return undefined;
+}
 
 /** Azure's container name rule: 3-63 characters, lowercase letters, digits and single hyphens, not at either end. */
 export function isBlobContainerName(v: unknown): v is string {
@@ -779,6 +809,25 @@ function positiveInt(v: unknown, max: number): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= max;
 }
 
+/**
+ * What is wrong with a host entry of mapping.attachments.allowHosts (`name`, `*.suffix`) or privateHosts
+ * (`name`, `name:port`, an IP address, `[v6]:port`), or undefined.
+ */
+function hostPatternProblem(v: unknown, wildcard: boolean): string | undefined {
+  if (typeof v !== 'string' || v === '') return 'must be a host name';
+  if (/[/?#@\s]/.test(v)) return `"${v.slice(0, 80)}" must be a bare host name, not a URL`;
+  const body = wildcard && v.startsWith('*.') ? v.slice(2) : v;
+  let u: URL;
+  try {
+    u = new URL(`http://${body}`);
+  } catch {
+    return `"${v.slice(0, 80)}" is not a host name`;
+  }
+  if (wildcard && u.port !== '') return `"${v}" must be a host name without a port (allowHosts names hosts)`;
+  if (u.hostname === '' || u.pathname !== '/') return `"${v.slice(0, 80)}" is not a host name`;
+  return undefined;
+}
+
 function checkAttachments(
   a: unknown,
   path: string,
@@ -796,6 +845,10 @@ function checkAttachments(
     'separator',
     'folder',
     'container',
+    'containers',
+    'allowHttp',
+    'allowHosts',
+    'privateHosts',
     'ocr',
     'maxFileBytes',
     'timeoutMs',
@@ -808,14 +861,43 @@ function checkAttachments(
     else if (!known.includes(k))
       out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, `use ${known.join(', ')}`));
   }
-  if (a.container !== undefined && !isBlobContainerName(a.container))
-    out.push(
-      problem(
-        `${path}.container`,
-        `${JSON.stringify(a.container)} is not a valid blob container name`,
-        'use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit (e.g. "ticket-files")',
-      ),
-    );
+  const containerNames: [string, unknown][] = [[`${path}.container`, a.container]];
+  if (a.containers !== undefined) {
+    if (!Array.isArray(a.containers) || a.containers.length === 0)
+      out.push(problem(`${path}.containers`, 'must be a non-empty array of container names', 'e.g. ["ticket-files"]'));
+    else a.containers.forEach((c, i) => containerNames.push([`${path}.containers[${i}]`, c]));
+  }
+  for (const [p, c] of containerNames) {
+    if (c === undefined) continue;
+    if (!isBlobContainerName(c))
+      out.push(
+        problem(
+          p,
+          `${JSON.stringify(c)} is not a valid blob container name`,
+          'use 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit (e.g. "ticket-files")',
+        ),
+      );
+    else if (reservedContainerReason(c))
+      out.push(
+        problem(p, reservedContainerReason(c)!, 'keep attachments in a container of their own, e.g. "ticket-files"'),
+      );
+  }
+  if (a.allowHttp !== undefined && typeof a.allowHttp !== 'boolean')
+    out.push(problem(`${path}.allowHttp`, 'must be true or false', 'remove it to allow https only'));
+  for (const key of ['allowHosts', 'privateHosts'] as const) {
+    const v = a[key];
+    if (v === undefined) continue;
+    const example =
+      key === 'allowHosts' ? '["files.contoso.com", "*.blob.core.windows.net"]' : '["files.intranet.contoso.com:8443"]';
+    if (!Array.isArray(v) || v.length === 0) {
+      out.push(problem(`${path}.${key}`, 'must be a non-empty array of host names', `e.g. ${example}`));
+      continue;
+    }
+    v.forEach((h, i) => {
+      const why = hostPatternProblem(h, key === 'allowHosts');
+      if (why) out.push(problem(`${path}.${key}[${i}]`, why, `e.g. ${example}`));
+    });
+  }
   checkField(a.field, `${path}.field`, out);
   if (a.join !== 'append' && a.join !== 'replace')
     out.push(

@@ -1,3 +1,4 @@
+import type { AttachmentService } from '../attachments/index.js';
 import type { OperationOptions } from '../core/async.js';
 import type { ExternalGroup } from '../config/model.js';
 import type { GraphConnectorClient } from '../graph/client.js';
@@ -73,6 +74,11 @@ export interface PipelineDeps {
   /** A fresh source reader for a crawl. */
   source: () => Source;
   mapper: Mapper;
+  /**
+   * Files records point to (mapping.attachments): fingerprinted by the crawl, read and extracted by the ingest.
+   * Absent when the definition has no mapping.attachments.
+   */
+  attachments?: AttachmentService;
   /**
    * Make sure the connection is ready and sync these external groups (the provisioning orchestration's last
    * step). Called before items are enumerated when the source has groups.

@@ -23,7 +23,6 @@ import type { Checkpoint, CrawlJob } from '../state/jobs.js';
 import { itemKeyOf } from '../state/keys.js';
 import type { ItemMessage } from '../state/queues/items.js';
 import { getBit, setBit, type Snapshot } from '../state/snapshot.js';
-import { attachmentHashExtra, fingerprintAttachments } from '../pipeline/attachments.js';
 import type { PipelineDeps } from './deps.js';
 import { itemDigest } from './hash.js';
 import { persistSeen, restoreSeen } from './seen.js';
@@ -375,14 +374,12 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
     for (const w of result.warnings)
       deps.logger.warn('mapping warning', { connectionId, crawlId, recordKey: record.key, warning: w });
     // Attachments: fingerprinted (not extracted) here, so an edited file changes the hash; the ingest extracts.
-    const settings = deps.mapper.attachments;
+    const files = deps.attachments;
     const attachments =
-      result.attachments?.length && settings
-        ? await fingerprintAttachments(result.attachments, settings, options.abortSignal)
+      result.attachments?.length && files
+        ? await files.fingerprint(result.attachments, { abortSignal: options.abortSignal })
         : undefined;
-    const { hash, reduced } = attachments
-      ? itemDigest(item, attachmentHashExtra(attachments, settings!))
-      : itemDigest(item);
+    const { hash, reduced } = attachments ? itemDigest(item, files!.hashExtra(attachments)) : itemDigest(item);
     if (i >= 0) {
       setBit(seen, i);
       out.seenPositions.push(i);

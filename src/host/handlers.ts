@@ -15,7 +15,7 @@ import { redact } from '../log.js';
 import { provisionStep, startProvisioning } from '../provision/driver.js';
 import { ControlMessageError, parseControlMessage } from '../state/queues/control.js';
 import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
-import { RequestError, parseJsonBody, parseReplayRequest, parseResyncRequest } from './http.js';
+import { RequestError, parseReplayRequest, parseResyncRequest, readJsonBody } from './http.js';
 import type { Runtime } from './runtime.js';
 import { jobView, replayDeadLetters, statusReport } from './status.js';
 
@@ -53,11 +53,8 @@ function problemResponse(err: unknown): HttpResponseInit {
   return json(500, { error: { code: 'InternalError', message: redact((err as Error)?.message ?? String(err)) } });
 }
 
-async function readBody(request: HttpRequest): Promise<Record<string, unknown>> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > 64 * 1024) throw new RequestError(413, [`the body is ${declared} bytes; the limit is 65536`]);
-  return parseJsonBody(await request.text(), request.headers.get('content-type'));
-}
+/** The body of a POST: JSON, at most 64 KiB, the cap held while it streams (readJsonBody in ./http.ts). */
+const readBody = (request: HttpRequest): Promise<Record<string, unknown>> => readJsonBody(request);
 
 function baseUrlOf(request: HttpRequest): string {
   const u = new URL(request.url);

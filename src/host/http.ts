@@ -36,17 +36,28 @@ export class RequestError extends Error {
   }
 }
 
-/** Parse a JSON body with a size cap; an empty body is `{}`. */
+const tooLarge = (what: string) =>
+  new RequestError(413, [
+    `${what}; the limit is ${MAX_BODY_BYTES} bytes: send item ids in batches of at most ${MAX_ITEM_IDS}`,
+  ]);
+
+/** A JSON media type: `application/json`, `application/<something>+json`, with or without parameters. */
+const isJsonType = (contentType: string) => /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType);
+
+const unsupportedType = (contentType: string | null | undefined) =>
+  new RequestError(415, [`content-type must be application/json (got ${contentType ? `"${contentType}"` : 'none'})`]);
+
+/** Only JSON whitespace: a body of these is empty. */
+const blank = (bytes: Uint8Array) => bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d);
+
+/**
+ * Parse a JSON body with a size cap; an empty body is `{}`. A non-empty body must say it is JSON
+ * (`content-type: application/json`): anything else, or no content type at all, is 415.
+ */
 export function parseJsonBody(text: string, contentType: string | null | undefined): Record<string, unknown> {
-  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
-    throw new RequestError(413, [
-      `the body is larger than ${MAX_BODY_BYTES} bytes; send item ids in batches of at most ${MAX_ITEM_IDS}`,
-    ]);
-  }
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw tooLarge('the body is larger than the limit');
   if (text.trim() === '') return {};
-  if (contentType && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
-    throw new RequestError(415, [`content-type must be application/json (got "${contentType}")`]);
-  }
+  if (!contentType || !isJsonType(contentType)) throw unsupportedType(contentType);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -57,6 +68,47 @@ export function parseJsonBody(text: string, contentType: string | null | undefin
     throw new RequestError(400, ['the body must be a JSON object, e.g. {"mode":"full"}']);
   }
   return value as Record<string, unknown>;
+}
+
+/** What {@link readJsonBody} needs of a request (an @azure/functions HttpRequest, or a fetch Request). */
+export interface BodySource {
+  headers: { get(name: string): string | null };
+  body: ReadableStream<Uint8Array> | null;
+}
+
+/**
+ * Read and parse a request's JSON body, holding the 64 KiB cap while the body streams in: a declared length over
+ * the cap is refused before a byte is read, and a body without a length (or with one that lies) is cut off as soon
+ * as it passes the cap — the rest is never read. A body that does not say it is JSON is refused at its first
+ * non-blank chunk (415).
+ */
+export async function readJsonBody(request: BodySource): Promise<Record<string, unknown>> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES)
+    throw tooLarge(`the body is ${Number(declared)} bytes (content-length)`);
+  const contentType = request.headers.get('content-type');
+  const json = contentType !== null && isJsonType(contentType);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    const reader = request.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > MAX_BODY_BYTES) throw tooLarge(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+        // A body that does not say it is JSON is refused as soon as it is known not to be empty.
+        if (!json && !blank(value)) throw unsupportedType(contentType);
+        chunks.push(value);
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+      reader.releaseLock();
+    }
+  }
+  const text = new TextDecoder('utf-8').decode(Buffer.concat(chunks));
+  return parseJsonBody(text, contentType);
 }
 
 const ID_PATTERN = /^[\w.:@\-/ ]{1,256}$/;

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import { createAttachmentService, type SourceCredentials } from '../attachments/index.js';
 import type { ConnectorDefinition } from '../config/definition.js';
 import { loadConnectorDefinition } from '../config/definition.js';
 import { loadEnvironment, type ConnectorEnvironment } from '../config/env.js';
@@ -16,8 +17,10 @@ import { createMapper } from '../mapping/mapper.js';
 import { createSecretProvider } from '../secrets/index.js';
 import type { SecretProvider } from '../secrets/types.js';
 import { createSource } from '../sources/index.js';
+import { createAuthProvider } from '../sources/auth.js';
+import type { SourceDefinition } from '../config/source-definition.js';
+import type { SourceDeps } from '../sources/types.js';
 import { DEFAULT_SETTINGS, type PipelineDeps, type PipelineSettings } from '../crawl/deps.js';
-import { sourceAttachmentFetch } from '../pipeline/attachments.js';
 import { createStateLayer, type StateLayer } from '../state/index.js';
 import { TableProvisionStore, type ProvisionStore } from '../state/provision-store.js';
 import { ControlQueue } from '../state/queues/control.js';
@@ -110,13 +113,23 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ...(envConfig.graph.tenantId ? { tenantId: envConfig.graph.tenantId } : {}),
   });
   const sourceDef = definition.source;
-  // Attachment URLs on the source's own origin are fetched with the source's auth (never sent elsewhere).
-  const attachmentFetch = mapper.attachments
-    ? sourceAttachmentFetch(sourceDef, { secrets, logger: logger.child({ component: 'attachments' }), baseDir })
+  // Files records point to: one service for the crawl (fingerprints) and the ingest (reads). Blobs come from the
+  // connector's own storage account; URLs on the source's own origin carry the source's auth (never elsewhere).
+  const attachmentsDef = definition.mapping.attachments;
+  const source = attachmentsDef
+    ? sourceCredentials(sourceDef, { secrets, logger: logger.child({ component: 'attachments' }), baseDir })
     : undefined;
-  if (mapper.attachments && attachmentFetch) mapper.attachments.fetch = attachmentFetch;
-  // Blob attachments are read from the connector's own storage account (connection string or identity).
-  if (mapper.attachments) mapper.attachments.containers = (name) => state.storage.container(name);
+  const attachments = attachmentsDef
+    ? createAttachmentService(attachmentsDef, definition.schema.properties, {
+        baseDir,
+        maxItemBytes: definition.mapping.maxItemBytes,
+        overflow: definition.mapping.contentOverflow,
+        allowEveryone: definition.mapping.acl?.allowEveryone === true,
+        claimsContainer: state.names.claimsContainer,
+        containers: (name) => state.storage.container(name),
+        ...(source ? { source } : {}),
+      })
+    : undefined;
 
   const settings: PipelineSettings = {
     ...DEFAULT_SETTINGS,
@@ -140,6 +153,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         containers: (name) => state.storage.container(name),
       }),
     mapper,
+    ...(attachments ? { attachments } : {}),
     syncGroups: async (groups: ExternalGroup[], opts = {}) => {
       await runProvisionToCompletion(
         { graph, definition, groups, logger: logger.child({ component: 'provision' }), store: provisionStore },
@@ -168,6 +182,20 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       await control.ensure();
       await provisionQueue.ensure();
     },
+  };
+}
+
+/** A `rest` source's credentials for attachment URLs on its own origin; other sources have none. */
+export function sourceCredentials(source: SourceDefinition, deps: SourceDeps): SourceCredentials | undefined {
+  if (source.type !== 'rest') return undefined;
+  const auth = createAuthProvider(source.auth, deps, { caPath: source.caPath });
+  return {
+    origin: new URL(source.url).origin,
+    prepare: async ({ abortSignal }) => {
+      const { headers, dispatcher } = await auth.prepare(abortSignal);
+      return { headers: { ...source.headers, ...headers }, ...(dispatcher ? { dispatcher } : {}) };
+    },
+    onUnauthorized: () => auth.onUnauthorized(),
   };
 }
 

@@ -23,7 +23,7 @@ import { messageOf } from '../core/errors.js';
 import type { ExternalItem } from '../config/model.js';
 import type { PipelineDeps } from '../crawl/deps.js';
 import { GraphError } from '../graph/errors.js';
-import { applyAttachments, type AttachmentReport } from '../pipeline/attachments.js';
+import { stripAttachmentQueries, type AttachmentReport } from '../attachments/index.js';
 import { isNewerCrawl, type FenceResult } from '../state/items.js';
 import { ClaimMissingError, parseItemMessage, type ItemMessage, type ItemMessageError } from '../state/queues/items.js';
 
@@ -139,13 +139,13 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
       failure = { status: 0, code: 'ClaimMissing', message: err.message };
     }
     if (item && msg.attachments?.length) {
-      const settings = deps.mapper.attachments;
-      if (!settings) {
+      const files = deps.attachments;
+      if (!files) {
         log.warn(
           'ingest: the operation carries attachments but mapping.attachments is not configured; sent without them',
         );
       } else {
-        const r = await applyAttachments(item, msg.attachments, settings, input.abortSignal);
+        const r = await files.apply(item, msg.attachments, { abortSignal: input.abortSignal });
         attachments = {
           extracted: r.files.filter((f) => f.ok).length,
           failed: r.files.filter((f) => !f.ok).length,
@@ -325,7 +325,9 @@ async function deadLetter(
   options: OperationOptions,
 ): Promise<IngestOutcome> {
   const { state, logger } = deps;
-  const { item: _item, etag: _etag, ...envelope } = msg;
+  // Attachment URLs lose their query strings (SAS tokens) here: dead letters are listed over HTTP.
+  const stored = msg.attachments ? { ...msg, attachments: stripAttachmentQueries(msg.attachments) } : msg;
+  const { item: _item, etag: _etag, ...envelope } = stored;
   await state.deadLetters.add(
     {
       connectionId: msg.connectionId,

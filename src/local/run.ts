@@ -147,7 +147,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
         pollMs: 100,
         // An item operation stays hidden while it runs: longer than a file's extraction time limit, so a slow
         // OCR is not delivered a second time meanwhile (the local worker does not renew visibility).
-        visibilityTimeoutMs: Math.max(30_000, 2 * (rt.pipeline.mapper.attachments?.timeoutMs ?? 0)),
+        visibilityTimeoutMs: Math.max(30_000, 2 * (rt.pipeline.attachments?.settings.timeoutMs ?? 0)),
         onOutcome,
       },
     );
@@ -175,7 +175,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       `crawl     ${job.status} in ${((Date.now() - started) / 1000).toFixed(1)} s (crawl ${job.crawlId}, ${job.mode})`,
     );
     out();
-    const attachmentStats = rt.pipeline.mapper.attachments ? result.stats?.attachments : undefined;
+    const attachmentStats = rt.pipeline.attachments ? result.stats?.attachments : undefined;
     out(reconciliationTable(job, await graphWrites(admin, rt), attachmentStats));
     if (job.error) out(`note: ${job.error}`);
     const rejected = await firstRejections(rt, job.crawlId, 5);

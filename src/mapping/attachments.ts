@@ -1,20 +1,14 @@
 /**
  * Attachments in the mapping step: which files a record points to (`mapping.attachments.field`), resolved to
- * safe references. Nothing is read or fetched here — the crawl fingerprints the references and the ingest
- * extracts them (src/pipeline/attachments.ts).
+ * references, or a reject reason naming the field. Nothing is read or fetched here: the attachment service
+ * (src/attachments) fingerprints the references at crawl time and reads them at ingest, and holds every read to
+ * the same rules again (a queue message may be forged; a symbolic link or a DNS answer is only known at read time).
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import type { ContainerClient } from '@azure/storage-blob';
-import type { AttachmentMetadataMapping, AttachmentsMapping } from '../config/mapping-definition.js';
-import {
-  DEFAULT_ATTACHMENT_MAX_FILE_BYTES,
-  DEFAULT_ATTACHMENT_TIMEOUT_MS,
-  MAX_ITEM_BYTES,
-  isBlobContainerName,
-  parseFieldPath,
-} from '../config/mapping-definition.js';
-import type { SchemaProperty } from '../config/model.js';
-import { getPath, isMissing } from './values.js';
+import type { AttachmentsMapping } from '../config/mapping-definition.js';
+import { isBlobContainerName, parseFieldPath } from '../config/mapping-definition.js';
+import { displayUrl } from '../core/url.js';
+import { isMissingValue, readFieldPath } from './values.js';
 
 /** A blob in a container of the connector's storage account. */
 export interface BlobLocation {
@@ -33,86 +27,32 @@ export type AttachmentRef =
 /** The longest blob name Azure accepts. */
 export const MAX_BLOB_NAME = 1024;
 
-/**
- * How attachment URLs are fetched. The runtime sets one that adds the source's authentication for URLs on the
- * source's own origin (see src/pipeline/attachments.ts sourceAttachmentFetch); default: plain fetch, no auth.
- */
-export type AttachmentFetch = (
-  url: string,
-  init: { method?: 'GET' | 'HEAD'; signal?: AbortSignal },
-) => Promise<Response>;
-
-/** What the ingest needs to extract and join a record's attachments (compiled from mapping.attachments). */
-export interface AttachmentSettings {
-  join: 'append' | 'replace';
-  separator: string;
-  ocr: boolean;
-  maxFileBytes: number;
-  timeoutMs: number;
-  html: 'text' | 'keep';
-  /** metadata key → schema property */
-  metadata: { key: keyof AttachmentMetadataMapping; property: SchemaProperty }[];
-  /** Graph's cap for the final item, and what to do above it (mapping.maxItemBytes, mapping.contentOverflow). */
-  maxItemBytes: number;
-  overflow: 'reject' | 'truncate';
-  schema: SchemaProperty[];
-  allowEveryone: boolean;
-  /** A short digest of the settings that shape the extracted content: part of the item hash. */
-  digest: string;
-  /** Fetch for attachment URLs (set by the runtime to carry the source's auth); default global fetch. */
-  fetch?: AttachmentFetch;
-  /**
-   * Blob containers for `blob` attachments (set by the runtime: the connector's own storage account, with its
-   * connection string or identity). Unset: blob attachments cannot be read (fingerprint `unreadable:no-blob-storage`).
-   */
-  containers?: (name: string) => ContainerClient;
-}
-
 const MAX_ATTACHMENTS = 50;
 
-/** Hosts that may be fetched over plain http (tests and local fakes only). */
-function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+/** Does `hostname` match an allowHosts entry (`name`, or `*.suffix` for its subdomains)? */
+function onAllowList(allow: string[], hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return allow.some((entry) => {
+    const p = entry.toLowerCase();
+    return p.startsWith('*.') ? h.endsWith(p.slice(1)) && h.length > p.length - 1 : h === p;
+  });
 }
 
-export function compileAttachmentSettings(
-  def: AttachmentsMapping,
-  schema: SchemaProperty[],
-  options: { maxItemBytes?: number; overflow?: 'reject' | 'truncate'; allowEveryone: boolean },
-): AttachmentSettings {
-  const byName = new Map(schema.map((p) => [p.name, p]));
-  const metadata: AttachmentSettings['metadata'] = [];
-  for (const [key, name] of Object.entries(def.metadata ?? {}) as [string, string | undefined][]) {
-    const property = name ? byName.get(name) : undefined;
-    if (!property) throw new Error(`mapping.attachments.metadata.${key}: no schema property named "${String(name)}"`);
-    metadata.push({ key: key as keyof AttachmentMetadataMapping, property });
+/** The host part of allowHosts/privateHosts entries, lower-case (a privateHosts entry may carry a port). */
+const hostOf = (entry: string) => {
+  try {
+    return new URL(`http://${entry}`).hostname.toLowerCase();
+  } catch {
+    return entry.toLowerCase();
   }
-  const s = {
-    join: def.join,
-    separator: def.separator ?? '\n\n',
-    ocr: def.ocr === true,
-    maxFileBytes: def.maxFileBytes ?? DEFAULT_ATTACHMENT_MAX_FILE_BYTES,
-    timeoutMs: def.timeoutMs ?? DEFAULT_ATTACHMENT_TIMEOUT_MS,
-    html: def.html ?? 'text',
-  };
-  return {
-    ...s,
-    metadata,
-    maxItemBytes: Math.min(options.maxItemBytes ?? MAX_ITEM_BYTES, MAX_ITEM_BYTES),
-    overflow: options.overflow ?? 'reject',
-    schema,
-    allowEveryone: options.allowEveryone,
-    digest: `${s.join}|${JSON.stringify(s.separator)}|ocr=${s.ocr}|html=${s.html}|${metadata
-      .map((m) => `${m.key}>${m.property.name}`)
-      .join(',')}`,
-  };
-}
+};
 
 /**
  * A resolver for one mapping: record data → attachment references, or a reject message naming the field.
  * Paths resolve against `folder` (absolute: the caller resolves mapping.attachments.folder against
- * connector.json's folder) and may not leave it; URLs must be https (http only for 127.0.0.1/localhost);
- * blobs (`{ "blob", "container"? }` or `"blob:<container>/<name>"`) take `def.container` when they name none.
+ * connector.json's folder) and may not leave it; URLs must be https (http only with `allowHttp`) and, when
+ * `allowHosts` is set, on an allowed (or private-named) host; blobs (`{ "blob", "container"? }` or
+ * `"blob:<container>/<name>"`) take `def.container` when they name none, and must be in `container`/`containers`.
  */
 export function attachmentResolver(
   def: AttachmentsMapping,
@@ -120,9 +60,11 @@ export function attachmentResolver(
 ): (data: Record<string, unknown>) => { refs: AttachmentRef[] } | { field: string; message: string } {
   const fieldPath = parseFieldPath(def.field);
   const root = resolve(folder);
+  const containers = new Set([...(def.container ? [def.container] : []), ...(def.containers ?? [])]);
+  const allowHosts = def.allowHosts ? [...def.allowHosts, ...(def.privateHosts ?? []).map(hostOf)] : undefined;
   return (data) => {
-    const raw = getPath(data, fieldPath);
-    if (isMissing(raw)) return { refs: [] };
+    const raw = readFieldPath(data, fieldPath);
+    if (isMissingValue(raw)) return { refs: [] };
     const list = Array.isArray(raw) ? raw : [raw];
     if (list.length > MAX_ATTACHMENTS)
       return { field: def.field, message: `${list.length} attachments; at most ${MAX_ATTACHMENTS} per record` };
@@ -170,6 +112,11 @@ export function attachmentResolver(
         if (typeof blob !== 'string' || blob === '' || blob.length > MAX_BLOB_NAME)
           return { field: where, message: `"blob" must be a blob name of 1-${MAX_BLOB_NAME} characters` };
         if (blob.includes('\0')) return { field: where, message: 'the blob name contains a NUL character' };
+        if (blob.split(/[/\\]/).some((seg) => seg === '.' || seg === '..'))
+          return {
+            field: where,
+            message: `blob "${blob.slice(0, 120)}" has a "." or ".." segment, which would leave its container; name the blob without it`,
+          };
         const c = container ?? def.container;
         if (c === undefined || c === '')
           return {
@@ -181,6 +128,13 @@ export function attachmentResolver(
             field: where,
             message: `${JSON.stringify(c).slice(0, 80)} is not a valid blob container name (3-63 lowercase letters, digits and single hyphens)`,
           };
+        if (!containers.has(c))
+          return {
+            field: where,
+            message: `blob "${blob.slice(0, 120)}": container "${c}" is not an attachments container (${
+              containers.size ? `allowed: ${[...containers].join(', ')}` : 'none is configured'
+            }); only mapping.attachments.container and mapping.attachments.containers may be read`,
+          };
         const last = blob.split('/').pop() || blob;
         refs.push({ name: typeof name === 'string' ? name : last, blob: { container: c, name: blob } });
         continue;
@@ -191,12 +145,19 @@ export function attachmentResolver(
         try {
           u = new URL(url);
         } catch {
-          return { field: where, message: `"${url.slice(0, 80)}" is not a valid URL` };
+          return { field: where, message: `"${displayUrl(url)}" is not a valid URL` };
         }
-        if (!(u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname))))
+        if (!(u.protocol === 'https:' || (u.protocol === 'http:' && def.allowHttp === true)))
           return {
             field: where,
-            message: `attachment URL "${url.slice(0, 80)}" must be https (plain http only for 127.0.0.1/localhost)`,
+            message: `attachment URL ${displayUrl(u)} must be https${
+              u.protocol === 'http:' ? ' (plain http only with mapping.attachments.allowHttp: true)' : ''
+            }`,
+          };
+        if (allowHosts && !onAllowList(allowHosts, u.hostname))
+          return {
+            field: where,
+            message: `attachment URL ${displayUrl(u)}: ${u.hostname} is not in mapping.attachments.allowHosts (${allowHosts.join(', ')})`,
           };
         const last = decodeURIComponent(u.pathname.split('/').pop() ?? '') || u.hostname;
         refs.push({ name: typeof name === 'string' ? name : last, url: u.href });

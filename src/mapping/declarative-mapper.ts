@@ -23,7 +23,7 @@ import type { ExternalItem, ExternalItemProperties, SchemaProperty } from '../co
 import type { AclContext } from './acl.js';
 import { buildAcl, compileAclRules } from './acl.js';
 import type { AttachmentRef } from './attachments.js';
-import { attachmentResolver, compileAttachmentSettings } from './attachments.js';
+import { attachmentResolver } from './attachments.js';
 import { externalGroupsForCall } from './external-groups.js';
 import { finishItem, setTypedProperty, type ItemPolicy } from './finish-item.js';
 import { MappingSetupError, rejectRecord, type Mapper, type MapResult } from './types.js';
@@ -129,13 +129,6 @@ export function createDeclarativeMapper(
   const contentField = def.content?.field !== undefined ? parseFieldPath(def.content.field) : undefined;
   const contentTypeOf = compileContentType(def.content?.type ?? 'text');
   const aclRules = compileAclRules(def.acl);
-  const attachmentSettings = def.attachments
-    ? compileAttachmentSettings(def.attachments, schema, {
-        maxItemBytes: def.maxItemBytes,
-        overflow: def.contentOverflow,
-        allowEveryone: policy.allowEveryone,
-      })
-    : undefined;
   const resolveAttachments = def.attachments
     ? attachmentResolver(def.attachments, resolve(baseDir, def.attachments.folder ?? '.'))
     : undefined;
@@ -226,7 +219,6 @@ export function createDeclarativeMapper(
   };
 
   return {
-    ...(attachmentSettings ? { attachments: attachmentSettings } : {}),
     map(record, context) {
       if (record.error !== undefined || !record.data)
         return rejectRecord(record.key, '(record)', 'parse', record.error ?? 'no data');

@@ -30,5 +30,5 @@ export { buildAcl, denyAllAcl } from './acl.js';
 export { externalGroupKey, indexExternalGroups } from './external-groups.js';
 export type { ExternalGroupIndex } from './external-groups.js';
 export { coerceToPropertyType, normaliseDateTime, odataAnnotation, escapeHtml } from './values.js';
-export { attachmentResolver, compileAttachmentSettings } from './attachments.js';
-export type { AttachmentRef, AttachmentSettings } from './attachments.js';
+export { attachmentResolver } from './attachments.js';
+export type { AttachmentRef, BlobLocation } from './attachments.js';

@@ -3,7 +3,7 @@
  */
 import type { AclEntry, ExternalItem } from '../config/model.js';
 import { ConnectorError } from '../core/errors.js';
-import type { AttachmentRef, AttachmentSettings } from './attachments.js';
+import type { AttachmentRef } from './attachments.js';
 
 /** What the mapper needs from a source record (structurally a SourceRecord from src/sources). */
 export interface MappableRecord {
@@ -28,7 +28,10 @@ export type MapResult =
       warnings: string[];
       /** the id before encoding (ledger) */
       sourceId: string;
-      /** Files the record points to (mapping.attachments), extracted into the content at ingest time. */
+      /**
+       * Files the record names (mapping.attachments). The mapper only reports them; the attachment service
+       * (src/attachments) fingerprints them at crawl time and extracts them into the content at ingest.
+       */
       attachments?: AttachmentRef[];
     }
   | { ok: false; reason: RejectReason };
@@ -47,8 +50,6 @@ export interface MapContext {
 export interface Mapper {
   /** Never throws: a bad record is `{ ok: false, reason }`. */
   map(record: MappableRecord, context?: MapContext): MapResult;
-  /** Set when mapping.attachments is configured: how the ingest extracts and joins the files. */
-  attachments?: AttachmentSettings;
 }
 
 export interface MapperDeps {

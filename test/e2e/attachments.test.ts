@@ -119,6 +119,9 @@ function attachmentsDefinition(folder: string, overflow: 'truncate' | 'reject') 
       ocr: true,
       timeoutMs: 30_000,
       metadata: { fileName: 'fileName', fileExtension: 'fileExtension' },
+      // The local file server: plain http on loopback, allowed by name and port (nothing else on loopback is).
+      allowHttp: true,
+      privateHosts: [new URL(baseUrl).host],
     };
     def.mapping.contentOverflow = overflow;
     def.mapping.maxItemBytes = 20_000;

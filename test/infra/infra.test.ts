@@ -313,8 +313,12 @@ describe('security checklist', () => {
     const storageModule = modules(main.root).find((m) => m.path === 'core/storage.bicep')!;
     const queues = resolveStringArray(path(storageModule.body, 'params.queueNames'), mainVars)!;
     const tables = resolveStringArray(path(storageModule.body, 'params.tableNames'), mainVars)!;
-    const containerArg = path(storageModule.body, 'params.containerNames')!;
-    const containers = containerArg.namedChildren.map((c) => resolveString(c, mainVars) ?? c.text);
+    // The storage module's containers: the entries of `storageContainers` ({ name, appRole }) in main.bicep.
+    expect(path(storageModule.body, 'params.containers')?.text).toBe('storageContainers');
+    const containers = findAll(mainVars.get('storageContainers')!, 'object')
+      .map((o) => objectProps(o))
+      .filter((p) => p.has('appRole'))
+      .map((p) => resolveString(p.get('name'), mainVars) ?? p.get('name')!.text);
 
     const itemsQueue = resolveString(s.get('ITEMS_QUEUE'), mainVars)!;
     const crawlQueue = resolveString(s.get('CRAWL_QUEUE'), mainVars)!;
@@ -346,7 +350,7 @@ describe('security checklist', () => {
 
     // The storage module creates what it is given (one loop each for containers, queues, tables).
     for (const [child, param] of [
-      ['containers', 'containerNames'],
+      ['containers', 'containers'],
       ['queues', 'queueNames'],
       ['tables', 'tableNames'],
     ] as const) {
@@ -507,5 +511,114 @@ describe('optional Entra app (Microsoft Graph Bicep extension)', () => {
 
     const m = modules(main.root).find((x) => x.path === 'app/entra-app.bicep')!;
     expect(path(m.body, 'params.managedIdentityPrincipalId')?.text).toBe('identity.outputs.principalId');
+  });
+});
+
+describe('least privilege and audit (regressions: the identity could read every blob; no purge protection; no audit logs)', () => {
+  const BLOB_ROLES = {
+    Owner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+    Contributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+    Reader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1',
+  };
+  const roleAssignments = (f: ParsedBicep) =>
+    resources(f.root).filter((r) => r.type.startsWith('Microsoft.Authorization/roleAssignments@'));
+
+  it('the function identity holds no blob role on the storage account: only container-scoped ones', () => {
+    const vars = variables(storage.root);
+    const app = roleAssignments(storage).filter(
+      (r) => path(r.body, 'properties.principalId')?.text === 'appPrincipalId',
+    );
+    expect(app.length).toBeGreaterThan(0);
+    const onAccount = app.filter((r) => path(r.body, 'scope')?.text === 'storage');
+    const accountRoles = onAccount.flatMap((r) => {
+      const loop = /\bfor\s+\w+\s+in\s+(\w+)\s*:/.exec(r.node.text);
+      if (loop) return resolveStringArray(vars.get(loop[1]!), vars) ?? [`(unresolved ${loop[1]})`];
+      const id = path(r.body, 'properties.roleDefinitionId');
+      return findAll(id!, 'identifier').map((n) => resolveString(n, vars) ?? n.text);
+    });
+    expect(accountRoles.length, 'queue and table roles stay on the account').toBeGreaterThan(0);
+    for (const guid of Object.values(BLOB_ROLES))
+      expect(accountRoles, 'a blob role assigned to the identity on the whole account').not.toContain(guid);
+
+    // Blob roles come per container, from the role each container entry names.
+    const perContainer = app.filter((r) => /blobContainers\[/.test(path(r.body, 'scope')?.text ?? ''));
+    expect(perContainer).toHaveLength(1);
+    expect(perContainer[0]!.node.text).toMatch(/for\s+\(\w+,\s*\w+\)\s+in\s+containers\s*:/);
+    expect(path(perContainer[0]!.body, 'properties.roleDefinitionId')?.text).toMatch(/blobRoles\[\w+\.appRole\]/);
+    const blobRoles = objectProps(vars.get('blobRoles'));
+    for (const [name, guid] of Object.entries(BLOB_ROLES)) expect(stringValue(blobRoles.get(name)), name).toBe(guid);
+  });
+
+  it('each container gets the least role: host containers Owner, claims and package Contributor, attachments Reader', () => {
+    const entries = new Map<string, string>();
+    for (const obj of findAll(main.root, 'object')) {
+      const p = objectProps(obj);
+      const name = p.get('name');
+      const role = stringValue(p.get('appRole'));
+      if (!name || !role) continue;
+      entries.set(resolveString(name, mainVars) ?? name.text, role);
+    }
+    expect(Object.fromEntries(entries)).toEqual({
+      'azure-webjobs-hosts': 'Owner',
+      'azure-webjobs-secrets': 'Owner',
+      deploymentContainerName: 'Contributor',
+      'graph-claims': 'Contributor',
+      c: 'Reader',
+    });
+    // `c` is each of the attachments containers, a parameter (default none).
+    expect(main.src).toMatch(/map\(attachmentContainers,\s*c\s*=>\s*\{/);
+    const p = params(main.root).find((x) => x.name === 'attachmentContainers')!;
+    expect(p.type).toBe('array');
+    expect(p.defaultValue?.text).toBe('[]');
+    const storageModule = modules(main.root).find((m) => m.path === 'core/storage.bicep')!;
+    expect(path(storageModule.body, 'params.containers')?.text).toBe('storageContainers');
+    expect(storage.src).not.toMatch(/param containerNames\b/);
+    const loop = resources(storage.root).find((x) => x.type === 'containers')!;
+    expect(loop.node.text).toMatch(/for \w+ in containers\s*:/);
+  });
+
+  it('Key Vault: purge protection on by default, deleted secrets kept 90 days', () => {
+    const body = resourceBody(vault, 'Microsoft.KeyVault/vaults@');
+    expect(literal(path(body, 'properties.softDeleteRetentionInDays'))).toBe('90');
+    expect(literal(path(body, 'properties.enableSoftDelete'))).toBe('true');
+    const p = params(vault.root).find((x) => x.name === 'enablePurgeProtection')!;
+    expect(p.defaultValue?.text).toBe('true');
+    expect(path(body, 'properties.enablePurgeProtection')?.text).toMatch(/enablePurgeProtection/);
+    const m = modules(main.root).find((x) => x.path === 'core/keyvault.bicep')!;
+    expect(path(m.body, 'params.enablePurgeProtection')?.text).toBe('keyVaultPurgeProtection');
+    expect(params(main.root).find((x) => x.name === 'keyVaultPurgeProtection')?.defaultValue?.text).toBe('true');
+  });
+
+  it('audit logs of Key Vault, storage (blob, queue, table) and the function app go to the Log Analytics workspace', () => {
+    const expected: [ParsedBicep, string, string][] = [
+      [vault, 'vault', 'core/keyvault.bicep'],
+      [storage, 'storage::blobServices', 'core/storage.bicep'],
+      [storage, 'storage::queueServices', 'core/storage.bicep'],
+      [storage, 'storage::tableServices', 'core/storage.bicep'],
+      [api, 'app', 'app/api.bicep'],
+    ];
+    for (const [f, scope, modulePath] of expected) {
+      const ds = resources(f.root).filter(
+        (r) => r.type.startsWith('Microsoft.Insights/diagnosticSettings@') && path(r.body, 'scope')?.text === scope,
+      );
+      expect(ds, `${f.file}: diagnostic settings on ${scope}`).toHaveLength(1);
+      const props = path(ds[0]!.body, 'properties');
+      const workspace = path(props, 'workspaceId')!;
+      expect(workspace.type).toBe('identifier');
+      expect(params(f.root).map((p) => p.name)).toContain(workspace.text);
+      const logs = path(props, 'logs')!;
+      const groups = logs.namedChildren.map((o) => objectProps(o));
+      expect(
+        groups.some(
+          (g) =>
+            ['audit', 'allLogs'].includes(stringValue(g.get('categoryGroup')) ?? '') &&
+            g.get('enabled')?.text === 'true',
+        ),
+        `${f.file}: ${scope} sends its audit category group`,
+      ).toBe(true);
+      const m = modules(main.root).find((x) => x.path === modulePath)!;
+      expect(path(m.body, `params.${workspace.text}`)?.text, modulePath).toBe('monitoring.outputs.logAnalyticsId');
+    }
+    expect(outputs(monitoring.root).find((o) => o.name === 'logAnalyticsId')?.expression).toBe('logs.id');
   });
 });

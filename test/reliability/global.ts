@@ -14,6 +14,8 @@ interface Figures {
   retries: number;
   deadLetters: number;
   lost: number;
+  /** Set by the hostile scenarios: what leaked (0); the others measure no leak ("–"). */
+  leaked?: number;
   note?: string;
 }
 
@@ -27,7 +29,7 @@ export default async function setup(project: TestProject) {
     }
     await rm(dir, { recursive: true, force: true });
     if (!rows.length) return;
-    const head = ['scenario', 'items', 'faults injected', 'retries', 'dead letters', 'lost'];
+    const head = ['scenario', 'items', 'faults injected', 'retries', 'dead letters', 'lost', 'leaked'];
     const cells = rows.map((r) => [
       r.name,
       String(r.items),
@@ -35,6 +37,7 @@ export default async function setup(project: TestProject) {
       String(r.retries),
       String(r.deadLetters),
       String(r.lost),
+      r.leaked === undefined ? '–' : String(r.leaked),
     ]);
     const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
     const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ');
