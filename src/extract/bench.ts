@@ -3,7 +3,7 @@
  * peak resident set size seen while they ran (OCR runs in a worker thread of this process, so it is included).
  */
 import { makePdf, encodePng, renderTextLines } from './fixtures/index.js';
-import { closeOcr, extractFile, warmUpOcr } from './index.js';
+import { closeExtraction, extractFile, warmUpOcr } from './index.js';
 
 export interface ExtractionBench {
   pdfPagesPerSec: number;
@@ -72,6 +72,6 @@ export async function benchExtraction({
     };
   } finally {
     clearInterval(sampler);
-    await closeOcr();
+    await closeExtraction();
   }
 }

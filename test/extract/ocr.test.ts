@@ -73,7 +73,8 @@ describe('OCR (offline tesseract.js)', () => {
     await warmUpOcr(['eng']);
     expect(ocrWorkerCount()).toBe(1);
     const started = Date.now();
-    const r = await extractFile({ bytes: big, fileName: 'big.png' }, { ...opts, timeoutMs: 150 });
+    // 1 s: long enough for the sandbox to decode the PNG and hand it to tesseract, far shorter than the OCR job
+    const r = await extractFile({ bytes: big, fileName: 'big.png' }, { ...opts, timeoutMs: 1_000 });
     expect(r).toMatchObject({ ok: false, code: 'timeout' });
     expect(Date.now() - started).toBeLessThan(3_000); // reading it all takes ~6 s here
     expect(ocrWorkerCount()).toBe(0); // the busy worker was terminated, not left running
