@@ -31,6 +31,8 @@ const HEAVY = [
   'node-forge',
 ];
 
+const heavyIn = (packages: readonly string[]): string[] => packages.filter((p) => HEAVY.includes(p));
+
 /**
  * A child script: records what the module loader resolves, imports each of `targets` in turn (with
  * `@azure/functions-core`, which only the Functions host provides, stubbed as test/functions/fake-core.ts does),
@@ -55,7 +57,7 @@ const packages = async () => {
   await new Promise((r) => setTimeout(r, 50)); // the hook reports through a port
   const found = new Set();
   for (const f of [...urls, ...Object.keys(Module._cache)]) {
-    const m = /node_modules[\/]((?:@[^\/]+[\/])?[^\/]+)[\/]/.exec(f);
+    const m = /node_modules[\/]((?:@[^\/]+[\/])?[^.\/][^\/]*)[\/]/.exec(f);
     if (m) found.add(m[1].replace('\\', '/'));
   }
   return found;
@@ -115,10 +117,10 @@ describe('lazy extraction weight', () => {
       'await mod.closeExtraction();',
     ].join('\n');
     const [onImport] = await packagesLoadedBy([extract]);
-    expect(onImport).toEqual(expect.not.arrayContaining(HEAVY));
+    expect(heavyIn(onImport!)).toEqual([]);
     const [afterPdf] = await packagesLoadedBy([extract], after);
     expect(afterPdf).toContain('fflate'); // the fixture writer's: the script ran
-    expect(afterPdf!.filter((p) => p !== 'fflate' && p !== 'pngjs')).toEqual(expect.not.arrayContaining(HEAVY));
+    expect(heavyIn(afterPdf!.filter((p) => p !== 'fflate' && p !== 'pngjs'))).toEqual([]);
   });
 
   it('the Graph credential module does not load node-forge until a PKCS#12 certificate is read', async () => {
@@ -130,7 +132,6 @@ describe('lazy extraction weight', () => {
   it('no Azure Functions entry point loads any of them', async () => {
     const added = await packagesLoadedBy(functions);
     expect(added.flat()).toContain('@azure/functions'); // the imports really ran
-    for (const [i, f] of functionFiles.entries())
-      expect(added[i], `functions/${f}`).toEqual(expect.not.arrayContaining(HEAVY));
+    for (const [i, f] of functionFiles.entries()) expect(heavyIn(added[i]!), `functions/${f}`).toEqual([]);
   });
 });
