@@ -2,7 +2,7 @@
  * Content extraction for graph-connector: binary attachments become searchable text plus metadata before the item
  * is PUT to Graph. `extractFile` never throws: every failure is an `{ ok: false, code, reason }` result.
  *
- * Every file is extracted in a sandbox worker thread (src/extract/sandbox.ts) with a time limit, a memory limit
+ * Every file is extracted in a sandbox worker process (src/extract/sandbox.ts) with a time limit, a memory limit
  * and bounded parsers; this module loads none of the format libraries (pdfjs, image decoders, tesseract.js): they
  * are imported inside the worker, or for OCR in this thread, on first use.
  */
@@ -28,7 +28,7 @@ export { DEFAULT_EXTRACT_LIMITS, ExtractError } from './types.js';
 export { truncateAtWordBoundary, utf8Length, decodeText } from './text.js';
 export { closeOcr, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from './ocr.js';
 export { htmlToText, sanitizeHtml } from './html.js';
-export { configureSandbox, sandboxWorkerCount, RSS_SLACK_MB } from './sandbox.js';
+export { configureSandbox, sandboxPids, sandboxWorkerCount, RECYCLE_ABOVE_MB } from './sandbox.js';
 export type { SandboxSettings } from './sandbox.js';
 
 /** @deprecated every option is in {@link ExtractOptions} now */

@@ -85,6 +85,9 @@ export async function transpiledEntries(entries: readonly URL[], outDir?: string
           }).outputText,
         );
     }
+    // Below node_modules, no package.json of the project applies: say these files are ES modules.
+    if (!existsSync(path.join(tmp, 'package.json')))
+      writeFileSync(path.join(tmp, 'package.json'), '{ "type": "module" }\n');
     writeFileSync(path.join(tmp, '.complete'), '');
     if (tmp !== dir) {
       try {

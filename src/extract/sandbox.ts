@@ -1,18 +1,23 @@
 /**
- * The extraction sandbox: every file is extracted in a worker thread that can be stopped for real. The parent
- * thread only posts the bytes and waits, so no file can block its event loop.
+ * The extraction sandbox: every file is extracted in a worker process (`child_process.fork`) that can be stopped for
+ * real. This process only sends the bytes (a megabyte per message) and waits, so no file can block its event loop,
+ * and all memory a file made the worker use goes back to the OS when that worker exits.
  *
- * - Time: at `timeoutMs` the worker is terminated (`Worker.terminate()` stops even a synchronous loop) and so is the
- *   tesseract worker running an OCR job of the file.
- * - Memory: the worker's V8 heap is capped with `resourceLimits` (`maxMemoryMb`); decoded buffers live outside that
- *   heap, so each worker also reports its heap and buffers every 100 ms, and the parent samples the process's RSS.
- *   A worker over `maxMemoryMb`, or the process grown past the sum of the running jobs' `maxMemoryMb` (plus a fixed
- *   slack), gets the job stopped as `too-large`.
+ * - Time: at `timeoutMs` the worker is killed (SIGKILL stops even a synchronous loop) and so is the tesseract worker
+ *   running an OCR job of the file.
+ * - Memory: the worker's V8 heap is capped (`--max-old-space-size`), and its resident memory is read every 100 ms
+ *   (from /proc on Linux, else from the worker's own reports); a worker whose RSS passes `maxMemoryMb` is killed and
+ *   the file fails as `too-large`. A worker that grew past {@link RECYCLE_ABOVE_MB} is not kept for the next file.
+ * - Priority: workers run at a lower scheduling priority (nice 10) than this process, so extraction yields the CPU
+ *   to queue triggers and lease renewals.
  * - Concurrency: at most `concurrency` workers run at once (default 2, or 1 on a one-core machine); idle workers are
  *   kept for `idleMs` (default 30 s) for the next file, unreferenced so that they never keep a process alive.
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Semaphore } from '../core/async.js';
 import { recognize } from './ocr.js';
 import type { Extracted, RunInput, RunOptions } from './run.js';
@@ -27,15 +32,14 @@ export type SandboxOutcome = { ok: true; result: Extracted } | { ok: false; code
 export interface SandboxSettings {
   /** workers extracting at the same time (the rest wait their turn); default min(2, cores) */
   concurrency: number;
-  /** an idle worker is terminated after this long; default 30 s */
+  /** an idle worker is stopped after this long; default 30 s */
   idleMs: number;
 }
 
-/** Process growth allowed on top of the running jobs' `maxMemoryMb`: a worker's own footprint (isolate, code). */
-export const RSS_SLACK_MB = 128;
-/** A worker that has not reported for this long is inside one synchronous step. */
-const STALE_BEAT_MS = 300;
+/** A worker whose RSS ever reached this is stopped after its job instead of being kept idle (its memory returns). */
+export const RECYCLE_ABOVE_MB = 160;
 const MB = 1024 * 1024;
+const PAGE_SIZE = 4096;
 
 const settings: SandboxSettings = { concurrency: Math.max(1, Math.min(2, availableParallelism())), idleMs: 30_000 };
 let slots = new Semaphore(settings.concurrency);
@@ -59,19 +63,19 @@ interface Job {
   finish(outcome: SandboxOutcome, reusable: boolean): void;
 }
 
-interface Thread {
-  worker: Worker;
+interface Sandbox {
+  child: ChildProcess;
   memoryMb: number;
   job?: Job;
-  beatAt: number;
-  /** heap + external bytes at the last report */
-  beatBytes: number;
+  /** RSS by the worker's last report, and the most it has been */
+  rss: number;
+  peakRss: number;
   idleTimer?: NodeJS.Timeout;
   dead: boolean;
 }
 
-const idle: Thread[] = [];
-const busy = new Set<Thread>();
+const idle: Sandbox[] = [];
+const busy = new Set<Sandbox>();
 let nextJob = 1;
 
 let entry: Promise<URL> | undefined;
@@ -88,28 +92,39 @@ function workerEntry(): Promise<URL> {
   return entry;
 }
 
-function kill(thread: Thread): void {
-  if (thread.dead) return;
-  thread.dead = true;
-  clearTimeout(thread.idleTimer);
-  busy.delete(thread);
-  const i = idle.indexOf(thread);
+function kill(box: Sandbox): void {
+  clearTimeout(box.idleTimer);
+  busy.delete(box);
+  const i = idle.indexOf(box);
   if (i >= 0) idle.splice(i, 1);
-  void thread.worker.terminate().catch(() => undefined);
+  if (box.dead) return;
+  box.dead = true;
+  box.child.kill('SIGKILL');
 }
 
-function park(thread: Thread): void {
-  if (thread.dead) return;
-  if (idle.length >= settings.concurrency) return kill(thread);
-  thread.worker.unref();
-  idle.push(thread);
-  thread.idleTimer = setTimeout(() => kill(thread), settings.idleMs);
-  thread.idleTimer.unref();
+function setReferenced(box: Sandbox, referenced: boolean): void {
+  const channel = box.child.channel as { ref?: () => void; unref?: () => void } | null | undefined;
+  if (referenced) {
+    box.child.ref();
+    channel?.ref?.();
+  } else {
+    box.child.unref();
+    channel?.unref?.();
+  }
+}
+
+function park(box: Sandbox): void {
+  if (box.dead) return;
+  if (idle.length >= settings.concurrency) return kill(box);
+  setReferenced(box, false);
+  idle.push(box);
+  box.idleTimer = setTimeout(() => kill(box), settings.idleMs);
+  box.idleTimer.unref();
 }
 
 /**
- * The parent's Node flags, less those that describe how the parent's own entry was given (`-e`, `--input-type`):
- * a worker started from a file fails on them.
+ * The parent's Node flags, less those that describe how the parent's own entry was given (`-e`, `--input-type`)
+ * and memory flags the sandbox sets itself.
  */
 function workerExecArgv(): string[] {
   const out: string[] = [];
@@ -117,45 +132,64 @@ function workerExecArgv(): string[] {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
-    else if (!a.startsWith('--input-type') && !a.startsWith('--eval=') && !a.startsWith('--print=')) out.push(a);
+    else if (!/^--(input-type|eval=|print=|max-old-space-size|max-semi-space-size|inspect)/.test(a)) out.push(a);
   }
   return out;
 }
 
-async function spawn(memoryMb: number): Promise<Thread> {
+/** Resident memory of a process from /proc (Linux); undefined elsewhere or when it is gone. */
+function residentBytes(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[1]);
+    return Number.isFinite(pages) ? pages * PAGE_SIZE : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function spawn(memoryMb: number): Promise<Sandbox> {
   const url = await workerEntry();
-  const worker = new Worker(url, {
-    execArgv: workerExecArgv(),
-    resourceLimits: {
-      maxOldGenerationSizeMb: memoryMb,
-      maxYoungGenerationSizeMb: Math.max(4, Math.min(32, Math.floor(memoryMb / 8))),
-      stackSizeMb: 4,
-    },
-    // A hostile file can make a library log without end: the worker's console is drained, never shown.
-    stdout: true,
-    stderr: true,
+  const child = fork(fileURLToPath(url), [], {
+    execArgv: [
+      ...workerExecArgv(),
+      `--max-old-space-size=${memoryMb}`,
+      `--max-semi-space-size=${Math.max(1, Math.min(16, Math.floor(memoryMb / 32)))}`,
+    ],
+    serialization: 'advanced',
+    // A hostile file can make a library log without end: the worker's console goes nowhere.
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
   });
-  worker.stdout.resume();
-  worker.stderr.resume();
-  const thread: Thread = { worker, memoryMb, beatAt: Date.now(), beatBytes: 0, dead: false };
-  worker.on('message', (m: SandboxReply) => onReply(thread, m));
-  worker.on('error', (err: Error & { code?: string }) => {
-    const job = thread.job;
+  try {
+    if (child.pid) setPriority(child.pid, 10);
+  } catch {
+    // not permitted here: same priority as this process
+  }
+  const box: Sandbox = { child, memoryMb, rss: 0, peakRss: 0, dead: false };
+  child.on('message', (m: SandboxReply) => onReply(box, m));
+  child.on('error', (err) => {
+    box.job?.finish({ ok: false, code: 'corrupt', reason: `the extraction worker failed: ${err.message}` }, false);
+    kill(box);
+  });
+  child.on('exit', (code, signal) => {
+    box.dead = true; // nothing left to kill
+    const job = box.job;
     if (job) {
-      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') job.finish(memoryExceeded(job, 'its heap'), false);
-      else job.finish({ ok: false, code: 'corrupt', reason: `the extractor failed: ${err.message}` }, false);
+      // V8 aborts the process when the heap limit is reached.
+      if (signal === 'SIGABRT' || code === 134) job.finish(memoryExceeded(job, 'its heap reached the limit'), false);
+      else
+        job.finish(
+          {
+            ok: false,
+            code: 'corrupt',
+            reason: `the extraction worker exited unexpectedly (${signal ?? `exit code ${code}`})`,
+          },
+          false,
+        );
     }
-    kill(thread);
+    kill(box);
   });
-  worker.on('exit', (code) => {
-    thread.job?.finish(
-      { ok: false, code: 'corrupt', reason: `the extraction worker exited unexpectedly (exit code ${code})` },
-      false,
-    );
-    thread.dead = true;
-    kill(thread);
-  });
-  return thread;
+  return box;
 }
 
 function memoryExceeded(job: Job, what: string): SandboxOutcome {
@@ -168,22 +202,30 @@ function memoryExceeded(job: Job, what: string): SandboxOutcome {
   };
 }
 
-function onReply(thread: Thread, m: SandboxReply): void {
-  if (m.type === 'beat') {
-    thread.beatAt = Date.now();
-    thread.beatBytes = m.heapUsed + Math.max(m.external, m.arrayBuffers);
-    const job = thread.job;
-    if (job && thread.beatBytes > job.memoryMb * MB)
-      job.finish(memoryExceeded(job, `its worker held ${Math.round(thread.beatBytes / MB)} MB`), false);
-    return;
-  }
-  const job = thread.job;
+function noteRss(box: Sandbox, rss: number): void {
+  box.rss = rss;
+  box.peakRss = Math.max(box.peakRss, rss);
+  const job = box.job;
+  if (job && rss > job.memoryMb * MB)
+    job.finish(memoryExceeded(job, `its worker process reached ${Math.round(rss / MB)} MB`), false);
+}
+
+function send(box: Sandbox, message: SandboxRequest): Promise<void> {
+  return new Promise((resolve) => {
+    if (box.dead || !box.child.connected) return resolve();
+    box.child.send(message, () => resolve());
+  });
+}
+
+function onReply(box: Sandbox, m: SandboxReply): void {
+  if (m.type === 'beat') return noteRss(box, residentBytes(box.child.pid) ?? m.rss);
+  const job = box.job;
   if (!job || m.jobId !== job.jobId) return;
   if (m.type === 'done') job.finish({ ok: true, result: m.result }, true);
   else if (m.type === 'failed') job.finish({ ok: false, code: m.code, reason: m.message }, true);
   else if (m.type === 'ocr') {
     const reply = (message: SandboxRequest) => {
-      if (!thread.dead && thread.job === job) thread.worker.postMessage(message);
+      if (!box.dead && box.job === job) void send(box, message);
     };
     recognize(m.png, job.languages, { abortSignal: job.ocr.signal }).then(
       ({ text, confidence }) => reply({ type: 'ocr-result', callId: m.callId, ok: true, text, confidence }),
@@ -199,15 +241,18 @@ function onReply(thread: Thread, m: SandboxReply): void {
   }
 }
 
-// ---- the memory watchdog: the process's RSS against what the running jobs may use ----
+// ---- the memory watchdog: each busy worker's RSS, read from /proc even while it is stuck in one step ----
 
 let watchdog: NodeJS.Timeout | undefined;
-let baselineRss = 0;
 
 function watch(): void {
   if (watchdog) return;
-  baselineRss = process.memoryUsage.rss();
-  watchdog = setInterval(checkMemory, 100);
+  watchdog = setInterval(() => {
+    for (const box of busy) {
+      const rss = residentBytes(box.child.pid);
+      if (rss !== undefined) noteRss(box, rss);
+    }
+  }, 100);
   watchdog.unref();
 }
 
@@ -217,44 +262,16 @@ function unwatchIfIdle(): void {
   watchdog = undefined;
 }
 
-function checkMemory(): void {
-  const growth = process.memoryUsage.rss() - baselineRss;
-  let allowed = RSS_SLACK_MB * MB;
-  for (const t of busy) allowed += t.memoryMb * MB;
-  if (growth <= allowed) return;
-  // The culprit: a worker stuck in one synchronous step (no recent report), else the one holding the most.
-  const now = Date.now();
-  let victim: Thread | undefined;
-  let score = -1;
-  for (const t of busy) {
-    const s = (now - t.beatAt > STALE_BEAT_MS ? Number.MAX_SAFE_INTEGER / 2 : 0) + t.beatBytes;
-    if (t.job && s > score) {
-      victim = t;
-      score = s;
-    }
-  }
-  const job = victim?.job;
-  if (job) job.finish(memoryExceeded(job, `the process grew by ${Math.round(growth / MB)} MB while it ran`), false);
-}
+/** Bytes are sent a megabyte per message: serialising one message never holds this event loop for long. */
+const SLICE = 1 << 20;
 
-const COPY_SLICE = 1 << 20;
-
-async function copyInSlices(bytes: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-  const copy = new Uint8Array(bytes.length);
-  for (let at = 0; at < bytes.length; at += COPY_SLICE) {
-    if (at > 0) await new Promise((resolve) => setImmediate(resolve));
-    copy.set(bytes.subarray(at, at + COPY_SLICE), at);
-  }
-  return copy;
-}
-
-async function take(memoryMb: number): Promise<Thread> {
+async function take(memoryMb: number): Promise<Sandbox> {
   for (let i = idle.length - 1; i >= 0; i--) {
-    const t = idle[i]!;
-    if (t.memoryMb !== memoryMb || t.dead) continue;
+    const box = idle[i]!;
+    if (box.memoryMb !== memoryMb || box.dead) continue;
     idle.splice(i, 1);
-    clearTimeout(t.idleTimer);
-    return t;
+    clearTimeout(box.idleTimer);
+    return box;
   }
   return spawn(memoryMb);
 }
@@ -282,9 +299,9 @@ export async function runInSandbox(
     return cancelled;
   }
   try {
-    let thread: Thread;
+    let box: Sandbox;
     try {
-      thread = await take(options.maxMemoryMb);
+      box = await take(options.maxMemoryMb);
     } catch (err) {
       return {
         ok: false,
@@ -293,7 +310,7 @@ export async function runInSandbox(
       };
     }
     if (signal?.aborted) {
-      park(thread);
+      park(box);
       return cancelled;
     }
     return await new Promise<SandboxOutcome>((resolve) => {
@@ -306,11 +323,11 @@ export async function runInSandbox(
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         ocr.abort(); // an OCR job of this file still running is stopped (its tesseract worker terminated)
-        thread.job = undefined;
-        busy.delete(thread);
-        // A worker that ended holding a lot is not kept: the next file starts from a small heap.
-        if (reusable && thread.beatBytes < (thread.memoryMb * MB) / 2) park(thread);
-        else kill(thread);
+        box.job = undefined;
+        busy.delete(box);
+        // A worker that grew large is not kept: its memory goes back to the OS, the next file starts small.
+        if (reusable && box.peakRss < RECYCLE_ABOVE_MB * MB) park(box);
+        else kill(box);
         unwatchIfIdle();
         resolve(outcome);
       };
@@ -322,7 +339,7 @@ export async function runInSandbox(
               code: 'timeout',
               reason:
                 `extraction took longer than ${limits.timeoutMs} ms (timeoutMs); the work on ${limits.file} was ` +
-                'stopped (its worker thread terminated); if the file is genuine, raise timeoutMs',
+                'stopped (its worker process killed); if the file is genuine, raise timeoutMs',
             },
             false,
           ),
@@ -330,7 +347,7 @@ export async function runInSandbox(
       );
       const onAbort = () => finish(cancelled, false);
       signal?.addEventListener('abort', onAbort, { once: true });
-      thread.job = {
+      box.job = {
         jobId,
         file: limits.file,
         memoryMb: options.maxMemoryMb,
@@ -338,23 +355,15 @@ export async function runInSandbox(
         ocr,
         finish,
       };
-      thread.beatAt = Date.now();
-      thread.worker.ref();
-      busy.add(thread);
+      setReferenced(box, true);
+      busy.add(box);
       watch();
-      // The worker gets its own copy (the caller's buffer stays usable), made a megabyte at a time so that
-      // copying a large file never holds this thread's event loop.
-      void copyInSlices(input.bytes).then((bytes) => {
-        if (done) return;
-        const message: SandboxRequest = {
-          type: 'job',
-          jobId,
-          input: { ...input, bytes },
-          options,
-          file: limits.file,
-        };
-        thread.worker.postMessage(message, [bytes.buffer]);
-      });
+      void (async () => {
+        const { bytes, ...rest } = input;
+        await send(box, { type: 'job', jobId, input: rest, size: bytes.length, options, file: limits.file });
+        for (let at = 0; at < bytes.length && !done; at += SLICE)
+          await send(box, { type: 'bytes', jobId, bytes: bytes.slice(at, at + SLICE) });
+      })();
     });
   } finally {
     release();
@@ -363,26 +372,48 @@ export async function runInSandbox(
 
 /**
  * Start a sandbox worker ahead of the first file (it stays idle for `idleMs`), so that the first extraction does
- * not pay for the thread's start-up.
+ * not pay for the worker's start-up.
  */
 export async function warmUpSandbox(maxMemoryMb: number): Promise<void> {
-  if (idle.some((t) => t.memoryMb === maxMemoryMb && !t.dead)) return;
-  park(await spawn(maxMemoryMb));
+  if (idle.some((box) => box.memoryMb === maxMemoryMb && !box.dead)) return;
+  const box = await spawn(maxMemoryMb);
+  // Ready when it first reports (its modules are loaded).
+  await new Promise<void>((resolve) => {
+    const ready = () => resolve();
+    box.child.once('message', ready);
+    box.child.once('exit', ready);
+  });
+  park(box);
 }
 
-/** Workers alive (busy and idle). */
+/** Worker processes alive (busy and idle). */
 export function sandboxWorkerCount(): number {
   return busy.size + idle.length;
 }
 
-/** Terminate every sandbox worker now; running extractions end as `timeout` (call on shutdown and in tests). */
+/** Process ids of the worker processes alive (busy and idle), for monitoring their memory. */
+export function sandboxPids(): number[] {
+  return [...busy, ...idle].map((box) => box.child.pid).filter((pid): pid is number => pid !== undefined);
+}
+
+/** Stop every sandbox worker now; running extractions end as `timeout` (call on shutdown and in tests). */
 export async function closeSandbox(): Promise<void> {
   const all = [...busy, ...idle];
-  for (const t of all)
-    t.job?.finish(
-      { ok: false, code: 'timeout', reason: `extraction of ${t.job.file} was stopped: the sandbox closed` },
+  for (const box of all)
+    box.job?.finish(
+      { ok: false, code: 'timeout', reason: `extraction of ${box.job.file} was stopped: the sandbox closed` },
       false,
     );
-  await Promise.all(all.map((t) => t.worker.terminate().catch(() => undefined)));
-  for (const t of all) kill(t);
+  const exited = all.map(
+    (box) =>
+      new Promise<void>((resolve) => {
+        if (box.child.exitCode !== null || box.child.signalCode !== null) return resolve();
+        box.child.once('exit', () => resolve());
+      }),
+  );
+  for (const box of all) {
+    box.child.ref(); // idle workers are unreferenced: wait for their exit all the same
+    kill(box);
+  }
+  await Promise.all(exited);
 }

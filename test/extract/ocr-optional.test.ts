@@ -62,6 +62,8 @@ async function inApp(
     cwd: app,
     env: { ...process.env, EXTRACT: extract.href, FIXTURES: fixtures.href, NODE_OPTIONS: '' },
     timeout: 120_000,
+  }).catch((e: Error & { stderr?: string; code?: number }) => {
+    throw new Error(`the child failed (exit ${e.code}): ${e.stderr || e.message}`);
   });
   return JSON.parse(stdout) as Record<string, { ok: boolean; code?: string; reason?: string; text?: string }>;
 }

@@ -1,17 +1,32 @@
 /**
- * A time limit that says "stopped" stops the work: the worker thread extracting the file is terminated, even in
- * the middle of one long synchronous step, so that no CPU is spent on the file afterwards and the next file gets
- * a fresh worker. (Before, the result said `timeout` while parsing or inflating went on.)
+ * A time limit that says "stopped" stops the work: the worker process extracting the file is killed, even in the
+ * middle of one long synchronous step, so that no CPU is spent on the file afterwards and the next file gets a
+ * fresh worker. (Before, the result said `timeout` while parsing or inflating went on.)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { strToU8 } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDocx } from '../../src/extract/fixtures/index.js';
-import { closeExtraction, extractFile, sandboxWorkerCount, warmUpExtraction } from '../../src/extract/index.js';
+import {
+  closeExtraction,
+  extractFile,
+  sandboxPids,
+  sandboxWorkerCount,
+  warmUpExtraction,
+} from '../../src/extract/index.js';
 import { HOSTILE_OPTIONS, corpus, expectContained, extractHostile } from './support.js';
 
 beforeAll(() => warmUpExtraction({ maxMemoryMb: HOSTILE_OPTIONS.maxMemoryMb }), 60_000);
 afterAll(() => closeExtraction());
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** CPU time (all threads of this process) spent during the next `ms`, as a share of one core. */
 async function cpuShareOver(ms: number): Promise<number> {
@@ -38,6 +53,9 @@ describe('the time limit stops the work', () => {
   for (const c of cases)
     it(`${c.name}: ${c.how} — the worker is terminated at the limit`, async () => {
       const file = { name: c.name, class: 'huge-structure' as const, description: c.how, bytes: c.bytes };
+      await warmUpExtraction({ maxMemoryMb: HOSTILE_OPTIONS.maxMemoryMb });
+      const workers = sandboxPids();
+      expect(workers.length).toBeGreaterThan(0);
       const m = await extractHostile(file, { timeoutMs: 300 });
       expectContained(file, m, 300);
       expect(m.result).toMatchObject({ ok: false, code: 'timeout' });
@@ -45,9 +63,10 @@ describe('the time limit stops the work', () => {
         expect(m.result.reason).toContain('longer than 300 ms (timeoutMs)');
         expect(m.result.reason).toContain(`"${c.name}" was stopped`);
       }
-      // Nothing keeps running: the worker is gone, and the process is idle.
+      // Nothing keeps running: the worker process is gone, and this process is idle.
       expect(sandboxWorkerCount()).toBe(0);
       expect(await cpuShareOver(1_000)).toBeLessThan(0.25);
+      for (const pid of workers) expect(alive(pid), `worker process ${pid}`).toBe(false);
       // The next file gets a fresh worker and is extracted.
       const next = await extractFile(
         { bytes: makeDocx(['after the timeout']), fileName: 'next.docx' },
