@@ -4,7 +4,7 @@
  *
  * Every file is extracted in a sandbox worker process (src/extract/sandbox.ts) with a time limit, a memory limit
  * and bounded parsers; this module loads none of the format libraries (pdfjs, image decoders, tesseract.js): they
- * are imported inside the worker, or for OCR in this thread, on first use.
+ * are imported inside the worker process, or for OCR in this process, on first use.
  */
 import { createHash } from 'node:crypto';
 import { extensionOf } from './detect.js';
@@ -28,7 +28,13 @@ export { DEFAULT_EXTRACT_LIMITS, ExtractError } from './types.js';
 export { truncateAtWordBoundary, utf8Length, decodeText } from './text.js';
 export { closeOcr, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from './ocr.js';
 export { htmlToText, sanitizeHtml } from './html.js';
-export { configureSandbox, sandboxPids, sandboxWorkerCount, RECYCLE_ABOVE_MB } from './sandbox.js';
+export {
+  configureSandbox,
+  sandboxPids,
+  sandboxResidentBytes,
+  sandboxWorkerCount,
+  RECYCLE_ABOVE_MB,
+} from './sandbox.js';
 export type { SandboxSettings } from './sandbox.js';
 
 /** @deprecated every option is in {@link ExtractOptions} now */

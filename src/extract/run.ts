@@ -1,7 +1,7 @@
 /**
  * The extraction itself, as it runs inside a sandbox worker (src/extract/sandbox-worker.ts): format detection,
  * then one extractor per format, each bounded by the limits it is given. Format libraries (pdfjs, the image
- * decoders) are imported on first use. OCR is asked of the parent thread through `recognize`.
+ * decoders) are imported on first use. OCR is asked of the parent process through `recognize`.
  */
 import { detect, extensionOf, formatFromExtension } from './detect.js';
 import { htmlToText, sanitizeHtml } from './html.js';
@@ -42,7 +42,7 @@ export interface RunContext {
   options: RunOptions;
   /** the file as messages name it (`"report.pdf"`) */
   file: string;
-  /** OCR of one PNG, done by the parent thread's tesseract worker */
+  /** OCR of one PNG, done by the parent process's tesseract worker */
   recognize(png: Uint8Array): Promise<{ text: string; confidence: number }>;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Running from TypeScript sources (the tests, through vitest): a worker thread is started by Node itself, which
+ * Running from TypeScript sources (the tests, through vitest): a sandbox worker process is started by Node itself, which
  * cannot load `.ts` files on Node 20, so the sandbox worker's entry and every module it imports (relative imports,
  * static, dynamic and `new URL(…, import.meta.url)`) are transpiled once with `typescript` (a devDependency) into
  * `node_modules/.cache/graph-connector/`, keyed by a hash of their sources. The compiled build (`dist/`) never

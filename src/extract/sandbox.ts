@@ -391,6 +391,11 @@ export function sandboxWorkerCount(): number {
   return busy.size + idle.length;
 }
 
+/** Resident memory of the worker processes alive, in bytes (Linux; 0 where /proc is not available). */
+export function sandboxResidentBytes(): number {
+  return [...busy, ...idle].reduce((n, box) => n + (residentBytes(box.child.pid) ?? 0), 0);
+}
+
 /** Process ids of the worker processes alive (busy and idle), for monitoring their memory. */
 export function sandboxPids(): number[] {
   return [...busy, ...idle].map((box) => box.child.pid).filter((pid): pid is number => pid !== undefined);

@@ -27,7 +27,7 @@ export interface ExtractLimits {
   maxImagePixels: number;
   /**
    * UTF-8 bytes of text one file may yield; longer text is cut at a word boundary, with a warning. The default,
-   * twice Graph's 4 MB item cap, keeps every use of the text while bounding what crosses between threads.
+   * twice Graph's 4 MB item cap, keeps every use of the text while bounding what crosses between processes.
    */
   maxTextBytes: number;
 }
