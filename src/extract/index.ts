@@ -26,7 +26,7 @@ export type {
 } from './types.js';
 export { DEFAULT_EXTRACT_LIMITS, ExtractError } from './types.js';
 export { truncateAtWordBoundary, utf8Length, decodeText } from './text.js';
-export { closeOcr, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from './ocr.js';
+export { closeOcr, ocrJobCount, ocrWorkerCount, setOcrIdleMs, warmUpOcr } from './ocr.js';
 export { htmlToText, sanitizeHtml } from './html.js';
 export {
   configureSandbox,

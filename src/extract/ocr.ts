@@ -122,6 +122,13 @@ export function setOcrIdleMs(ms: number): void {
   idleMs = ms;
 }
 
+/** OCR jobs queued or running, over all workers. */
+export function ocrJobCount(): number {
+  let n = 0;
+  for (const slot of slots.values()) n += slot.pending;
+  return n;
+}
+
 /** Number of OCR workers alive or starting. */
 export function ocrWorkerCount(): number {
   return slots.size;
