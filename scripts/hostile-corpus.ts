@@ -1,7 +1,7 @@
 /**
  * Writes the hostile-file corpus (src/extract/fixtures/hostile.ts) to a folder, with a manifest.json naming each
  * file's bug class and what it does; with --extract, also extracts each file in this process and prints the outcome,
- * the time, the longest the event loop was busy in one stretch, and the peak RSS growth.
+ * the time, the longest the event loop was busy in one stretch, and the peak RSS growth (with the worker processes).
  * Node 20 cannot run TypeScript directly; compile this one script and run it:
  *   npx tsc scripts/hostile-corpus.ts --outDir .local/scripts --module nodenext --target es2022 --strict --skipLibCheck \
  *     && node .local/scripts/scripts/hostile-corpus.js .local/hostile [--extract]
@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hostileCorpus } from '../src/extract/fixtures/hostile.js';
-import { closeExtraction, extractFile, warmUpExtraction } from '../src/extract/index.js';
+import { closeExtraction, extractFile, sandboxResidentBytes, warmUpExtraction } from '../src/extract/index.js';
 
 const out = process.argv[2];
 if (!out) {
@@ -41,7 +41,7 @@ if (process.argv.includes('--extract')) {
     const timer = setInterval(() => {
       busy = Math.max(busy, performance.eventLoopUtilization(elu).active);
       elu = performance.eventLoopUtilization();
-      peak = Math.max(peak, process.memoryUsage.rss());
+      peak = Math.max(peak, process.memoryUsage.rss() + sandboxResidentBytes());
     }, 10);
     const started = performance.now();
     const r = await extractFile({ bytes: f.bytes, fileName: f.name }, options);
