@@ -1,17 +1,64 @@
 /**
- * Offline OCR with tesseract.js. Everything is local: the worker script and wasm core come from the installed
- * `tesseract.js` / `tesseract.js-core` packages, and `langPath` is the local folder of `@tesseract.js-data/<lang>`,
- * so tesseract reads the trained data from disk and has no URL to fetch. Workers run in worker threads; a worker is
- * terminated when a file's time limit expires during its job, and after an idle period (30 s).
+ * Offline OCR with tesseract.js, an optional dependency loaded on first use. Everything is local: the worker
+ * script and wasm core come from the installed `tesseract.js` / `tesseract.js-core` packages, and `langPath` is the
+ * local folder of `@tesseract.js-data/<lang>`, so tesseract reads the trained data from disk and has no URL to
+ * fetch. Workers run in worker threads; a worker is terminated when a file's time limit expires during its job,
+ * and after an idle period (30 s).
  */
 import { existsSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import Tesseract from 'tesseract.js';
+import type Tesseract from 'tesseract.js';
+import { raceAbort } from '../core/async.js';
+import type { OperationOptions } from '../core/async.js';
 import { ExtractError } from './types.js';
 
+type TesseractModule = typeof Tesseract;
+
 const require = createRequire(import.meta.url);
+
+/** The packages OCR needs, as `npm install` takes them (the versions package.json pins). */
+export const OCR_PACKAGES = 'tesseract.js@~7.0.0 tesseract.js-core@~7.0.0 @tesseract.js-data/eng@~1.0.0';
+
+let tesseractPromise: Promise<TesseractModule> | undefined;
+
+function notInstalled(err: unknown): ExtractError {
+  return new ExtractError(
+    'unsupported',
+    `OCR is not installed (${(err as Error).message.split('\n')[0]}); it is an optional dependency: run ` +
+      `"npm install ${OCR_PACKAGES}" (and do not install with --omit=optional), or turn ocr off`,
+    { cause: err },
+  );
+}
+
+/** Throws `unsupported`, saying what to install, when tesseract.js or its wasm core is missing. */
+export function assertOcrInstalled(): void {
+  try {
+    require.resolve('tesseract.js');
+    require.resolve('tesseract.js-core/package.json');
+  } catch (err) {
+    throw notInstalled(err);
+  }
+}
+
+/**
+ * tesseract.js, imported on first use. It is an optional dependency: when it (or its wasm core) is not installed,
+ * every file that needs OCR fails with `unsupported` and a reason that says what to install.
+ */
+export function loadTesseract(): Promise<TesseractModule> {
+  tesseractPromise ??= (async () => {
+    try {
+      assertOcrInstalled();
+      const mod = (await import('tesseract.js')) as { default?: TesseractModule } & TesseractModule;
+      return mod.default ?? mod;
+    } catch (err) {
+      tesseractPromise = undefined; // installing the packages later works without a restart
+      throw err instanceof ExtractError ? err : notInstalled(err);
+    }
+  })();
+  return tesseractPromise;
+}
 
 export interface OcrText {
   text: string;
@@ -75,6 +122,13 @@ export function setOcrIdleMs(ms: number): void {
   idleMs = ms;
 }
 
+/** OCR jobs queued or running, over all workers. */
+export function ocrJobCount(): number {
+  let n = 0;
+  for (const slot of slots.values()) n += slot.pending;
+  return n;
+}
+
 /** Number of OCR workers alive or starting. */
 export function ocrWorkerCount(): number {
   return slots.size;
@@ -109,14 +163,17 @@ function slotFor(languages: readonly string[]): Slot {
     throw new ExtractError('unsupported', `ocrLanguages lists a language twice: ${key}`);
   let slot = slots.get(key);
   if (!slot) {
+    assertOcrInstalled();
     const langPath = langPathFor(languages);
-    const created = Tesseract.createWorker([...languages], Tesseract.OEM.LSTM_ONLY, {
-      ...localPaths(),
-      langPath, // a local folder: tesseract reads it from disk and never builds a URL
-      cacheMethod: 'none', // never write <lang>.traineddata into the working directory
-      gzip: true,
-      errorHandler: () => undefined, // failures surface through the rejected job promise
-    });
+    const created = loadTesseract().then((tesseract) =>
+      tesseract.createWorker([...languages], tesseract.OEM.LSTM_ONLY, {
+        ...localPaths(),
+        langPath, // a local folder: tesseract reads it from disk and never builds a URL
+        cacheMethod: 'none', // never write <lang>.traineddata into the working directory
+        gzip: true,
+        errorHandler: () => undefined, // failures surface through the rejected job promise
+      }),
+    );
     const s: Slot = { worker: created, queue: Promise.resolve(), pending: 0 };
     let timer: NodeJS.Timeout | undefined;
     s.worker = Promise.race([
@@ -145,24 +202,6 @@ function slotFor(languages: readonly string[]): Slot {
   return slot;
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new ExtractError('timeout', 'OCR was aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new ExtractError('timeout', 'OCR was aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
-
 /** Start (or reuse) the worker for these languages and wait until it is ready. */
 export async function warmUpOcr(languages: readonly string[] = ['eng']): Promise<void> {
   const slot = slotFor(languages);
@@ -170,30 +209,34 @@ export async function warmUpOcr(languages: readonly string[] = ['eng']): Promise
   scheduleIdle(languages.join('+'), slot);
 }
 
+const ocrAborted = () => new ExtractError('timeout', 'OCR was aborted');
+
 /**
- * Recognise one image (PNG/JPEG bytes). Jobs for one language set run one at a time on one worker; when `signal`
- * aborts while this job runs, the worker thread is terminated (and replaced on the next call).
+ * Recognise one image (PNG/JPEG bytes). Jobs for one language set run one at a time on one worker; when
+ * `abortSignal` fires while this job runs, the worker thread is terminated (and replaced on the next call).
  */
 export async function recognize(
   image: Uint8Array,
   languages: readonly string[],
-  signal: AbortSignal,
+  options: OperationOptions = {},
 ): Promise<OcrText> {
+  const signal = options.abortSignal;
   const key = languages.join('+');
   const slot = slotFor(languages);
   clearTimeout(slot.idleTimer);
   slot.pending++;
   const run = slot.queue.then(async () => {
-    if (signal.aborted) throw new ExtractError('timeout', 'OCR was aborted before it started');
+    if (signal?.aborted) throw new ExtractError('timeout', 'OCR was aborted before it started');
     try {
-      const worker = await abortable(slot.worker, signal);
-      const result = await abortable(
+      const worker = await raceAbort(slot.worker, signal, ocrAborted);
+      const result = await raceAbort(
         worker.recognize(Buffer.from(image.buffer, image.byteOffset, image.byteLength)),
         signal,
+        ocrAborted,
       );
       return { text: result.data.text, confidence: result.data.confidence };
     } catch (err) {
-      if (signal.aborted) retire(key, slot); // the job may still be running inside the worker: stop it
+      if (signal?.aborted) retire(key, slot); // the job may still be running inside the worker: stop it
       throw err;
     }
   });

@@ -7,11 +7,38 @@ import path from 'node:path';
 import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { PDFDocumentProxy, PDFPageProxy } from 'pdfjs-dist/types/src/display/api.js';
 import { ExtractError } from './types.js';
+import { Warnings } from './warnings.js';
 import type { ExtractMetadata } from './types.js';
 
 type PdfJs = typeof PdfJsModule;
 let pdfjsPromise: Promise<PdfJs> | undefined;
-const loadPdfJs = (): Promise<PdfJs> => (pdfjsPromise ??= import('pdfjs-dist/legacy/build/pdf.mjs'));
+
+/** Whether pdfjs can load its canvas, `@napi-rs/canvas` (an optional dependency, needed to render pages). */
+function canvasInstalled(): boolean {
+  try {
+    const require = createRequire(import.meta.url);
+    createRequire(require.resolve('pdfjs-dist/package.json')).resolve('@napi-rs/canvas');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * pdfjs, imported on first use (inside a sandbox worker). Its display layer builds a `DOMMatrix` when the module
+ * loads, which @napi-rs/canvas provides; installed without the optional packages, a placeholder lets the module
+ * load, text extraction works, and rendering a page for OCR fails with a warning.
+ */
+const loadPdfJs = (): Promise<PdfJs> =>
+  (pdfjsPromise ??= (async () => {
+    if (!('DOMMatrix' in globalThis) && !canvasInstalled())
+      Object.defineProperty(globalThis, 'DOMMatrix', {
+        configurable: true,
+        writable: true,
+        value: class DOMMatrixUnavailable {},
+      });
+    return import('pdfjs-dist/legacy/build/pdf.mjs');
+  })());
 
 /** Local folders of pdfjs-dist's CMaps, standard fonts, wasm decoders and ICC profiles: nothing is fetched remotely. */
 function localDataDirs(): { cMapUrl: string; standardFontDataUrl: string; wasmUrl: string; iccUrl: string } {
@@ -101,12 +128,19 @@ function getObj(page: PDFPageProxy, id: string): Promise<unknown> {
   });
 }
 
-/** Above this many pixels an embedded image is skipped (same bound as for image files). */
-const MAX_PDF_IMAGE_PIXELS = 100_000_000;
+/** Images of one page handed to OCR, largest first. */
+export const MAX_IMAGES_PER_PAGE = 4;
 
-async function pageImages(pdfjs: PdfJs, page: PDFPageProxy, warnings: string[], n: number): Promise<PdfImage[]> {
+async function pageImages(
+  pdfjs: PdfJs,
+  page: PDFPageProxy,
+  warnings: Warnings,
+  n: number,
+  maxPixels: number,
+): Promise<PdfImage[]> {
   const ops = await page.getOperatorList();
-  const images: PdfImage[] = [];
+  // Only the largest few images are converted (and OCRed): keep references, convert the winners at the end.
+  const largest: RawImage[] = [];
   for (let i = 0; i < ops.fnArray.length; i++) {
     const fn = ops.fnArray[i];
     const args = ops.argsArray[i] as unknown[] | null;
@@ -115,17 +149,27 @@ async function pageImages(pdfjs: PdfJs, page: PDFPageProxy, warnings: string[], 
       const id = args?.[0];
       if (typeof id === 'string') raw = await getObj(page, id);
     } else if (fn === pdfjs.OPS.paintInlineImageXObject) raw = args?.[0];
-    if (raw && typeof raw === 'object') {
-      const { width, height } = raw as RawImage;
-      if (width * height > MAX_PDF_IMAGE_PIXELS) {
-        warnings.push(`page ${n}: an image of ${width}x${height} pixels is above the OCR size limit and was skipped`);
-        continue;
-      }
-      const img = toRgba(raw as RawImage, pdfjs.ImageKind);
-      if (img && img.width >= 32 && img.height >= 16) images.push(img);
+    if (!raw || typeof raw !== 'object') continue;
+    const img = raw as RawImage;
+    const { width, height } = img;
+    if (!(width >= 32 && height >= 16)) continue;
+    if (width * height > maxPixels) {
+      warnings.push(
+        `page ${n}: an image of ${width}x${height} pixels is above the ${maxPixels / 1e6} MP limit (maxImagePixels) and was skipped`,
+      );
+      continue;
     }
+    if (largest.includes(img)) continue;
+    largest.push(img);
+    largest.sort((a, b) => b.width * b.height - a.width * a.height);
+    if (largest.length > MAX_IMAGES_PER_PAGE) largest.pop();
   }
-  return images.sort((a, b) => b.width * b.height - a.width * a.height);
+  const images: PdfImage[] = [];
+  for (const raw of largest) {
+    const img = toRgba(raw, pdfjs.ImageKind);
+    if (img) images.push(img);
+  }
+  return images;
 }
 
 /** Render resolution for OCR of pages without usable images, bounded to RENDER_MAX_PIXELS. */
@@ -151,7 +195,7 @@ interface CanvasFactoryLike {
 async function renderPage(
   doc: PDFDocumentProxy,
   page: PDFPageProxy,
-  warnings: string[],
+  warnings: Warnings,
   n: number,
 ): Promise<PdfImage | undefined> {
   try {
@@ -180,22 +224,24 @@ async function renderPage(
 }
 
 /**
- * Extract text and metadata; `ocrPage` (when OCR is on) reads pages without a text layer from their images.
- * `isCancelled` is polled between pages.
+ * Extract text and metadata, at most `maxPages` pages; `ocrPage` (when OCR is on) reads pages without a text layer
+ * from their images. Pages are read one at a time, so only one page's objects and images are in memory.
  */
 export async function extractPdf(
   bytes: Uint8Array,
   opts: {
-    isCancelled: () => boolean;
+    maxPages: number;
+    maxImagePixels: number;
     /**
      * Called for each page without a text layer that paints images (largest first); returns the page's OCR text.
-     * Pages are handled one at a time so that only one page's decoded images are in memory.
      */
     ocrPage?: (pageNumber: number, images: PdfImage[]) => Promise<string>;
+    /** Called before the first page is prepared for OCR; throws when OCR cannot run here. */
+    ocrReady?: () => void;
   },
 ): Promise<PdfExtraction> {
   const pdfjs = await loadPdfJs();
-  const warnings: string[] = [];
+  const warnings = new Warnings();
   const task = pdfjs.getDocument({
     data: bytes.slice(), // pdfjs takes ownership of (detaches) the buffer it is given
     ...localDataDirs(),
@@ -204,6 +250,7 @@ export async function extractPdf(
     isEvalSupported: false,
     isOffscreenCanvasSupported: false,
     isImageDecoderSupported: false,
+    maxImageSize: opts.maxImagePixels,
     stopAtErrors: false,
     verbosity: pdfjs.VerbosityLevel.ERRORS,
   });
@@ -237,32 +284,43 @@ export async function extractPdf(
       warnings.push(`PDF metadata could not be read: ${(err as Error).message}`);
     }
     const pages: PdfPageText[] = [];
-    for (let n = 1; n <= doc.numPages; n++) {
-      if (opts.isCancelled()) break;
+    const last = Math.min(doc.numPages, opts.maxPages);
+    if (doc.numPages > last) warnings.push(`only the first ${last} of ${doc.numPages} pages were read (maxPages)`);
+    for (let n = 1; n <= last; n++) {
       let page: PDFPageProxy;
+      let text = '';
       try {
         page = await doc.getPage(n);
+        const content = await page.getTextContent();
+        for (const item of content.items) {
+          if (!('str' in item)) continue;
+          text += item.str;
+          if (item.hasEOL) text += '\n';
+        }
       } catch (err) {
         warnings.push(`page ${n} could not be read: ${(err as Error).message}`);
         continue;
       }
-      const content = await page.getTextContent();
-      let text = '';
-      for (const item of content.items) {
-        if (!('str' in item)) continue;
-        text += item.str;
-        if (item.hasEOL) text += '\n';
-      }
-      text = text.replace(/[ \t]+\n/g, '\n').trim();
+      text = text
+        .split('\n')
+        .map((line) => line.trimEnd())
+        .join('\n')
+        .trim();
       const entry: PdfPageText = { pageNumber: n, text };
       if (!text && opts.ocrPage) {
-        let images = await pageImages(pdfjs, page, warnings, n);
-        if (!images.length && !opts.isCancelled()) {
+        opts.ocrReady?.();
+        let images: PdfImage[] = [];
+        try {
+          images = await pageImages(pdfjs, page, warnings, n, opts.maxImagePixels);
+        } catch (err) {
+          warnings.push(`page ${n}: its images could not be read for OCR: ${(err as Error).message}`);
+        }
+        if (!images.length) {
           // Nothing to lift out (text drawn as vector paths, tiny tiles, ...): render the page instead.
           const rendered = await renderPage(doc, page, warnings, n);
           images = rendered ? [rendered] : [];
         }
-        if (images.length && !opts.isCancelled()) {
+        if (images.length) {
           entry.text = (await opts.ocrPage(n, images)).trim();
           entry.ocr = true;
         }
@@ -270,7 +328,7 @@ export async function extractPdf(
       pages.push(entry);
       page.cleanup();
     }
-    return { pages, metadata, warnings };
+    return { pages, metadata, warnings: warnings.list() };
   } finally {
     await doc.destroy().catch(() => undefined);
   }

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
+import { createRequire } from 'node:module';
 import {
   ClientAssertionCredential,
   ClientCertificateCredential,
@@ -21,7 +22,7 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 import type { ConnectorEnvironment, GraphCredentialKind } from '../config/env.js';
 import type { SecretProvider } from '../secrets/types.js';
 import { registerSecret, type Logger } from '../log.js';
@@ -54,9 +55,10 @@ export function extraCaPipelinePolicy(caPem: string | Buffer): PipelinePolicy {
   };
 }
 
-/** Splits a PKCS#12 (PFX) into a PEM private key + certificate chain. */
+/** Splits a PKCS#12 (PFX) into a PEM private key + certificate chain. node-forge is loaded here, on first use only. */
 export function pfxToPem(pfx: Buffer, password = ''): string {
-  let p12: forge.pkcs12.Pkcs12Pfx;
+  const forge = createRequire(import.meta.url)('node-forge') as typeof forgeModule;
+  let p12: forgeModule.pkcs12.Pkcs12Pfx;
   try {
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(pfx.toString('binary')));
     p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
@@ -73,7 +75,7 @@ export function pfxToPem(pfx: Buffer, password = ''): string {
   const certBags = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [];
   const key = keyBags.find((b) => b.key)?.key;
   if (!key) throw new CertificateError('the PKCS#12 certificate holds no private key; export it with its private key');
-  const certs = certBags.map((b) => b.cert).filter((c): c is forge.pki.Certificate => !!c);
+  const certs = certBags.map((b) => b.cert).filter((c): c is forgeModule.pki.Certificate => !!c);
   if (!certs.length) throw new CertificateError('the PKCS#12 certificate holds no certificate');
   return forge.pki.privateKeyToPem(key) + certs.map((c) => forge.pki.certificateToPem(c)).join('');
 }

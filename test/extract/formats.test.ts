@@ -284,13 +284,17 @@ describe('detection and limits', () => {
     expect(r).toMatchObject({ ok: false, code: 'timeout' });
     expect(Date.now() - started).toBeLessThan(4_000); // all 3,000 pages take ~10 s here
     const ac = new AbortController();
-    const pending = extractFile({ bytes, fileName: 'long.pdf' }, { ...opts, signal: ac.signal });
+    const pending = extractFile({ bytes, fileName: 'long.pdf' }, { ...opts, abortSignal: ac.signal });
     await new Promise((resolve) => setTimeout(resolve, 5));
     const abortedAt = Date.now();
     ac.abort();
     const r2 = await pending;
     expect(Date.now() - abortedAt).toBeLessThan(1_000);
-    expect(r2).toMatchObject({ ok: false, code: 'timeout', reason: 'extraction was cancelled by the caller' });
+    expect(r2).toMatchObject({
+      ok: false,
+      code: 'timeout',
+      reason: 'extraction of "long.pdf" was cancelled by the caller',
+    });
   });
 
   it('maxTextBytes truncates the result at a word boundary with a warning', async () => {
