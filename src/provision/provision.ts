@@ -400,7 +400,12 @@ export async function runProvisionStep(
               created++;
             } catch (e) {
               if (!(e instanceof GraphError && e.status === 409)) throw e;
-              await deps.graph.updateGroup(cid, gid(g.id), { displayName: g.displayName, description: g.description }, o);
+              await deps.graph.updateGroup(
+                cid,
+                gid(g.id),
+                { displayName: g.displayName, description: g.description },
+                o,
+              );
               updated++;
             }
             synced[g.id] = { displayName: g.displayName, description: g.description, members: [] };

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectorDefinition } from '../../src/config/definition.js';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/log.js';
-import { ProvisionError, runProvisionToCompletion } from '../../src/pipeline/provision/provision.js';
+import { ProvisionError, runProvisionToCompletion } from '../../src/provision/provision.js';
 import { MemoryProvisionStore, type ProvisionState } from '../../src/state/provision-store.js';
 import { admin, clientFor, connectionId, requests, startTestEmulator } from '../graph/helpers.js';
 
@@ -78,7 +78,7 @@ describe('provisioning right after the connection was deleted', () => {
       const { run } = await provision(id, 1_500);
       const err = (await run.catch((e: unknown) => e)) as ProvisionError;
       expect(err).toBeInstanceOf(ProvisionError);
-      expect(err.details.code).toBe('ConnectionIdTaken');
+      expect(err.code).toBe('ConnectionIdTaken');
       expect(err.message).toMatch(/did not free up within/);
       expect(err.message).toMatch(/another app owns it/);
     } finally {

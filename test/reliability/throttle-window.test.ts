@@ -5,7 +5,7 @@
  * before the Retry-After of the 429 that preceded it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crawlLocally } from '../../src/pipeline/local.js';
+import { crawlLocally } from '../../src/local/crawl-locally.js';
 import { expectNoSecrets, jsonl, reportFigures, sized, startReliabilityStack, ticket, type RStack } from './support.js';
 
 const N = sized(1500, 200);
