@@ -96,6 +96,8 @@ export const emulatorCommand = defineCommand({
     }
     const apps: NonNullable<EmulatorOptions['apps']> = [];
     let tenantId = values['tenant-id'];
+    if (tenantId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantId))
+      throw new UsageError(`--tenant-id must be a tenant id (a GUID); got '${tenantId}'.`);
     for (const spec of values.app ?? []) {
       const m = /^([0-9a-fA-F-]{36}):(.+)@([0-9a-fA-F-]{36})$/.exec(spec);
       if (!m)
