@@ -1,11 +1,11 @@
 /** The admin API under /_emulator/ (no token; not part of Graph): state, requests, faults, apps, directory, search. */
 import { X509Certificate } from 'node:crypto';
-import { getConnection } from './connections.js';
+import { getConnection, isDeleting } from './connections.js';
 import type { Emu, RequestLogEntry } from './context.js';
 import { GraphError, isObject, parseJsonObject, readBody, GUID_RE, type Ctx, type Reply } from './http.js';
 import { renderItem } from './items.js';
 import { canSee, entraGroupsOf, externalGroupsOf, findUser, matchesQuery, searchableText } from './search.js';
-import { KNOWN_ROLES, OWNED_BY_ROLES } from './identity.js';
+import { DEFAULT_DELEGATED_SCOPES, KNOWN_ROLES, OWNED_BY_ROLES } from './identity.js';
 import type { AppRegistration, Directory, FederatedCredential, ManagedIdentity } from './store.js';
 
 const STATES = ['draft', 'ready', 'obsolete', 'limitExceeded'];
@@ -66,6 +66,7 @@ export function publicApp(a: AppRegistration): Record<string, unknown> {
     objectId: a.objectId,
     displayName: a.displayName,
     roles: a.roles,
+    delegatedScopes: a.delegatedScopes ?? DEFAULT_DELEGATED_SCOPES,
     secretCount: a.secrets.length,
     certificateCount: a.certificates.length,
     federatedCredentials: a.federatedCredentials,
@@ -87,11 +88,16 @@ export function parseDirectory(raw: unknown, source: string): Directory {
       throw new Error(`${source}: users[${i}].userPrincipalName must be a UPN like adele@contoso.com.`);
     if (ids.has(u.id.toLowerCase())) throw new Error(`${source}: users[${i}].id ${u.id} is used twice.`);
     ids.add(u.id.toLowerCase());
+    if (u.password !== undefined && (typeof u.password !== 'string' || u.password.length === 0))
+      throw new Error(
+        `${source}: users[${i}].password must be a non-empty string (or left out: the emulator's userPassword).`,
+      );
     dir.users.push({
       id: u.id,
       userPrincipalName: u.userPrincipalName,
       displayName: typeof u.displayName === 'string' ? u.displayName : undefined,
       guest: u.guest === true,
+      ...(typeof u.password === 'string' ? { password: u.password } : {}),
     });
   });
   groups.forEach((g, i) => {
@@ -146,7 +152,7 @@ function filterRequests(emu: Emu, q: URLSearchParams): RequestLogEntry[] {
   if (cid) list = list.filter((e) => e.connectionId === cid);
   if (since) list = list.filter((e) => e.time >= since);
   if (q.get('graphOnly') === 'true')
-    list = list.filter((e) => !['token', 'msi', 'openid', 'jwks', 'admin'].includes(e.route));
+    list = list.filter((e) => !['token', 'msi', 'openid', 'jwks', 'discovery', 'admin'].includes(e.route));
   return list;
 }
 
@@ -178,6 +184,9 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
       emulator: 'Microsoft Graph connectors API emulator (see docs/emulator.md)',
       graph: [`${emu.baseUrl}/v1.0`, `${emu.baseUrl}/beta`],
       tokenEndpoint: emu.identity.tokenEndpoint(),
+      tenantId: state.tenantId,
+      clientId: state.defaultAppId,
+      userPassword: state.userPassword,
       admin: [
         'GET state',
         'GET connections/{cid}/items[/{iid}]',
@@ -188,12 +197,13 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
         'DELETE requests',
         'POST reset {all?}',
         'GET|POST|DELETE faults[/{id}]',
+        'GET|POST|DELETE throttle[/{id}] {status, seconds, startInSeconds?, connectionId?, share?, retryAfter?}',
         'PATCH settings',
         'GET|POST apps, PATCH|DELETE apps/{clientId}',
         'GET|POST managed-identities',
         'GET|POST directory',
         'GET search?connectionId&user&q',
-        'POST tokens {clientId?, roles?, audience?, lifetimeSeconds?}',
+        'POST tokens {clientId?, roles?, audience?, lifetimeSeconds?, user?, scopes?}',
       ].map((r) => `${emu.baseUrl}/_emulator/ ${r}`),
     });
 
@@ -205,6 +215,8 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
         id: conn.id,
         name: conn.name,
         state: conn.state,
+        deleting: isDeleting(conn),
+        ...(conn.deleteAt !== undefined ? { deletedAt: new Date(conn.deleteAt).toISOString() } : {}),
         createdBy: conn.createdBy,
         authorizedAppIds: conn.configuration.authorizedAppIds,
         contentCategory: conn.contentCategory,
@@ -218,10 +230,11 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
       managedIdentities: [...state.managedIdentities.values()],
       directory: { users: state.directory.users.length, groups: state.directory.groups.length },
       faults: emu.faults.view(),
+      throttling: emu.throttling.view(),
     });
 
   if (a === 'connections' && b) {
-    const conn = getConnection(emu, b);
+    const conn = getConnection(emu, b, { includeDeleting: true });
     if (c === 'items' && !d && M === 'GET')
       return ok({
         value: [...conn.items.values()].map((i) => ({
@@ -277,13 +290,31 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
     if (M === 'DELETE') return ok({ removed: emu.faults.remove(b) });
   }
 
+  if (a === 'throttle') {
+    if (M === 'GET' && !b) return ok({ value: emu.throttling.view() });
+    if (M === 'POST' && !b) {
+      const input = await body();
+      const list = Array.isArray(input.windows) ? input.windows : [input];
+      const added = list.map((w) => emu.throttling.add(w));
+      return ok(
+        { value: emu.throttling.view().filter((w) => added.some((x) => x.id === (w as { id: string }).id)) },
+        201,
+      );
+    }
+    if (M === 'DELETE') return ok({ removed: emu.throttling.remove(b) });
+  }
+
   if (a === 'settings' && M === 'PATCH') {
     const input = await body();
+    const next = { ...emu.settings } as unknown as Record<string, number>;
     for (const [k, v] of Object.entries(input)) {
       if (!(k in emu.settings)) throw bad(`Unknown setting '${k}'; use ${Object.keys(emu.settings).join(', ')}.`);
       if (typeof v !== 'number' || v < 0) throw bad(`${k} must be a non-negative number.`);
-      (emu.settings as unknown as Record<string, number>)[k] = v;
+      next[k] = v;
     }
+    if (next.retryAfterMax! > 0 && next.retryAfterMin! > next.retryAfterMax!)
+      throw bad(`retryAfterMin (${next.retryAfterMin}) is above retryAfterMax (${next.retryAfterMax}); set both.`);
+    Object.assign(emu.settings, next);
     emu.limits.maxConcurrency = emu.settings.maxConcurrency;
     emu.limits.rateLimit = emu.settings.rateLimit;
     emu.limits.groupRateLimit = emu.settings.groupRateLimit;
@@ -311,6 +342,9 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
         roles: roleList(input.roles, 'roles'),
         certificates: certs,
         federatedCredentials: fics,
+        ...(input.delegatedScopes !== undefined
+          ? { delegatedScopes: roleList(input.delegatedScopes, 'delegatedScopes') }
+          : {}),
       };
       state.apps.set(clientId.toLowerCase(), app);
       emu.changed();
@@ -321,6 +355,7 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
     if (app && M === 'PATCH') {
       const input = await body();
       if (input.roles !== undefined) app.roles = roleList(input.roles, 'roles');
+      if (input.delegatedScopes !== undefined) app.delegatedScopes = roleList(input.delegatedScopes, 'delegatedScopes');
       if (typeof input.secret === 'string') app.secrets.push(input.secret);
       if (input.certificatePem !== undefined) app.certificates.push(...certificates(input.certificatePem));
       if (input.federatedCredentials !== undefined)
@@ -379,7 +414,7 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
       );
     const view = { user, groups: entraGroupsOf(state.directory, user.id) };
     const cid = q.get('connectionId');
-    const conns = cid ? [getConnection(emu, cid)] : [...state.connections.values()];
+    const conns = cid ? [getConnection(emu, cid)] : [...state.connections.values()].filter((c) => !isDeleting(c));
     const words = q.get('q') ?? '';
     const value: unknown[] = [];
     for (const conn of conns) {
@@ -400,6 +435,19 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
   if (a === 'tokens' && M === 'POST') {
     const input = await body();
     const clientId = typeof input.clientId === 'string' ? input.clientId : state.defaultAppId;
+    if (input.user !== undefined) {
+      // A delegated token for a directory user, without a sign-in (tests of the search API's edges).
+      const user = typeof input.user === 'string' ? findUser(state.directory, input.user) : undefined;
+      if (!user) throw bad(`user ${JSON.stringify(input.user)} is not in the directory (an object id or UPN).`);
+      const scopes = input.scopes === undefined ? [...DEFAULT_DELEGATED_SCOPES] : roleList(input.scopes, 'scopes');
+      const t = emu.identity.issueUser({
+        app: { clientId },
+        user,
+        scopes,
+        lifetime: typeof input.lifetimeSeconds === 'number' ? input.lifetimeSeconds : undefined,
+      });
+      return ok({ access_token: t.token, expires_on: t.expiresOn });
+    }
     const app = state.apps.get(clientId.toLowerCase());
     const mi = state.managedIdentities.get(clientId);
     if (!app && !mi) throw bad(`clientId '${clientId}' is neither a registered app nor a managed identity.`);

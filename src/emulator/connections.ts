@@ -163,7 +163,7 @@ export function advanceOperations(emu: Emu, now = Date.now()): void {
   for (const c of [...emu.store.state.connections.values()]) {
     if (c.deleteAt !== undefined && c.deleteAt <= now) {
       emu.store.state.connections.delete(c.id.toLowerCase());
-      emu.log(`emulator: connection '${c.id}' deleted (${c.items.size} items removed)`);
+      emu.log(`emulator: connection '${c.id}' deleted (${c.items.size} items removed); its id is free again`);
       emu.changed();
       continue;
     }
@@ -184,14 +184,34 @@ export function advanceOperations(emu: Emu, now = Date.now()): void {
   }
 }
 
-export function getConnection(emu: Emu, id: string): Connection {
+/** Whether the connection is being deleted (a DELETE was accepted and the deletion has not finished). */
+export function isDeleting(c: Connection): boolean {
+  return c.deleteAt !== undefined;
+}
+
+function secondsLeft(c: Connection, now = Date.now()): number {
+  return Math.max(1, Math.ceil(((c.deleteAt ?? now) - now) / 1000));
+}
+
+/**
+ * The connection named in the URL. One being deleted is gone for every call (404, saying so), except a second
+ * DELETE (409) and, for the admin API, `includeDeleting`.
+ */
+export function getConnection(emu: Emu, id: string, options: { includeDeleting?: boolean } = {}): Connection {
   const c = emu.store.state.connections.get(id.toLowerCase());
   if (!c) throw notFound(`The connection '${id}'`);
+  if (isDeleting(c) && !options.includeDeleting)
+    throw new GraphError(404, 'itemNotFound', `The connection '${c.id}' was not found: it is being deleted.`, {
+      code: 'ConnectionDeletionInProgress',
+      message: `A delete operation on connection '${c.id}' is in progress (about ${secondsLeft(c)} s left).`,
+    });
   return c;
 }
 
 export function listConnections(emu: Emu, ctx: Ctx, p: Principal, scope: 'all' | 'owned', version: string): Reply {
-  const visible = [...emu.store.state.connections.values()].filter((c) => scope === 'all' || owns(p, c));
+  const visible = [...emu.store.state.connections.values()].filter(
+    (c) => !isDeleting(c) && (scope === 'all' || owns(p, c)),
+  );
   const select = ctx.url.searchParams.get('$select');
   const fields = select ? select.split(',').map((s) => s.trim()) : undefined;
   const value = visible.map((c) => {
@@ -207,7 +227,20 @@ export function createConnection(emu: Emu, body: Record<string, unknown>, p: Pri
   const id = checkConnectionId(body.id);
   if (body.name === undefined)
     throw invalid('name is required (the display name, at most 128 characters).', 'InvalidConnectionName');
+  // The v1.0 create page marks description "Required" (the resource page calls it optional).
+  if (typeof body.description !== 'string' || body.description.trim() === '')
+    throw invalid(
+      'description is required when creating a connection: a non-empty string saying what the content is (Copilot uses it).',
+      'InvalidConnectionDescription',
+    );
   const existing = emu.store.state.connections.get(id.toLowerCase());
+  if (existing && isDeleting(existing))
+    throw new GraphError(
+      409,
+      'Conflict',
+      `The connection id '${existing.id}' is still in use: the connection is being deleted. Create it again once the deletion has finished (about ${secondsLeft(existing)} s).`,
+      { code: 'ConnectionDeletionInProgress' },
+    );
   if (existing)
     throw new GraphError(409, 'Conflict', `A connection with the id '${existing.id}' already exists in this tenant.`, {
       code: 'ConnectionAlreadyExists',
@@ -217,7 +250,7 @@ export function createConnection(emu: Emu, body: Record<string, unknown>, p: Pri
   const c: Connection = {
     id,
     name: body.name as string,
-    description: (body.description as string | undefined) ?? undefined,
+    description: body.description ?? undefined,
     configuration: {
       ...config,
       authorizedAppIds: Array.isArray(config.authorizedAppIds) ? (config.authorizedAppIds as string[]) : [],
@@ -284,11 +317,20 @@ export function updateConnection(emu: Emu, c: Connection, body: Record<string, u
 }
 
 export function deleteConnection(emu: Emu, c: Connection): Reply {
+  if (isDeleting(c))
+    throw new GraphError(
+      409,
+      'Conflict',
+      `The connection '${c.id}' is already being deleted: the delete operation is in progress (about ${secondsLeft(c)} s left).`,
+      { code: 'DeleteOperationInProgress' },
+    );
   if (emu.settings.deleteDelayMs > 0) {
-    // Asynchronous deletion: still visible for a while after the 202 (reference §2.1 C5).
-    c.deleteAt ??= Date.now() + emu.settings.deleteDelayMs;
+    // Deletion is long-running in Graph (reference §2.1 C5): the id stays taken until it finishes.
+    c.deleteAt = Date.now() + emu.settings.deleteDelayMs;
     emu.changed();
-    emu.log(`emulator: connection '${c.id}' will disappear in ${emu.settings.deleteDelayMs} ms`);
+    emu.log(`emulator: connection '${c.id}' is being deleted (done in ${emu.settings.deleteDelayMs} ms)`);
+    const t = setTimeout(() => advanceOperations(emu), emu.settings.deleteDelayMs + 5);
+    t.unref();
     return { status: 202 };
   }
   emu.store.state.connections.delete(c.id.toLowerCase());

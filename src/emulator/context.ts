@@ -4,6 +4,7 @@ import type { Identity } from './identity.js';
 import type { Limits } from './limits.js';
 import type { Rng } from './random.js';
 import type { Store } from './store.js';
+import type { Throttling } from './throttling.js';
 
 export interface EmulatorSettings {
   latencyMs: number;
@@ -13,6 +14,10 @@ export interface EmulatorSettings {
   groupRateLimit: number;
   deleteDelayMs: number;
   maxConcurrency: number;
+  /** Lowest Retry-After (seconds) of injected throttling; with retryAfterMax, values are drawn from the range. */
+  retryAfterMin: number;
+  /** Highest Retry-After (seconds) of injected throttling (0 = the fault's or window's own value). */
+  retryAfterMax: number;
 }
 
 export interface RequestLogEntry {
@@ -38,8 +43,10 @@ export interface Emu {
   ids: Rng;
   limits: Limits;
   faults: Faults;
+  throttling: Throttling;
   settings: EmulatorSettings;
-  baseUrl: string;
+  /** Graph's origin for the request being handled (the emulator's own, or graph.microsoft.com in proxy mode). */
+  readonly baseUrl: string;
   log: (line: string) => void;
   requests: RequestLogEntry[];
   /** Called when anything changes (persists, and lets operations advance). */

@@ -3,6 +3,7 @@
  *
  * Scripted fault: { match?: {method?, route?, connectionId?, itemId?, path?}, action, count?, ... }
  *   action "status"        → answer `status` (default 503) in Graph's envelope, with Retry-After when `retryAfter` is set
+ *                             (a 429/503 without it gets one from the emulator's Retry-After range, when one is set)
  *   action "drop-connection" → destroy the socket without an answer
  *   action "delay"         → wait `ms` before handling the request normally
  *   action "503-but-create" → handle the request (side effects happen), then answer 503 instead (alias of
@@ -86,6 +87,8 @@ export class Faults {
   constructor(
     private readonly rng: Rng,
     public rate: number,
+    /** Retry-After of a random 429/503: the emulator's range when one is set, else `fallback`. */
+    private readonly drawRetryAfter: <T extends number | undefined>(fallback: T) => number | T = (fallback) => fallback,
   ) {}
 
   /** Parse and add a scripted fault; throws a 400 naming the bad field. */
@@ -153,12 +156,15 @@ export class Faults {
       const label = `scripted:${rule.id}:${rule.action}`;
       if (rule.action === 'delay') return { kind: 'delay', ms: rule.ms, after: false, label };
       if (rule.action === 'drop-connection') return { kind: 'drop', after: rule.after, label };
+      // A scripted 429/503 without its own Retry-After gets one from the emulator's range, when one is set.
+      const retryAfter =
+        rule.retryAfter ?? (rule.status === 429 || rule.status === 503 ? this.drawRetryAfter(undefined) : undefined);
       return {
         kind: 'status',
         status: rule.status,
         code: rule.code,
         message: rule.message,
-        retryAfter: rule.retryAfter,
+        retryAfter,
         after: rule.after,
         label,
       };
@@ -168,9 +174,21 @@ export class Faults {
     const label = `random:${kind}`;
     switch (kind) {
       case '429':
-        return { kind: 'status', status: 429, retryAfter: 1 + this.rng.int(2), after: false, label };
+        return {
+          kind: 'status',
+          status: 429,
+          retryAfter: this.drawRetryAfter(1 + this.rng.int(2)),
+          after: false,
+          label,
+        };
       case '503':
-        return { kind: 'status', status: 503, retryAfter: 1 + this.rng.int(2), after: false, label };
+        return {
+          kind: 'status',
+          status: 503,
+          retryAfter: this.drawRetryAfter(1 + this.rng.int(2)),
+          after: false,
+          label,
+        };
       case '502':
         return { kind: 'status', status: 502, after: false, label };
       case '500':

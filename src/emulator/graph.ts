@@ -18,6 +18,7 @@ import { faultError } from './faults.js';
 import { addMember, createGroup, deleteGroup, getGroup, removeMember, updateGroup } from './groups.js';
 import { errorBody, GraphError, parseJsonObject, readBody, sleep, type Ctx, type Reply } from './http.js';
 import { addActivities, deleteItem, getItem, putItem } from './items.js';
+import { searchQuery } from './query.js';
 
 export const MAX_BODY_BYTES = 4_000_000;
 
@@ -25,7 +26,7 @@ export interface RouteMatch {
   route: string;
   version: string;
   methods: string[];
-  family: Family;
+  family: Family | 'search';
   cid?: string;
   iid?: string;
   gid?: string;
@@ -49,8 +50,10 @@ export function matchGraphRoute(path: string): RouteMatch | undefined {
     });
   const [version, ext, conns, cid, sub, a, b, c2] = segs;
   if (version !== 'v1.0' && version !== 'beta') return undefined;
-  if (ext !== 'external' || conns !== 'connections') return undefined;
   const base = { version };
+  if (ext === 'search' && conns === 'query' && segs.length === 3)
+    return { ...base, route: 'search', methods: ['POST'], family: 'search' };
+  if (ext !== 'external' || conns !== 'connections') return undefined;
   const n = segs.length;
   if (n === 3) return { ...base, route: 'connections', methods: ['GET', 'POST'], family: 'connection' };
   if (n === 4) return { ...base, route: 'connection', methods: ['GET', 'PATCH', 'DELETE'], family: 'connection', cid };
@@ -98,6 +101,14 @@ export async function handleGraph(emu: Emu, ctx: Ctx): Promise<Reply | undefined
   ctx.itemId = m.iid;
   const principal = emu.identity.authenticate(ctx);
   ctx.appId = principal.appId;
+
+  // Throttling windows and 503 storms refuse the call before anything else happens.
+  const window = emu.throttling.decide(m.cid);
+  if (window) {
+    ctx.fault = window.label;
+    if (window.status === 429) return throttled(ctx, window.retryAfter, window.reason);
+    return faultReply(ctx, 503, 'ServiceUnavailable', window.reason, window.retryAfter);
+  }
 
   const decision = emu.faults.decide(
     { method: ctx.method, route: m.route, path: ctx.path, connectionId: m.cid, itemId: m.iid },
@@ -178,15 +189,17 @@ async function dispatch(
   p: ReturnType<Emu['identity']['authenticate']>,
 ): Promise<Reply> {
   if (!m.methods.includes(ctx.method)) throw noRoute(ctx, m);
-  const write = ctx.method !== 'GET';
-  const scope = requireRole(p, m.family, write);
   advanceOperations(emu);
   const v = m.version;
+  if (m.route === 'search') return searchQuery(emu, ctx, p, await body(ctx), v);
+  const write = ctx.method !== 'GET';
+  const scope = requireRole(p, m.family as Family, write);
   if (m.route === 'connections') {
     if (ctx.method === 'GET') return listConnections(emu, ctx, p, scope, v);
     return createConnection(emu, await body(ctx), p, v);
   }
-  const c = getConnection(emu, m.cid!);
+  // A second DELETE reaches the connection being deleted (and gets 409); every other call gets 404.
+  const c = getConnection(emu, m.cid!, { includeDeleting: m.route === 'connection' && ctx.method === 'DELETE' });
   requireVisible(p, scope, c);
   switch (m.route) {
     case 'connection':

@@ -3,12 +3,13 @@
  * assertion, federated assertion), the App Service managed identity endpoint, and validation of the
  * bearer tokens Graph calls carry. Tokens are RS256 JWTs signed with the emulator's key.
  */
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Ctx, Reply } from './http.js';
 import { GraphError } from './http.js';
-import { decodeJwt, signJwt, thumbprints, verifyJwtSignature, publicJwk, type JsonObject } from './jwt.js';
+import { b64url, decodeJwt, signJwt, thumbprints, verifyJwtSignature, publicJwk, type JsonObject } from './jwt.js';
+import { currentOrigins } from './origin.js';
 import type { Rng } from './random.js';
-import type { AppRegistration, EmulatorState, ManagedIdentity } from './store.js';
+import type { AppRegistration, DirectoryUser, EmulatorState, ManagedIdentity } from './store.js';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -25,10 +26,22 @@ export const KNOWN_ROLES = [
   'ExternalItem.Read.All',
 ];
 
+/** Delegated permissions an app holds (consented) unless it was registered with others. */
+export const DEFAULT_DELEGATED_SCOPES = ['ExternalItem.Read.All'];
+/** OpenID Connect scopes a delegated token request may add; they grant nothing on Graph. */
+const OIDC_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
 export interface Principal {
   appId: string;
   objectId: string;
+  /** Application permissions (app-only tokens). */
   roles: string[];
+  /** Delegated permissions (`scp`) of a user token; empty for app-only tokens. */
+  scopes: string[];
+  /** 'user' for a delegated token (signed-in user = objectId), 'app' for app-only. */
+  kind: 'app' | 'user';
+  /** The signed-in user's UPN (user tokens). */
+  upn?: string;
 }
 
 /** An identity-protocol error (OAuth JSON shape, not Graph's). */
@@ -43,11 +56,24 @@ export class OAuthError extends Error {
   }
 }
 
+/** `sub` of user tokens: stable per user and app, as Entra's pairwise identifier is. */
+function pairwiseSubject(userId: string, clientId: string): string {
+  return createHash('sha256')
+    .update(`${userId.toLowerCase()}|${clientId.toLowerCase()}`)
+    .digest('base64url')
+    .slice(0, 43);
+}
+
 export class Identity {
   readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
-  authorityHost = '';
+  /** The authority's origin for direct calls; proxy mode answers with the origin the request came to. */
+  defaultAuthorityHost = '';
   tokenLifetimeSeconds = 3599;
+
+  get authorityHost(): string {
+    return currentOrigins()?.authority ?? this.defaultAuthorityHost;
+  }
 
   constructor(
     private readonly state: EmulatorState,
@@ -108,6 +134,26 @@ export class Identity {
     };
   }
 
+  /** GET /common/discovery/instance (what MSAL asks before it trusts an authority), answered for this host. */
+  instanceDiscovery(url: URL): Reply {
+    const host = new URL(this.authorityHost).host;
+    let tenant = this.state.tenantId;
+    try {
+      const endpoint = new URL(url.searchParams.get('authorization_endpoint') ?? '', this.authorityHost);
+      tenant = /^\/([^/]+)\/oauth2\//.exec(endpoint.pathname)?.[1] ?? tenant;
+    } catch {
+      // keep the emulator's tenant
+    }
+    return {
+      status: 200,
+      body: {
+        tenant_discovery_endpoint: `${this.authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`,
+        'api-version': '1.1',
+        metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
+      },
+    };
+  }
+
   jwks(): Reply {
     return { status: 200, body: { keys: [publicJwk(this.publicKey, this.state.kid)] } };
   }
@@ -164,26 +210,32 @@ export class Identity {
     return { token, expiresOn: now + lifetime, expiresIn: lifetime };
   }
 
-  /** POST /{tenant}/oauth2/v2.0/token (client credentials). */
-  token(tenant: string, form: URLSearchParams): Reply {
-    this.checkTenant(tenant);
-    const grant = form.get('grant_type');
-    if (grant !== 'client_credentials')
-      throw new OAuthError(
-        400,
-        'unsupported_grant_type',
-        70003,
-        `The app requested an unsupported grant type '${grant ?? ''}'. The emulator supports grant_type=client_credentials only.`,
-      );
-    const clientId = form.get('client_id') ?? '';
+  private findApp(clientId: string): AppRegistration {
     const app = this.state.apps.get(clientId.toLowerCase()) ?? this.state.apps.get(clientId);
     if (!app)
       throw new OAuthError(
         400,
         'unauthorized_client',
         700016,
-        `Application with identifier '${clientId}' was not found in the directory '${this.state.tenantId}'. This can happen if the application has not been installed by the administrator of the tenant. Register it with POST /_emulator/apps or use the emulator's clientId.`,
+        `Application with identifier '${clientId}' was not found in the directory '${this.state.tenantId}'. This can happen if the application has not been installed by the administrator of the tenant. Register it with POST /_emulator/apps (or --app) or use the emulator's clientId.`,
       );
+    return app;
+  }
+
+  /** POST /{tenant}/oauth2/v2.0/token: client credentials (app-only) or password (delegated, for a directory user). */
+  token(tenant: string, form: URLSearchParams): Reply {
+    this.checkTenant(tenant);
+    const grant = form.get('grant_type');
+    if (grant === 'password') return this.passwordToken(form);
+    if (grant !== 'client_credentials')
+      throw new OAuthError(
+        400,
+        'unsupported_grant_type',
+        70003,
+        `The app requested an unsupported grant type '${grant ?? ''}'. The emulator supports grant_type=client_credentials (app-only tokens) and grant_type=password (delegated tokens for users of its directory).`,
+      );
+    const clientId = form.get('client_id') ?? '';
+    const app = this.findApp(clientId);
     const resource = this.resourceFromScope(form.get('scope'));
     const secret = form.get('client_secret');
     const assertion = form.get('client_assertion');
@@ -220,6 +272,147 @@ export class Identity {
       status: 200,
       body: { token_type: 'Bearer', expires_in: t.expiresIn, ext_expires_in: t.expiresIn, access_token: t.token },
     };
+  }
+
+  /**
+   * Resource owner password credentials (`grant_type=password`), the delegated grant the emulator serves: a user of
+   * its directory signs in with their UPN and password (the emulator's userPassword, unless the directory gives the
+   * user one) through any registered app (public client: no secret needed; a secret that is sent must be right).
+   * The token carries `scp` with the app's consented delegated permissions that the request asked for.
+   */
+  private passwordToken(form: URLSearchParams): Reply {
+    const app = this.findApp(form.get('client_id') ?? '');
+    const secret = form.get('client_secret');
+    if (secret !== null && !app.secrets.includes(secret))
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided for app '${app.clientId}'. A public client sends no secret at all.`,
+      );
+    const username = form.get('username') ?? '';
+    if (!username)
+      throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the parameter 'username'.");
+    const user = this.state.directory.users.find((u) => u.userPrincipalName.toLowerCase() === username.toLowerCase());
+    if (!user)
+      throw new OAuthError(
+        400,
+        'invalid_grant',
+        50034,
+        `The user account ${username} does not exist in the '${this.state.tenantId}' directory. Add it to the emulator's directory (--directory FILE or POST /_emulator/directory).`,
+      );
+    if ((form.get('password') ?? '') !== (user.password ?? this.state.userPassword))
+      throw new OAuthError(
+        400,
+        'invalid_grant',
+        50126,
+        `Error validating credentials due to invalid username or password for ${user.userPrincipalName}. The emulator's users sign in with its userPassword (printed in its JSON line) unless the directory gives them their own.`,
+      );
+    const requested = (form.get('scope') ?? '').split(' ').filter((x) => x.length > 0);
+    const consented = app.delegatedScopes ?? DEFAULT_DELEGATED_SCOPES;
+    const wanted: string[] = [];
+    let resourceSeen = false;
+    for (const raw of requested) {
+      if (OIDC_SCOPES.includes(raw)) continue;
+      const m = /^(https:\/\/graph\.microsoft\.com\/?|00000003-0000-0000-c000-000000000000\/)?(.+)$/i.exec(raw)!;
+      if (!m[1] && raw.includes('/'))
+        throw new OAuthError(
+          400,
+          'invalid_scope',
+          70011,
+          `The provided value for the input parameter 'scope' is not valid: '${raw}'. The emulator issues delegated tokens for Microsoft Graph only (https://graph.microsoft.com/<permission> or /.default).`,
+        );
+      resourceSeen = true;
+      if (m[2] === '.default') wanted.push(...consented);
+      else wanted.push(m[2]!);
+    }
+    if (!resourceSeen)
+      throw new OAuthError(
+        400,
+        'invalid_scope',
+        70011,
+        "The request needs a Microsoft Graph scope, e.g. 'https://graph.microsoft.com/ExternalItem.Read.All' or 'https://graph.microsoft.com/.default'.",
+      );
+    const missing = wanted.filter((w) => !consented.some((c) => c.toLowerCase() === w.toLowerCase()));
+    if (missing.length)
+      throw new OAuthError(
+        400,
+        'invalid_grant',
+        65001,
+        `The user or administrator has not consented to use the application '${app.clientId}' for ${missing.join(', ')}. Consented delegated permissions: ${consented.join(', ') || 'none'} (set them with POST/PATCH /_emulator/apps delegatedScopes).`,
+      );
+    const scopes = [...new Set(wanted.map((w) => consented.find((c) => c.toLowerCase() === w.toLowerCase())!))];
+    const t = this.issueUser({ app, user, scopes });
+    const body: JsonObject = {
+      token_type: 'Bearer',
+      scope: scopes.map((s) => `${GRAPH_RESOURCE}/${s}`).join(' '),
+      expires_in: t.expiresIn,
+      ext_expires_in: t.expiresIn,
+      access_token: t.token,
+      client_info: b64url(JSON.stringify({ uid: user.id, utid: this.state.tenantId })),
+    };
+    if (requested.includes('openid')) body.id_token = this.idToken(app, user);
+    return { status: 200, body };
+  }
+
+  /** A delegated access token for `user` through `app`, with `scp`. */
+  issueUser(p: { app: { clientId: string }; user: DirectoryUser; scopes: string[]; lifetime?: number }): {
+    token: string;
+    expiresOn: number;
+    expiresIn: number;
+  } {
+    const now = Math.floor(Date.now() / 1000);
+    const lifetime = p.lifetime ?? this.tokenLifetimeSeconds;
+    const payload: JsonObject = {
+      aud: GRAPH_RESOURCE,
+      iss: this.issuer,
+      iat: now,
+      nbf: now - 5,
+      exp: now + lifetime,
+      acr: '1',
+      aio: this.rng.hex(12),
+      amr: ['pwd'],
+      app_displayname: 'emulator app',
+      appid: p.app.clientId,
+      appidacr: '0',
+      idtyp: 'user',
+      name: p.user.displayName ?? p.user.userPrincipalName,
+      oid: p.user.id,
+      scp: p.scopes.join(' '),
+      sub: pairwiseSubject(p.user.id, p.app.clientId),
+      tid: this.state.tenantId,
+      unique_name: p.user.userPrincipalName,
+      upn: p.user.userPrincipalName,
+      uti: this.rng.hex(16),
+      ver: '1.0',
+    };
+    const token = signJwt(
+      { typ: 'JWT', alg: 'RS256', kid: this.state.kid, x5t: this.state.kid },
+      payload,
+      this.privateKey,
+    );
+    return { token, expiresOn: now + lifetime, expiresIn: lifetime };
+  }
+
+  private idToken(app: AppRegistration, user: DirectoryUser): string {
+    const now = Math.floor(Date.now() / 1000);
+    return signJwt(
+      { typ: 'JWT', alg: 'RS256', kid: this.state.kid },
+      {
+        aud: app.clientId,
+        iss: this.v2Issuer,
+        iat: now,
+        nbf: now - 5,
+        exp: now + this.tokenLifetimeSeconds,
+        name: user.displayName ?? user.userPrincipalName,
+        oid: user.id,
+        preferred_username: user.userPrincipalName,
+        sub: pairwiseSubject(user.id, app.clientId),
+        tid: this.state.tenantId,
+        ver: '2.0',
+      },
+      this.privateKey,
+    );
   }
 
   private resourceFromScope(scope: string | null): string {
@@ -380,6 +573,15 @@ export class Identity {
       return fail(`Invalid audience '${aud}'. Request the token for scope https://graph.microsoft.com/.default.`);
     if (String(jwt.payload.tid) !== this.state.tenantId) return fail('Access token validation failure: wrong tenant.');
     const roles = Array.isArray(jwt.payload.roles) ? (jwt.payload.roles as unknown[]).map(String) : [];
-    return { appId: String(jwt.payload.appid), objectId: String(jwt.payload.oid), roles };
+    const scopes = typeof jwt.payload.scp === 'string' ? jwt.payload.scp.split(' ').filter((x) => x.length > 0) : [];
+    const user = jwt.payload.idtyp === 'user' || scopes.length > 0;
+    return {
+      appId: String(jwt.payload.appid),
+      objectId: String(jwt.payload.oid),
+      roles,
+      scopes,
+      kind: user ? 'user' : 'app',
+      ...(user && typeof jwt.payload.upn === 'string' ? { upn: jwt.payload.upn } : {}),
+    };
   }
 }

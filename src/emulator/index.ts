@@ -10,16 +10,20 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDirectory } from './admin.js';
+import { parseDirectory, publicApp } from './admin.js';
 import { advanceOperations } from './connections.js';
 import type { Emu, EmulatorSettings } from './context.js';
 import { Faults } from './faults.js';
+import { GUID_RE } from './http.js';
 import { Identity, OWNED_BY_ROLES } from './identity.js';
 import { Limits } from './limits.js';
 import { createRng, deriveSeed } from './random.js';
+import { currentOrigins } from './origin.js';
+import { createProxy, type ProxyServer } from './proxy.js';
 import { createHandler } from './server.js';
 import { Store, type EmulatorState } from './store.js';
-import { loadOrCreateSigningKey, loadOrCreateTls } from './tls.js';
+import { Throttling } from './throttling.js';
+import { loadOrCreateInterceptTls, loadOrCreateSigningKey, loadOrCreateTls } from './tls.js';
 
 export interface EmulatorOptions {
   /** 0 = any free port (default 0). */
@@ -34,7 +38,10 @@ export interface EmulatorOptions {
   rateLimit?: number;
   /** Group and member writes per second per connection (0/undefined = unlimited; Graph documents 1,000/s). */
   groupRateLimit?: number;
-  /** How long a deleted connection stays visible after DELETE's 202 (default 0 = gone at once). */
+  /**
+   * How long a connection's deletion runs after DELETE's 202 (default 2000): meanwhile it is gone for reads (404),
+   * a second DELETE gets 409 and its id stays taken (POST → 409). 0 = gone at once.
+   */
   deleteDelayMs?: number;
   /** Concurrent requests per app per connection (default 25) → 429 + Retry-After beyond it. */
   maxConcurrency?: number;
@@ -52,6 +59,23 @@ export interface EmulatorOptions {
   tlsDir?: string;
   /** Lifetime of issued tokens in seconds (default 3599). */
   tokenLifetimeSeconds?: number;
+  /** Retry-After (seconds) of injected throttling (random 429/503 faults, throttling windows) drawn from [min, max]. */
+  retryAfterRange?: [number, number];
+  /** Throttling windows and 503 storms, timed from the start: see throttling.ts and docs/emulator.md. */
+  throttleWindows?: {
+    status?: 429 | 503;
+    seconds: number;
+    startInSeconds?: number;
+    connectionId?: string;
+    share?: number;
+    retryAfter?: number;
+  }[];
+  /** Tenant id of a fresh state (default: a seeded GUID). A persisted state of another tenant is an error. */
+  tenantId?: string;
+  /** App registrations to have (added, or their secret added): roles default to the two OwnedBy permissions. */
+  apps?: { clientId: string; secret: string; roles?: string[] }[];
+  /** Also start proxy mode on this port of 127.0.0.1 (0 = any free port): see proxy.ts. */
+  proxyPort?: number;
 }
 
 export interface EmulatorInfo {
@@ -72,6 +96,10 @@ export interface EmulatorInfo {
   managedIdentityClientId: string;
   /** {baseUrl}/_emulator */
   adminUrl: string;
+  /** The password users of the directory sign in with (grant_type=password), unless the directory gives one. */
+  userPassword: string;
+  /** http://127.0.0.1:PORT — the proxy for https_proxy (proxy mode only). */
+  proxyUrl?: string;
 }
 
 export interface EmulatorHandle {
@@ -129,6 +157,7 @@ function initialState(seed: number, signingKeyPem: string): EmulatorState {
     ]),
     directory: { users: [], groups: [] },
     connections: new Map(),
+    userPassword: `emu~user~${ids.hex(9)}`,
   };
 }
 
@@ -170,12 +199,47 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   checkNumber('maxConcurrency', options.maxConcurrency, 0);
   checkNumber('faultRate', options.faultRate, 0, 1);
   checkNumber('schemaDelayMs', options.schemaDelayMs, 0);
+  checkNumber('proxyPort', options.proxyPort, 0, 65535);
+  const range = options.retryAfterRange;
+  if (range && (range.length !== 2 || !(range[0] >= 0) || !(range[1] >= range[0]) || !Number.isFinite(range[1])))
+    throw new Error(
+      `Emulator option retryAfterRange must be [min, max] seconds with 0 ≤ min ≤ max; got ${JSON.stringify(range)}.`,
+    );
+  if (options.tenantId !== undefined && !GUID_RE.test(options.tenantId))
+    throw new Error(`Emulator option tenantId must be a GUID; got '${options.tenantId}'.`);
+  for (const a of options.apps ?? [])
+    if (!GUID_RE.test(a.clientId) || !a.secret)
+      throw new Error(`Emulator option apps: each app needs a GUID clientId and a secret; got '${a.clientId}'.`);
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const seed = options.seed ?? randomInt(0, 2 ** 31);
   const persisted = options.stateDir ? Store.load(options.stateDir) : undefined;
   const keyDir =
     options.stateDir ?? options.tlsDir ?? join(tmpdir(), `graph-connector-emulator-tls-${process.getuid?.() ?? 'u'}`);
   const state = persisted ?? initialState(seed, await loadOrCreateSigningKey(keyDir));
+  if (options.tenantId) {
+    if (!persisted) state.tenantId = options.tenantId;
+    else if (state.tenantId.toLowerCase() !== options.tenantId.toLowerCase())
+      throw new Error(
+        `The emulator state in ${options.stateDir} belongs to tenant ${state.tenantId}, not ${options.tenantId}. Use another --state-dir (or delete it) to start a state for that tenant.`,
+      );
+  }
+  const appIds = createRng(deriveSeed(seed, 4));
+  for (const a of options.apps ?? []) {
+    const existing = state.apps.get(a.clientId.toLowerCase());
+    if (existing) {
+      if (!existing.secrets.includes(a.secret)) existing.secrets.push(a.secret);
+      if (a.roles) existing.roles = [...a.roles];
+    } else
+      state.apps.set(a.clientId.toLowerCase(), {
+        clientId: a.clientId,
+        objectId: appIds.guid(),
+        displayName: `app ${a.clientId.slice(0, 8)}`,
+        secrets: [a.secret],
+        roles: [...(a.roles ?? OWNED_BY_ROLES)],
+        certificates: [],
+        federatedCredentials: [],
+      });
+  }
   if (options.directory !== undefined) state.directory = loadDirectory(options.directory);
   const store = new Store(state, options.stateDir, log);
   const settings: EmulatorSettings = {
@@ -184,20 +248,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     faultRate: options.faultRate ?? 0,
     rateLimit: options.rateLimit ?? 0,
     groupRateLimit: options.groupRateLimit ?? 0,
-    deleteDelayMs: options.deleteDelayMs ?? 0,
+    deleteDelayMs: options.deleteDelayMs ?? 2000,
     maxConcurrency: options.maxConcurrency ?? 25,
+    retryAfterMin: range?.[0] ?? 0,
+    retryAfterMax: range?.[1] ?? 0,
   };
   const ids = createRng(deriveSeed(seed, 2));
   const identity = new Identity(state, ids);
   if (options.tokenLifetimeSeconds) identity.tokenLifetimeSeconds = options.tokenLifetimeSeconds;
+  const throttling = new Throttling(createRng(deriveSeed(seed, 5)), settings);
+  let defaultBaseUrl = '';
   const emu: Emu = {
     store,
     identity,
     ids,
     limits: new Limits(settings.maxConcurrency, settings.rateLimit, settings.groupRateLimit),
-    faults: new Faults(createRng(deriveSeed(seed, 3)), settings.faultRate),
+    faults: new Faults(createRng(deriveSeed(seed, 3)), settings.faultRate, (fallback) =>
+      throttling.retryAfter(fallback),
+    ),
+    throttling,
     settings,
-    baseUrl: '',
+    get baseUrl() {
+      return currentOrigins()?.graph ?? defaultBaseUrl;
+    },
     log,
     requests: [],
     changed: () => store.changed(),
@@ -206,6 +279,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     reset(all: boolean) {
       state.connections.clear();
       emu.faults.remove();
+      emu.throttling.remove();
       emu.requests.length = 0;
       emu.limits.reset();
       if (all) {
@@ -218,18 +292,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const handler = createHandler(emu, hooks);
   let caCertPath: string | undefined;
   let main: Server;
-  if (options.http) main = createHttpServer(handler);
-  else {
+  let proxy: ProxyServer | undefined;
+  if (options.http) {
+    if (options.proxyPort !== undefined) throw new Error('Emulator option proxyPort needs HTTPS (leave out http).');
+    main = createHttpServer(handler);
+  } else {
     const tls = await loadOrCreateTls(keyDir);
     caCertPath = tls.caCertPath;
     main = createHttpsServer({ key: tls.key, cert: tls.cert }, handler);
+    if (options.proxyPort !== undefined) proxy = createProxy(await loadOrCreateInterceptTls(keyDir, tls), handler, log);
   }
   const mi = createHttpServer(handler);
   const port = await listen(main, options.port ?? 0);
   const miPort = await listen(mi, 0);
+  const proxyPort = proxy ? await listen(proxy.server, options.proxyPort ?? 0) : undefined;
   const baseUrl = `${options.http ? 'http' : 'https'}://127.0.0.1:${port}`;
-  emu.baseUrl = baseUrl;
-  identity.authorityHost = baseUrl;
+  defaultBaseUrl = baseUrl;
+  identity.defaultAuthorityHost = baseUrl;
+  for (const w of options.throttleWindows ?? []) throttling.add(w);
   advanceOperations(emu);
   // Operations persisted in progress finish on schedule after a restart.
   const tick = setInterval(() => advanceOperations(emu), 250);
@@ -247,10 +327,20 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     managedIdentityHeader: state.identityHeader,
     managedIdentityClientId: state.defaultManagedIdentityId,
     adminUrl: `${baseUrl}/_emulator`,
+    userPassword: state.userPassword,
+    ...(proxyPort !== undefined ? { proxyUrl: `http://127.0.0.1:${proxyPort}` } : {}),
   };
   log(
     `emulator: Graph at ${baseUrl}/v1.0 (tenant ${state.tenantId}, ${state.connections.size} connection(s)${persisted ? `, state from ${options.stateDir}` : ''})`,
   );
+  if (info.proxyUrl)
+    log(
+      `emulator: proxy at ${info.proxyUrl} answers for https://graph.microsoft.com and https://login.microsoftonline.com (trust ${caCertPath}); apps: ${[
+        ...state.apps.values(),
+      ]
+        .map((a) => String(publicApp(a).clientId))
+        .join(', ')}`,
+    );
   let closed = false;
   return {
     info,
@@ -259,6 +349,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       closed = true;
       clearInterval(tick);
       store.close();
+      await proxy?.close();
       await Promise.all(
         [main, mi].map(
           (s) =>

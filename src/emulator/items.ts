@@ -32,11 +32,17 @@ function mismatch(name: string, detail: string): GraphError {
   );
 }
 
+/**
+ * Item ids: letters, digits, `-` and `_`, 1–128 characters. The docs say "alphanumeric"; Microsoft's own connector
+ * samples PUT ids with `-` and `_` (Learn slugs, blog slugs) to Graph, so those pass (docs/emulator.md).
+ */
+export const ITEM_ID_RE = /^[A-Za-z0-9_-]+$/;
+
 export function checkItemId(id: string, what = 'Item id'): void {
-  if (id.length === 0 || id.length > 128 || !ALNUM_RE.test(id))
+  if (id.length === 0 || id.length > 128 || !ITEM_ID_RE.test(id))
     throw new GraphError(400, 'InvalidRequest', 'The request is malformed or incorrect.', {
       code: 'InvalidItemId',
-      message: `${what} '${id}' is invalid: it must be 1–128 characters, letters and digits only. Encode other ids (for example base64url without '=' or a hex hash).`,
+      message: `${what} '${id}' is invalid: it must be 1–128 characters of letters, digits, '-' and '_'. Encode other ids (for example base64url without '=' or a hex hash).`,
     });
 }
 
@@ -167,7 +173,15 @@ export function checkProperties(props: unknown, schema: SchemaProperty[]): void 
   }
 }
 
-export function checkAcl(acl: unknown, version: string): AclEntry[] {
+/**
+ * Validate an ACL. `everyone` / `everyoneExceptGuests` entries name the tenant id (the acl resource page); another
+ * value is accepted — Microsoft's samples send the literal "everyone" — with a warning in the request log.
+ */
+export function checkAcl(
+  acl: unknown,
+  version: string,
+  context: { tenantId: string; warn(message: string): void },
+): AclEntry[] {
   if (!Array.isArray(acl) || acl.length === 0)
     throw new GraphError(
       400,
@@ -230,6 +244,14 @@ export function checkAcl(acl: unknown, version: string): AclEntry[] {
         {
           code: 'InvalidAcl',
         },
+      );
+    if (
+      (e.type === 'everyone' || e.type === 'everyoneExceptGuests') &&
+      context.tenantId &&
+      e.value.toLowerCase() !== context.tenantId.toLowerCase()
+    )
+      context.warn(
+        `${where}: ${e.type} value '${e.value.slice(0, 64)}' is not the tenant id (${context.tenantId}); accepted and applied to the whole tenant`,
       );
     const out: AclEntry = { type: e.type as string, value: e.value, accessType: e.accessType as string };
     if (typeof e.identitySource === 'string') out.identitySource = e.identitySource;
@@ -303,7 +325,13 @@ export function putItem(
       },
     );
   if (!c.schema) throw new GraphError(400, 'InvalidRequest', `Connection '${c.id}' has no schema.`);
-  const acl = body.acl === undefined ? undefined : checkAcl(body.acl, version);
+  const acl =
+    body.acl === undefined
+      ? undefined
+      : checkAcl(body.acl, version, {
+          tenantId: emu.store.state.tenantId,
+          warn: (message) => ctx.warnings.push(message),
+        });
   if (body.properties !== undefined) checkProperties(body.properties, c.schema.properties);
   const content = body.content === undefined || body.content === null ? undefined : checkContent(body.content);
   if (!existing) {

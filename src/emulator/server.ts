@@ -36,6 +36,10 @@ async function handleIdentity(emu: Emu, ctx: Ctx): Promise<Reply | undefined> {
   const [tenant, s1, s2, s3] = segs;
   if (!tenant) return undefined;
   const tail = segs.slice(1).join('/');
+  if (ctx.method === 'GET' && tail === 'discovery/instance') {
+    ctx.route = 'discovery';
+    return emu.identity.instanceDiscovery(ctx.url);
+  }
   if (
     ctx.method === 'GET' &&
     (tail === 'v2.0/.well-known/openid-configuration' || tail === '.well-known/openid-configuration')
@@ -164,6 +168,7 @@ function routeOfIdentity(path: string): string {
   if (path.startsWith('/msi/')) return 'msi';
   if (path.includes('/oauth2/')) return 'token';
   if (path.includes('openid-configuration')) return 'openid';
+  if (path.endsWith('/discovery/instance')) return 'discovery';
   if (path.includes('/discovery/')) return 'jwks';
   return 'unknown';
 }

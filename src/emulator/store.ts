@@ -3,6 +3,7 @@
  * and external groups) and its persistence: one JSON file written atomically (temp file + rename), debounced.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 export interface FederatedCredential {
@@ -21,6 +22,8 @@ export interface AppRegistration {
   /** PEM certificates whose keys may sign client assertions. */
   certificates: string[];
   federatedCredentials: FederatedCredential[];
+  /** Consented delegated permissions (scp of user tokens); absent = ExternalItem.Read.All. */
+  delegatedScopes?: string[];
 }
 
 export interface ManagedIdentity {
@@ -37,6 +40,8 @@ export interface DirectoryUser {
   userPrincipalName: string;
   displayName?: string;
   guest?: boolean;
+  /** This user's password for the password grant (default: the emulator's userPassword). */
+  password?: string;
 }
 
 export interface DirectoryGroup {
@@ -156,6 +161,8 @@ export interface EmulatorState {
   managedIdentities: Map<string, ManagedIdentity>;
   directory: Directory;
   connections: Map<string, Connection>;
+  /** The password every directory user signs in with (password grant), unless the directory gives one. */
+  userPassword: string;
 }
 
 const FILE = 'emulator-state.json';
@@ -198,6 +205,9 @@ function fromJson(text: string, path: string): EmulatorState {
     apps: new Map(apps.map((a) => [a.clientId, a])),
     managedIdentities: new Map(mis.map((m) => [m.clientId, m])),
     directory: raw.directory as Directory,
+    // State files written before delegated sign-in existed get a password on load (saved with the next change).
+    userPassword:
+      typeof raw.userPassword === 'string' ? raw.userPassword : `emu~user~${randomBytes(9).toString('hex')}`,
     connections: new Map(
       conns.map((c) => [
         c.id,

@@ -116,3 +116,53 @@ export async function loadOrCreateTls(dir: string): Promise<TlsMaterial> {
   }
   return { key: parts.key, cert: parts.cert, caCertPath };
 }
+
+const INTERCEPT = 'emulator-proxy-tls.pem';
+/** The hosts proxy mode answers for, with a certificate issued by the emulator's CA. */
+export const INTERCEPTED_HOSTS = ['graph.microsoft.com', 'login.microsoftonline.com'];
+
+function issuedBy(leafPem: string, caPem: string): boolean {
+  try {
+    const leaf = new X509Certificate(leafPem);
+    const ca = new X509Certificate(caPem);
+    const validTo = new Date(leaf.validTo).getTime();
+    const san = leaf.subjectAltName ?? '';
+    return (
+      leaf.checkIssued(ca) &&
+      leaf.verify(ca.publicKey) &&
+      validTo - Date.now() > 7 * 24 * 3600 * 1000 &&
+      INTERCEPTED_HOSTS.every((h) => san.includes(h))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The certificate proxy mode presents for graph.microsoft.com and login.microsoftonline.com: issued by the emulator's
+ * certificate (its CA, the caCertPath clients trust), kept in `dir` and reused while that CA is the same.
+ */
+export async function loadOrCreateInterceptTls(dir: string, ca: TlsMaterial): Promise<{ key: string; cert: string }> {
+  const path = join(dir, INTERCEPT);
+  const existing = existsSync(path) ? splitBundle(readFileSync(path, 'utf8')) : undefined;
+  if (existing && issuedBy(existing.cert, ca.cert)) return existing;
+  const now = new Date();
+  const generated = await generate([{ name: 'commonName', value: INTERCEPTED_HOSTS[0]! }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    notBeforeDate: new Date(now.getTime() - 3600_000),
+    notAfterDate: new Date(now.getTime() + 2 * 365 * 24 * 3600_000),
+    ca: { key: ca.key, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: INTERCEPTED_HOSTS.map((value) => ({ type: 2 as const, value })) },
+    ],
+  });
+  writeOnce(path, generated.private + generated.cert, existing !== undefined || existsSync(path));
+  const parts = splitBundle(readFileSync(path, 'utf8'));
+  if (!parts || !issuedBy(parts.cert, ca.cert))
+    throw new Error(`The emulator's proxy certificate ${path} is unusable; delete it and start again.`);
+  return parts;
+}

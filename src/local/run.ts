@@ -3,14 +3,15 @@
  *
  * Starts Azurite and the Graph emulator unless real endpoints are configured, provisions the connection,
  * crawls the source, drains the queues with the local worker (the same handlers the functions call), and ends
- * with a reconciliation table and — against the emulator — an ACL demonstration from its search.
+ * with a reconciliation table and — against an emulator — an ACL check: Graph's search API as each user.
  * Local state lives in `.local/` (git-ignored), so a second run sees the first; `reset` starts clean.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { startEmulator, type EmulatorHandle } from '../emulator/index.js';
+import { startEmulator, type EmulatorHandle, type EmulatorInfo } from '../emulator/index.js';
+import { GraphError } from '../graph/errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../crawl/deps.js';
 import { failCrawl } from '../crawl/start.js';
@@ -21,6 +22,7 @@ import { createRuntime, type Runtime } from '../host/runtime.js';
 import type { CrawlJob, CrawlMode } from '../state/jobs.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from './emulator-client.js';
+import { emulatorUserCredential, probeEmulator, searchAll, userGraphClient, type SearchHit } from './user-search.js';
 
 export interface RunOptions {
   cwd: string;
@@ -36,8 +38,8 @@ export interface RunOptions {
   stateDir?: string;
   /** Connector definition (default CONNECTOR_CONFIG or ./connector.json). */
   configPath?: string;
-  /** Users whose views the ACL demonstration compares (UPNs in the emulator's directory). */
-  demoUsers?: [string, string];
+  /** Users the ACL check searches as (UPNs); default every user of the definition's mapping.acl.directory. */
+  users?: string[];
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -75,9 +77,9 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
   try {
     if (!env.GRAPH_BASE_URL) {
       const t0 = Date.now();
+      // Its directory (for the ACL check) is the definition's mapping.acl.directory, loaded below.
       emulator = await startEmulator({
         stateDir: join(stateDir, 'emulator'),
-        directory: join(options.cwd, 'samples', 'contoso-tasks', 'directory.json'),
         schemaDelayMs: 1500,
         log: () => {},
       });
@@ -90,6 +92,13 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     } else {
       out(`graph     ${env.GRAPH_BASE_URL} (GRAPH_BASE_URL)`);
     }
+    // An emulator started by hand (GRAPH_BASE_URL) serves the same admin API and search: use it too.
+    const probe = emulator ? undefined : await probeEmulator(env.GRAPH_BASE_URL!, env.GRAPH_CA_CERT_PATH);
+    if (probe?.ok)
+      admin = await emulatorAdmin({
+        adminUrl: probe.facts.adminUrl,
+        ...(env.GRAPH_CA_CERT_PATH ? { caCertPath: env.GRAPH_CA_CERT_PATH } : {}),
+      } as EmulatorInfo);
     if (!env.AzureWebJobsStorage && !env.AzureWebJobsStorage__queueServiceUri) {
       const t0 = Date.now();
       azurite = await startAzurite({ location: join(stateDir, 'azurite') });
@@ -104,6 +113,9 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     const rt = await createRuntime({ env, logger });
     out(`connector ${rt.definition.connection.id} — ${rt.definition.connection.name} (${configPath})`);
     await rt.ensureStorage();
+    const directory = await loadDirectoryForCheck(rt, admin, Boolean(emulator));
+    if (directory.note) out(`directory ${directory.note}`);
+    if (options.reset && !emulator) await resetConnection(rt, env, Boolean(azurite), out);
 
     // Provision: connection → schema → operation → ready, with visible progress.
     let lastProgress = '';
@@ -176,7 +188,8 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     );
     out();
     const attachmentStats = rt.pipeline.attachments ? result.stats?.attachments : undefined;
-    out(reconciliationTable(job, await graphWrites(admin, rt), attachmentStats));
+    const writes = await graphWrites(admin, rt, { since: new Date(started).toISOString(), clear: Boolean(emulator) });
+    out(reconciliationTable(job, writes, attachmentStats));
     if (job.error) out(`note: ${job.error}`);
     const rejected = await firstRejections(rt, job.crawlId, 5);
     if (rejected.length) {
@@ -184,10 +197,18 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       out(`rejected records (first ${rejected.length}; all in GET /api/deadletters?op=reject):`);
       for (const r of rejected) out(`  - ${r}`);
     }
-    if (admin) {
-      out();
-      out(await aclDemo(admin, rt, options.demoUsers ?? ['adele@contoso.com', 'megan@contoso.com']));
-    }
+    out();
+    out(
+      await aclCheck({
+        rt,
+        admin,
+        env,
+        ...(probe ? { probe } : {}),
+        ...(emulator ? { emulator: emulator.info } : {}),
+        users: options.users ?? directory.users,
+        usersFrom: options.users ? '--users' : directory.file,
+      }),
+    );
     return { job, exitCode: job.status === 'completed' ? 0 : 1 };
   } finally {
     await admin?.close().catch(() => undefined);
@@ -199,12 +220,14 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
 async function graphWrites(
   admin: EmulatorAdmin | undefined,
   rt: Runtime,
+  window: { since: string; clear: boolean },
 ): Promise<{ puts: number; deletes: number } | undefined> {
   if (!admin) return undefined;
   const { value } = await admin<{ value: { method: string; route: string; status: number }[] }>(
-    `requests?connectionId=${rt.definition.connection.id}`,
+    `requests?connectionId=${rt.definition.connection.id}&since=${encodeURIComponent(window.since)}`,
   );
-  await admin('requests', { method: 'DELETE' });
+  // The log of an emulator started by hand is its owner's: leave it.
+  if (window.clear) await admin('requests', { method: 'DELETE' });
   const items = value.filter((e) => e.route === 'item' && e.status < 300);
   return {
     puts: items.filter((e) => e.method === 'PUT').length,
@@ -294,31 +317,140 @@ async function firstRejections(rt: Runtime, crawlId: string, max: number): Promi
   return out;
 }
 
-interface SearchHit {
-  id: string;
-  properties: { title?: string; team?: string };
+/**
+ * `--reset` against a Graph this run did not start: the ledger that remembered what the connection holds is gone
+ * (it lived in .local), so the connection goes too — Graph deletes it over a while, and provisioning waits until
+ * its id is free to create it again. With storage of its own (AzureWebJobsStorage) the ledger stays, and so does
+ * the connection.
+ */
+async function resetConnection(
+  rt: Runtime,
+  env: NodeJS.ProcessEnv,
+  ledgerWasLocal: boolean,
+  out: (line: string) => void,
+): Promise<void> {
+  const cid = rt.definition.connection.id;
+  if (!ledgerWasLocal) {
+    out(
+      `reset: kept connection ${cid} on ${env.GRAPH_BASE_URL}: the ledger in AzureWebJobsStorage still remembers what it holds`,
+    );
+    return;
+  }
+  try {
+    await rt.graph.deleteConnection(cid);
+    out(
+      `reset: deleted connection ${cid} on ${env.GRAPH_BASE_URL} (its items were what the removed ledger remembered); provisioning creates it again once the deletion has finished`,
+    );
+  } catch (e) {
+    if (!(e instanceof GraphError && e.status === 404)) throw e;
+    out(`reset: connection ${cid} is not on ${env.GRAPH_BASE_URL}; nothing to delete`);
+  }
 }
 
-/** Two users, one query, different results: the ACLs at work, as the emulator's search resolves them. */
-async function aclDemo(admin: EmulatorAdmin, rt: Runtime, users: [string, string]): Promise<string> {
-  const cid = rt.definition.connection.id;
-  const views = await Promise.all(
-    users.map((u) =>
-      admin<{ count: number; value: SearchHit[] }>(`search?connectionId=${cid}&user=${encodeURIComponent(u)}`),
-    ),
-  );
-  const [a, b] = views as [{ count: number; value: SearchHit[] }, { count: number; value: SearchHit[] }];
-  const idsB = new Set(b.value.map((h) => h.id));
-  const idsA = new Set(a.value.map((h) => h.id));
-  const onlyA = a.value.filter((h) => !idsB.has(h.id));
-  const onlyB = b.value.filter((h) => !idsA.has(h.id));
-  const { count: total } = { count: (await admin<{ value: unknown[] }>(`connections/${cid}/items`)).value.length };
-  const title = (h: SearchHit) => `${h.id}  ${(h.properties.title ?? '').slice(0, 60)} [${h.properties.team ?? ''}]`;
-  return [
-    `ACL check (the emulator's search, which applies each item's ACL: deny beats grant; groups nested):`,
-    `  ${users[0].padEnd(22)} sees ${String(a.count).padStart(4)} of ${total} items`,
-    `  ${users[1].padEnd(22)} sees ${String(b.count).padStart(4)} of ${total} items`,
-    `  only ${users[0]}: ${onlyA.length}${onlyA[0] ? `, e.g. ${title(onlyA[0])}` : ''}`,
-    `  only ${users[1]}: ${onlyB.length}${onlyB[0] ? `, e.g. ${title(onlyB[0])}` : ''}`,
-  ].join('\n');
+/**
+ * The users of the definition's directory (mapping.acl.directory), and — against an emulator — that directory in
+ * the emulator too, so its search resolves the same users and groups the mapping resolved. An emulator started by
+ * hand keeps a directory it already has.
+ */
+async function loadDirectoryForCheck(
+  rt: Runtime,
+  admin: EmulatorAdmin | undefined,
+  ours: boolean,
+): Promise<{ users: string[]; file?: string; note?: string }> {
+  const rel = rt.definition.mapping.acl?.directory;
+  if (!rel) return { users: [] };
+  const file = resolve(rt.baseDir, rel);
+  let parsed: { users?: { userPrincipalName?: unknown }[] };
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as typeof parsed;
+  } catch (e) {
+    return { users: [], file: rel, note: `cannot read ${file} for the ACL check: ${(e as Error).message}` };
+  }
+  const users = (parsed.users ?? []).map((u) => u.userPrincipalName).filter((u): u is string => typeof u === 'string');
+  if (!admin) return { users, file: rel };
+  try {
+    const current = await admin<{ users: unknown[] }>('directory');
+    if (!ours && current.users.length > 0) return { users, file: rel };
+    await admin('directory', { method: 'POST', body: parsed });
+    return { users, file: rel, ...(ours ? {} : { note: `${rel} loaded into the emulator (its directory was empty)` }) };
+  } catch (e) {
+    return { users, file: rel, note: `the emulator refused ${rel} as its directory: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * The ACL check: Graph's search API (`*`, every page) as each user, with a delegated sign-in from the emulator's
+ * token endpoint — what each user finds, trimmed by each item's ACL. Says when and why it is skipped.
+ */
+export async function aclCheck(ctx: {
+  rt: Runtime;
+  admin: EmulatorAdmin | undefined;
+  env: NodeJS.ProcessEnv;
+  probe?: Awaited<ReturnType<typeof probeEmulator>>;
+  emulator?: EmulatorInfo;
+  users: string[];
+  usersFrom: string | undefined;
+}): Promise<string> {
+  const cid = ctx.rt.definition.connection.id;
+  const skipped = (why: string) => `ACL check skipped: ${why}`;
+  if (!ctx.users.length)
+    return skipped(
+      `no users to check: the definition names no mapping.acl.directory${ctx.usersFrom ? ` users (${ctx.usersFrom})` : ''}; give --users a@contoso.com,b@contoso.com`,
+    );
+  let facts;
+  if (ctx.emulator) {
+    const probe = await probeEmulator(ctx.emulator.baseUrl, ctx.emulator.caCertPath);
+    if (!probe.ok) return skipped(`the emulator did not answer: ${probe.reason}`);
+    facts = probe.facts;
+  } else if (ctx.probe?.ok) facts = ctx.probe.facts;
+  else
+    return skipped(
+      `GRAPH_BASE_URL (${ctx.env.GRAPH_BASE_URL}) is not the Graph emulator${ctx.probe ? ` — ${ctx.probe.reason}` : ''}. ` +
+        'To see what a user finds in a tenant, run graph-connector search --as <user> "*" with a delegated sign-in (GRAPH_SEARCH_CLIENT_ID)',
+    );
+  const baseUrl = ctx.emulator?.baseUrl ?? ctx.env.GRAPH_BASE_URL!;
+  const caCertPath = ctx.emulator?.caCertPath ?? ctx.env.GRAPH_CA_CERT_PATH;
+  const total = ctx.admin
+    ? (await ctx.admin<{ value: unknown[] }>(`connections/${cid}/items`)).value.length
+    : undefined;
+  const views: { user: string; hits?: SearchHit[]; error?: string }[] = [];
+  for (const user of ctx.users) {
+    const client = userGraphClient({
+      baseUrl,
+      apiVersion: ctx.env.GRAPH_API_VERSION ?? 'v1.0',
+      credential: emulatorUserCredential(facts, user, caCertPath),
+      ...(caCertPath ? { caCertPath } : {}),
+    });
+    try {
+      views.push({ user, hits: (await searchAll(client, { connectionId: cid, query: '*' })).hits });
+    } catch (e) {
+      const msg = (e as Error).message;
+      views.push({ user, error: /AADSTS50034/.test(msg) ? "not in the emulator's directory" : msg.split('\n')[0] });
+    }
+  }
+  const width = Math.max(22, ...ctx.users.map((u) => u.length));
+  const lines = [
+    `ACL check (Graph's search API as each user${ctx.usersFrom ? ` of ${ctx.usersFrom}` : ''}, signed in through the emulator; results trimmed by each item's ACL):`,
+  ];
+  for (const v of views)
+    lines.push(
+      v.hits
+        ? `  ${v.user.padEnd(width)} finds ${String(v.hits.length).padStart(4)}${total !== undefined ? ` of ${total}` : ''} items`
+        : `  ${v.user.padEnd(width)} not checked: ${v.error}`,
+    );
+  const [a, b] = views.filter((v) => v.hits);
+  if (a?.hits && b?.hits) {
+    const idsA = new Set(a.hits.map((h) => h.hitId));
+    const idsB = new Set(b.hits.map((h) => h.hitId));
+    const onlyA = a.hits.filter((h) => !idsB.has(h.hitId));
+    const onlyB = b.hits.filter((h) => !idsA.has(h.hitId));
+    const title = (h: SearchHit) => {
+      const t = h.properties.title;
+      const team = h.properties.team;
+      return `${h.hitId}  ${typeof t === 'string' ? t.slice(0, 60) : ''}${typeof team === 'string' ? ` [${team}]` : ''}`;
+    };
+    lines.push(`  only ${a.user}: ${onlyA.length}${onlyA[0] ? `, e.g. ${title(onlyA[0])}` : ''}`);
+    lines.push(`  only ${b.user}: ${onlyB.length}${onlyB[0] ? `, e.g. ${title(onlyB[0])}` : ''}`);
+  }
+  return lines.join('\n');
 }

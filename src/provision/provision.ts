@@ -30,6 +30,11 @@ export interface ProvisionOptions {
   maxTransientAttempts?: number;
   /** Backoff base for transient failures without Retry-After (default 2 s). */
   transientDelayMs?: number;
+  /**
+   * How long to wait for a connection id that is still taken although the connection cannot be read — a deletion in
+   * progress (Graph deletes connections over minutes) — before concluding another app owns it (default 15 min).
+   */
+  deletionTimeoutMs?: number;
 }
 
 export interface ProvisionDeps {
@@ -103,7 +108,13 @@ const DEFAULTS: Required<ProvisionOptions> = {
   consentRetryMs: 15_000,
   maxTransientAttempts: 8,
   transientDelayMs: 2_000,
+  deletionTimeoutMs: 15 * 60_000,
 };
+
+/** Graph's answer names a deletion in progress (the emulator's inner code; Graph's wording is not documented). */
+function namesDeletion(e: GraphError): boolean {
+  return /deletion|being deleted|in progress/i.test(`${e.innerCode ?? ''} ${e.message}`);
+}
 
 export function initialProvisionState(connectionId: string, now: number, previous?: ProvisionState): ProvisionState {
   const at = new Date(now).toISOString();
@@ -233,8 +244,24 @@ export async function runProvisionStep(
                   `connection ${cid}: create answered 409 but the connection is ours (an earlier attempt that failed with 503 created it); continuing`,
                 );
               } else {
+                // Taken but unreadable: a deletion of this id still running (minutes in Graph), or another app's.
+                const until = state.deadline ? Date.parse(state.deadline) : now() + opts.deletionTimeoutMs;
+                const deleting = namesDeletion(e);
+                if (now() < until) {
+                  state.deadline = new Date(until).toISOString();
+                  state.attempts += 1;
+                  const delay = Math.min(30_000, 1_000 * 2 ** Math.min(state.attempts - 1, 5), until - now());
+                  touch(
+                    deleting
+                      ? `connection ${cid} is still being deleted (the id stays taken until the deletion finishes); creating it again in ${Math.ceil(delay / 1000)} s (waiting until ${state.deadline})`
+                      : `connection id '${cid}' is taken (409) but this app cannot read it: most likely its deletion is still running; trying again in ${Math.ceil(delay / 1000)} s (until ${state.deadline})`,
+                  );
+                  log.info(state.progress, { requestId: e.requestId });
+                  return { state, next: { delayMs: Math.max(0, delay) } };
+                }
                 throw new StepFailure(
-                  `connection id '${cid}' is taken (409 Conflict) but this app cannot read it: another app owns it. ` +
+                  `connection id '${cid}' is taken (409 Conflict) but this app cannot read it, and it did not free up within ` +
+                    `${Math.round(opts.deletionTimeoutMs / 60_000)} min: another app owns it (or a deletion of it is stuck). ` +
                     'Choose another connection.id, or have the owner add this app to configuration.authorizedAppIds',
                   'ConnectionIdTaken',
                 );
@@ -245,6 +272,7 @@ export async function runProvisionStep(
             }
           }
           delete state.createPending;
+          delete state.deadline;
           return advance('schema', `connection ${cid} created`);
         }
         const patch = drift(current, deps.definition);

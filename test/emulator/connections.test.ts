@@ -78,16 +78,29 @@ describe('emulator connections and schema', () => {
   });
 
   it('enforces name ≤ 128, required name, known contentCategory, unknown properties, and 409 on duplicates', async () => {
-    expect((await g('POST', '/v1.0/external/connections', { id: 'longname', name: 'n'.repeat(129) })).status).toBe(400);
-    expect((await g('POST', '/v1.0/external/connections', { id: 'okname', name: 'n'.repeat(128) })).status).toBe(201);
+    expect(
+      (await g('POST', '/v1.0/external/connections', { id: 'longname', name: 'n'.repeat(129), description: 'd' }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await g('POST', '/v1.0/external/connections', { id: 'okname', name: 'n'.repeat(128), description: 'd' })).status,
+    ).toBe(201);
     expect((await g('POST', '/v1.0/external/connections', { id: 'noname' })).status).toBe(400);
-    const cat = await g('POST', '/v1.0/external/connections', { id: 'badcat', name: 'x', contentCategory: 'tasks' });
+    const cat = await g('POST', '/v1.0/external/connections', {
+      id: 'badcat',
+      name: 'x',
+      description: 'd',
+      contentCategory: 'tasks',
+    });
     expect(cat.status).toBe(400);
     expect(cat.body.error.innerError.code).toBe('DeserializationError');
-    expect((await g('POST', '/v1.0/external/connections', { id: 'extra', name: 'x', bogus: 1 })).status).toBe(400);
+    expect(
+      (await g('POST', '/v1.0/external/connections', { id: 'extra', name: 'x', description: 'd', bogus: 1 })).status,
+    ).toBe(400);
     const beta = await g('POST', '/v1.0/external/connections', {
       id: 'betaonly',
       name: 'x',
+      description: 'd',
       enabledContentExperiences: 'search',
     });
     expect(beta.status).toBe(400);
@@ -96,11 +109,12 @@ describe('emulator connections and schema', () => {
         await g('POST', '/beta/external/connections', {
           id: 'betaonly',
           name: 'x',
+          description: 'd',
           enabledContentExperiences: 'search',
         })
       ).status,
     ).toBe(201);
-    const dup = await g('POST', '/v1.0/external/connections', { id: 'OKNAME', name: 'again' });
+    const dup = await g('POST', '/v1.0/external/connections', { id: 'OKNAME', name: 'again', description: 'd' });
     expect(dup.status).toBe(409);
     expect((await g('GET', '/v1.0/external/connections/missing')).status).toBe(404);
   });
@@ -207,7 +221,7 @@ describe('emulator connections and schema', () => {
     ],
     ['v1.0 isExactMatchRequired', prop({ isExactMatchRequired: true }), 'DeserializationError'],
   ])('rejects a schema synchronously: %s', async (_name, schema, inner) => {
-    await g('POST', '/v1.0/external/connections', { id: 'matrix', name: 'M' });
+    await g('POST', '/v1.0/external/connections', { id: 'matrix', name: 'M', description: 'd' });
     const res = await g('PATCH', '/v1.0/external/connections/matrix/schema', schema);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('InvalidRequest');
@@ -215,7 +229,7 @@ describe('emulator connections and schema', () => {
   });
 
   it('matches the documented messages for RefinerShouldNotBeOfType and DeserializationError', async () => {
-    await g('POST', '/v1.0/external/connections', { id: 'msgs', name: 'M' });
+    await g('POST', '/v1.0/external/connections', { id: 'msgs', name: 'M', description: 'd' });
     const r = await g(
       'PATCH',
       '/v1.0/external/connections/msgs/schema',
@@ -233,7 +247,7 @@ describe('emulator connections and schema', () => {
       ],
     });
     expect(label2.body.error.innerError.code).toBe('DuplicateLabel');
-    const exact = await g('POST', '/beta/external/connections', { id: 'betaexact', name: 'B' });
+    const exact = await g('POST', '/beta/external/connections', { id: 'betaexact', name: 'B', description: 'd' });
     expect(exact.status).toBe(201);
     const be = await g(
       'PATCH',
@@ -321,7 +335,7 @@ describe('emulator connections and schema', () => {
   });
 
   it('fails the next schema operation when scripted, leaving the connection in draft', async () => {
-    await g('POST', '/v1.0/external/connections', { id: 'scripted', name: 'S' });
+    await g('POST', '/v1.0/external/connections', { id: 'scripted', name: 'S', description: 'd' });
     await call(emu, tls, 'POST', '/_emulator/faults', {
       action: 'fail-next-schema-operation',
       message: 'Boom from the test',
@@ -338,11 +352,11 @@ describe('emulator connections and schema', () => {
   });
 
   it('accepts the legacy POST schema: 202 + Location with Prefer respond-async, 201 + schema without', async () => {
-    await g('POST', '/v1.0/external/connections', { id: 'legacya', name: 'A' });
+    await g('POST', '/v1.0/external/connections', { id: 'legacya', name: 'A', description: 'd' });
     const a = await g('POST', '/v1.0/external/connections/legacya/schema', CONTOSO_SCHEMA, { Prefer: 'respond-async' });
     expect(a.status).toBe(202);
     expect(a.headers.get('location')).toMatch(/operations\//);
-    await g('POST', '/v1.0/external/connections', { id: 'legacyb', name: 'B' });
+    await g('POST', '/v1.0/external/connections', { id: 'legacyb', name: 'B', description: 'd' });
     const b = await g('POST', '/v1.0/external/connections/legacyb/schema', CONTOSO_SCHEMA);
     expect(b.status).toBe(201);
     expect(b.body.properties).toHaveLength(CONTOSO_SCHEMA.properties.length);
@@ -352,7 +366,7 @@ describe('emulator connections and schema', () => {
   it('follows the per-state operation table (draft, ready, obsolete, limitExceeded)', async () => {
     const st = (id: string, state: string) => call(emu, tls, 'PATCH', `/_emulator/connections/${id}`, { state });
     // draft: create schema ✓, read schema ✗, items ✗
-    await g('POST', '/v1.0/external/connections', { id: 'states', name: 'S' });
+    await g('POST', '/v1.0/external/connections', { id: 'states', name: 'S', description: 'd' });
     expect((await g('PUT', '/v1.0/external/connections/states/items/x1', item('x1'))).status).toBe(400);
     expect((await g('GET', '/v1.0/external/connections/states/items/x1')).status).toBe(400);
     await readyConnection(emu, tls, token, 'statesr');

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { TokenCredential } from '@azure/identity';
 import type { PipelineRequest, PipelineResponse, SendRequest } from '@azure/core-rest-pipeline';
-import { ClientSecretCredential } from '@azure/identity';
+import { ClientSecretCredential, UsernamePasswordCredential } from '@azure/identity';
 import {
   Client,
   HTTPMessageHandler,
@@ -16,6 +16,8 @@ import { Agent } from 'undici';
 import type { EmulatorHandle } from '../../src/emulator/index.js';
 
 export interface Tls {
+  /** The emulator's CA certificate (PEM). */
+  ca: Buffer;
   agent: https.Agent;
   dispatcher: Agent;
   /** @azure/identity pipeline policy that trusts the emulator's certificate. */
@@ -30,6 +32,7 @@ export function trust(emu: EmulatorHandle): Tls {
   const agent = new https.Agent({ ca, keepAlive: true });
   const dispatcher = new Agent({ connect: { ca } });
   return {
+    ca,
     agent,
     dispatcher,
     policy: {
@@ -52,6 +55,21 @@ export function secretCredential(
   secret = emu.info.clientSecret,
 ) {
   return new ClientSecretCredential(emu.info.tenantId, clientId, secret, {
+    authorityHost: emu.info.authorityHost,
+    disableInstanceDiscovery: true,
+    additionalPolicies: [tls.policy],
+  });
+}
+
+/** A delegated credential for a user of the emulator's directory (the password grant, through MSAL). */
+export function userCredential(
+  emu: EmulatorHandle,
+  tls: Tls,
+  upn: string,
+  password = emu.info.userPassword,
+  clientId = emu.info.clientId,
+) {
+  return new UsernamePasswordCredential(emu.info.tenantId, clientId, upn, password, {
     authorityHost: emu.info.authorityHost,
     disableInstanceDiscovery: true,
     additionalPolicies: [tls.policy],

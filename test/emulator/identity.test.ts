@@ -125,7 +125,9 @@ describe('emulator identity', () => {
     });
     // The managed identity's token works on Graph directly (GRAPH_CREDENTIAL=managedIdentity).
     const viaMi = graphClient(emu, tls, mi);
-    expect(await viaMi.api('/external/connections').post({ id: 'bymi', name: 'By MI' })).toMatchObject({
+    expect(
+      await viaMi.api('/external/connections').post({ id: 'bymi', name: 'By MI', description: 'd' }),
+    ).toMatchObject({
       state: 'draft',
     });
     const state = await call(emu, tls, 'GET', '/_emulator/state');
@@ -201,7 +203,7 @@ describe('emulator identity', () => {
       tls,
       'POST',
       '/v1.0/external/connections',
-      { id: 'forbidden1', name: 'x' },
+      { id: 'forbidden1', name: 'x', description: 'd' },
       bearer(token),
     );
     expect(res.status).toBe(403);

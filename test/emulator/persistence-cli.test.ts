@@ -91,7 +91,14 @@ describe('emulator persistence', () => {
     const first = await startEmulator({ stateDir, schemaDelayMs: 600, log: () => {} });
     const tls1 = trust(first);
     const token = await tokenFor(first, tls1);
-    await call(first, tls1, 'POST', '/v1.0/external/connections', { id: 'midflight', name: 'M' }, bearer(token));
+    await call(
+      first,
+      tls1,
+      'POST',
+      '/v1.0/external/connections',
+      { id: 'midflight', name: 'M', description: 'd' },
+      bearer(token),
+    );
     const s = await call(
       first,
       tls1,
@@ -124,7 +131,14 @@ describe('emulator persistence', () => {
     const first = await startEmulator({ stateDir, schemaDelayMs: 200, log: () => {} });
     const tls1 = trust(first);
     const token = await tokenFor(first, tls1);
-    await call(first, tls1, 'POST', '/v1.0/external/connections', { id: 'closing', name: 'C' }, bearer(token));
+    await call(
+      first,
+      tls1,
+      'POST',
+      '/v1.0/external/connections',
+      { id: 'closing', name: 'C', description: 'd' },
+      bearer(token),
+    );
     const s = await call(
       first,
       tls1,
@@ -196,6 +210,7 @@ describe('graph-connector emulator (CLI)', () => {
         'managedIdentityEndpoint',
         'managedIdentityHeader',
         'tenantId',
+        'userPassword',
       ].sort(),
     );
     expect(info.caCertPath.startsWith(stateDir)).toBe(true);

@@ -5,6 +5,7 @@ import { validateCommand } from './validate.js';
 import { emulatorCommand } from './emulator.js';
 import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
+import { searchCommand } from './search.js';
 import { statusCommand } from './status.js';
 import { workerCommand } from './worker.js';
 
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   validateCommand,
   provisionCommand,
   graphCommand,
+  searchCommand,
   doctorCommand,
   statusCommand,
   workerCommand,

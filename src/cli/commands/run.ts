@@ -11,7 +11,9 @@ Runs the whole connector on this machine (this is what \`npm start\` does):
   2. provisions the connection (connection → schema → operation → ready) with progress;
   3. crawls the source of the connector definition into the queue, and drains the queue with a local worker
      that calls the same handlers as the Azure Functions (PUT/DELETE, settle, sweep, watermark);
-  4. prints a reconciliation table, and against the emulator an ACL check (two users, different results).
+  4. prints a reconciliation table and an ACL check: Graph's search API as each user of the definition's
+     mapping.acl.directory (or --users), signed in through the emulator (the one it starts, or the one
+     GRAPH_BASE_URL names); against anything else it says why the check is skipped.
 
 Local state (Azurite's data, the emulator's state and certificate) lives in .local/ (git-ignored): a second
 run sees the first and sends only what changed. --reset starts clean.
@@ -20,10 +22,12 @@ Options:
   -c, --config <file>     the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
   -m, --mode <mode>       full (default), incremental or acl
       --force             re-send every item even when unchanged, and let the sweep pass its ratio guard
-      --reset             delete .local/ first (a fresh Azurite and emulator)
+      --reset             delete .local/ first (a fresh Azurite and emulator); with GRAPH_BASE_URL set and the
+                          ledger in .local, also delete the connection there (provisioning waits until Graph has
+                          finished deleting it, then creates it again)
       --concurrency <n>   item operations in flight (default 8; Graph allows 25 per connection)
       --state-dir <dir>   where local state lives (default .local)
-      --users <a,b>       the two users of the ACL check (default adele@contoso.com,megan@contoso.com)
+      --users <a,b,…>     the users of the ACL check (default: every user of mapping.acl.directory)
   -v, --verbose           log at info level (default: warnings only)
 
 Exit codes: 0 the crawl completed; 1 it failed; 2 usage or configuration error; 3 another crawl holds the
@@ -53,12 +57,13 @@ export const runCommand = defineCommand({
       );
     }
     const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25, "Graph's limit per connection");
-    let demoUsers: [string, string] | undefined;
-    if (values.users) {
-      const parts = values.users.split(',').map((s) => s.trim());
-      if (parts.length !== 2 || !parts[0] || !parts[1])
-        throw new UsageError('--users takes two user names separated by a comma');
-      demoUsers = [parts[0], parts[1]];
+    let users: string[] | undefined;
+    if (values.users !== undefined) {
+      users = values.users.split(',').map((s) => s.trim());
+      if (users.some((u) => !u.includes('@')))
+        throw new UsageError(
+          `--users takes user principal names separated by commas (e.g. adele@contoso.com,megan@contoso.com), got '${values.users}'`,
+        );
     }
     const result = await runLocal({
       cwd: process.cwd(),
@@ -72,7 +77,7 @@ export const runCommand = defineCommand({
       concurrency,
       ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
       ...(values.config ? { configPath: values.config } : {}),
-      ...(demoUsers ? { demoUsers } : {}),
+      ...(users ? { users } : {}),
       logLevel: values.verbose ? 'info' : 'warn',
     });
     return result.exitCode;
