@@ -93,13 +93,13 @@ export async function runSlice(
     if (job.mode === 'incremental' && job.cursorAfter === undefined) {
       if (!source.capabilities.incremental || !source.readCursor)
         throw new CrawlError(`source "${source.kind}" cannot read incrementally; use a full crawl`, 'NotIncremental');
-      const cursorAfter = await source.readCursor(abortSignal ? { signal: abortSignal } : {});
+      const cursorAfter = await source.readCursor({ abortSignal });
       job = await state.jobs.replace({ ...job, cursorAfter }, options);
     }
     if (first && source.capabilities.groups && source.groups && deps.syncGroups && job.mode !== 'items') {
       deps.onProgress?.({ ...progressOf(job), phase: 'groups' });
       const groups: ExternalGroup[] = [];
-      for await (const g of source.groups(abortSignal ? { signal: abortSignal } : {})) groups.push(g);
+      for await (const g of source.groups({ abortSignal })) groups.push(g);
       await deps.syncGroups(groups, options);
       await state.snapshots.saveGroupIds(
         connectionId,
@@ -129,7 +129,7 @@ export async function runSlice(
     };
 
     const pages = source.readPages({
-      ...(abortSignal ? { signal: abortSignal } : {}),
+      abortSignal,
       pageSize: deps.settings.pageSize,
       ...(job.checkpoint.position !== undefined ? { position: job.checkpoint.position } : {}),
       ...(job.mode === 'incremental' && job.cursorBefore ? { cursor: job.cursorBefore } : {}),

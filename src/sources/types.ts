@@ -21,15 +21,8 @@ export type SourceRecord =
     }
   | { key: string; error: string; position?: string; data?: undefined };
 
-/**
- * Cancellation for a source operation: `abortSignal` aborts file streams, requests and Retry-After waits.
- * `signal` is the name the crawl used before the conventions settled on `abortSignal`; it is still honoured
- * (when `abortSignal` is absent) until every caller passes `abortSignal`.
- */
-export interface SourceOperationOptions extends OperationOptions {
-  /** @deprecated pass `abortSignal`. */
-  signal?: AbortSignal;
-}
+/** Cancellation for a source operation: `abortSignal` aborts file streams, requests and Retry-After waits. */
+export type SourceOperationOptions = OperationOptions;
 
 export interface ReadOptions extends SourceOperationOptions {
   /** Incremental read from this watermark (a value previously returned by readCursor). */
@@ -123,9 +116,9 @@ export interface SourceDeps {
   env?: Record<string, string | undefined>;
 }
 
-/** The abort signal of an options bag (`abortSignal`, else the older `signal`). */
+/** The abort signal of an options bag. */
 export function abortSignalOf(options: SourceOperationOptions | undefined): AbortSignal | undefined {
-  return options?.abortSignal ?? options?.signal;
+  return options?.abortSignal;
 }
 
 export type SourceErrorCode =
@@ -176,12 +169,5 @@ export class SourceError extends ConnectorError {
   }
 }
 
-/** A URL safe to show in logs and errors: no query, no fragment, no credentials. */
-export function displayUrl(url: string | URL): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return '(invalid url)';
-  }
-}
+/** A URL safe to show in logs and errors: the one rule everywhere (scheme, host and path). */
+export { displayUrl } from '../core/url.js';
