@@ -19,6 +19,7 @@ import {
 import { checkUrlToItemResolvers } from './mapping-resolvers.js';
 import type { ConfigProblem } from './problems.js';
 import { problem, warning } from './problems.js';
+import { isBlobContainerName, reservedContainerReason } from '../core/containers.js';
 
 // The template language has its own module; these are re-exported for the code that still imports them here.
 export { parseFieldPath, parseTemplate, type TemplatePart, type ValueRef } from './mapping-template.js';
@@ -157,23 +158,7 @@ export interface AttachmentsMapping {
 
 export const DEFAULT_ATTACHMENT_MAX_FILE_BYTES = 50 * 1024 * 1024;
 
-/**
- * Why `name` can never be an attachments container, or undefined. The Functions host keeps its keys and locks in
- * `azure-webjobs-*`; the deployment package lives in `app-package-*` (infra/) or `scm-releases`. The claims
- * container (CLAIMS_CONTAINER) is checked where it is known, by the runtime.
- */
-export function reservedContainerReason(name: string): string | undefined {
-  if (name.startsWith('azure-webjobs-'))
-    return `"${name}" is reserved for the Functions host (its keys, locks and timers)`;
-  if (name.startsWith('app-package-') || name === 'scm-releases')
-    return `"${name}" holds the function app's deployment package`;
-  return undefined;
-}
-
-/** Azure's container name rule: 3-63 characters, lowercase letters, digits and single hyphens, not at either end. */
-export function isBlobContainerName(v: unknown): v is string {
-  return typeof v === 'string' && v.length >= 3 && v.length <= 63 && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(v);
-}
+export { isBlobContainerName, reservedContainerReason } from '../core/containers.js';
 export const DEFAULT_ATTACHMENT_TIMEOUT_MS = 60_000;
 
 export interface MappingDefinition {

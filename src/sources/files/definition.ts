@@ -7,6 +7,7 @@ import { problem, warning } from '../../config/problems.js';
 import type { SourceCommon, SourceValidationContext } from '../shared/common.js';
 import type { Obj } from '../shared/validate.js';
 import { checkUrl, isNonEmptyString, isObj, warnUnknownKeys } from '../shared/validate.js';
+import { isBlobContainerName, reservedContainerReason } from '../../core/containers.js';
 
 export const FILE_SOURCE_TYPES = ['csv', 'jsonLines', 'jsonArray'] as const;
 export type FileSourceType = (typeof FILE_SOURCE_TYPES)[number];
@@ -40,23 +41,7 @@ export interface FileSourceDefinition extends SourceCommon {
 const FILE_KEYS = ['type', 'keyField', 'groups', 'path', 'url', 'blob', 'delimiter', 'quote', 'encoding'] as const;
 const REST_ONLY_KEYS = ['auth', 'paging', 'incremental', 'recordsPath', 'countPath', 'query', 'headers'];
 
-/** Azure's container name rule: 3-63 characters, lowercase letters, digits and single hyphens, not at either end. */
-export function isBlobContainerName(name: unknown): name is string {
-  return typeof name === 'string' && /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/.test(name);
-}
-
-/**
- * Why a container must not be read as a source, or undefined: the Functions host's containers, the deployment
- * package, and the connector's own claim-check and state containers.
- */
-export function reservedContainerReason(name: string, env: Record<string, string | undefined>): string | undefined {
-  if (name.startsWith('azure-webjobs-')) return 'it belongs to the Azure Functions host';
-  if (name.startsWith('app-package-')) return "it holds the function app's deployment package";
-  const claims = env.CLAIMS_CONTAINER?.trim() || 'graph-claims';
-  if (name === claims) return `it is the connector's claim-check container (CLAIMS_CONTAINER)`;
-  if (name === 'graph-state') return "it is the connector's state container";
-  return undefined;
-}
+export { isBlobContainerName, reservedContainerReason } from '../../core/containers.js';
 
 /** Checks one `{ container, name }` blob input. */
 export function checkBlobInput(value: unknown, path: string, out: ConfigProblem[], ctx: SourceValidationContext): void {
