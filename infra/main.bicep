@@ -134,7 +134,7 @@ var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
 // The names the connector uses (defaults of ITEMS_QUEUE, CRAWL_QUEUE, PROVISION_QUEUE, LEDGER_TABLE_PREFIX,
-// CLAIMS_CONTAINER); all are created here so nothing is created at run time. The Functions host moves a
+// CLAIMS_CONTAINER, STATE_CONTAINER); all are created here so nothing is created at run time. The Functions host moves a
 // message to <queue>-poison after maxDequeueCount attempts. The functions bind these queues through the app
 // settings (%ITEMS_QUEUE%, %ITEMS_QUEUE%-poison, %CRAWL_QUEUE%, %PROVISION_QUEUE%), so every one of them
 // must also be an app setting below.
@@ -143,9 +143,12 @@ var crawlQueue = 'graph-crawl'
 var provisionQueue = 'graph-provision'
 var ledgerTablePrefix = 'gc'
 var claimsContainer = 'graph-claims'
+// Snapshots of what Graph holds (item id → hash), crawl checkpoints' seen bitmaps and synced group ids.
+var stateContainer = 'graph-state'
 // Every blob container, with the one blob role the function identity gets on it (it has none on the account):
 // the Functions host's own containers (keys, locks, timer state: it takes blob leases there), the Flex package,
-// the claims container (item bodies too large for a queue message), and the attachments containers (read only).
+// the claims container (item bodies too large for a queue message), the state container (snapshots and crawl
+// checkpoints), and the attachments containers (read only).
 var storageContainers = concat(
   [
     {
@@ -162,6 +165,10 @@ var storageContainers = concat(
     }
     {
       name: claimsContainer
+      appRole: 'Contributor'
+    }
+    {
+      name: stateContainer
       appRole: 'Contributor'
     }
   ],
@@ -297,6 +304,7 @@ module api 'app/api.bicep' = {
       PROVISION_QUEUE: provisionQueue
       LEDGER_TABLE_PREFIX: ledgerTablePrefix
       CLAIMS_CONTAINER: claimsContainer
+      STATE_CONTAINER: stateContainer
       SWEEP_MAX_DELETE_RATIO: sweepMaxDeleteRatio
       LOG_LEVEL: logLevel
       // Queue concurrency per instance (overrides host.json; see the budget comment above)
