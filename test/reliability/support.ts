@@ -136,3 +136,14 @@ export async function reportFigures(
   const dir = inject('reliabilityFiguresDir');
   await writeFile(join(dir, `${name.replace(/[^a-z0-9]+/gi, '-')}.json`), JSON.stringify({ name, ...figures }));
 }
+
+/**
+ * The external group ids the source's group sync names, as the crawl passes them to the mapper
+ * (`MapContext.externalGroups`): a test mapping records for its expected state maps them the way the crawl does.
+ */
+export async function sourceGroupIds(stack: Stack): Promise<Set<string>> {
+  const source = stack.rt.pipeline.source();
+  const ids = new Set<string>();
+  if (source.groups) for await (const g of source.groups()) ids.add(g.id);
+  return ids;
+}

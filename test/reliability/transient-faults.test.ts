@@ -5,7 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crawlLocally } from '../../src/local/crawl-locally.js';
-import { expectNoSecrets, jsonl, reportFigures, sized, startReliabilityStack, ticket, type RStack } from './support.js';
+import {
+  expectNoSecrets,
+  jsonl,
+  reportFigures,
+  sized,
+  sourceGroupIds,
+  startReliabilityStack,
+  ticket,
+  type RStack,
+} from './support.js';
 
 const N = sized(2000, 300);
 let stack: RStack;
@@ -23,8 +32,9 @@ describe(`${N} items under 10 % injected transient faults`, () => {
     const { rt } = stack;
     // The expected final state: what the mapper makes of each source record.
     const expected = new Map<string, { acl: unknown; properties: unknown; content: unknown }>();
+    const externalGroups = await sourceGroupIds(stack);
     for await (const record of rt.pipeline.source().read()) {
-      const m = rt.pipeline.mapper.map(record);
+      const m = rt.pipeline.mapper.map(record, { externalGroups });
       if (!m.ok) throw new Error(`test data: record ${record.key} rejected: ${m.reason.message}`);
       expected.set(m.item.id, { acl: m.item.acl, properties: m.item.properties, content: m.item.content });
     }

@@ -19,6 +19,7 @@ import {
   jsonl,
   reportFigures,
   sized,
+  sourceGroupIds,
   startReliabilityStack,
   ticket,
   type RStack,
@@ -121,10 +122,13 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function mapAll(records: Record<string, unknown>[]): Map<string, ExternalItem> {
+let externalGroups: Set<string> | undefined;
+
+async function mapAll(records: Record<string, unknown>[]): Promise<Map<string, ExternalItem>> {
+  externalGroups ??= await sourceGroupIds(stack);
   const out = new Map<string, ExternalItem>();
   for (const data of records) {
-    const m = stack.rt.pipeline.mapper.map({ key: String(data.ticketId), data });
+    const m = stack.rt.pipeline.mapper.map({ key: String(data.ticketId), data }, { externalGroups });
     if (!m.ok) throw new Error(`test data rejected: ${m.reason.message}`);
     out.set(m.item.id, m.item);
   }
@@ -161,7 +165,7 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
     expect(r.done.status, r.done.error).toBe('completed');
     expect(r.done.counts.ingested).toBe(N);
     expect(r.done.counts.deadLettered).toBe(0);
-    const lost = await expectGraphEquals(mapAll(v1));
+    const lost = await expectGraphEquals(await mapAll(v1));
     const log = await stack.takeItemRequests();
     await reportFigures('worker SIGKILL, first crawl', {
       items: N,
@@ -181,7 +185,7 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
     expect(r.done.status, r.done.error).toBe('completed');
     expect(r.done.counts.ingested).toBe(changed);
     expect(r.done.counts.unchanged).toBe(N - changed);
-    const lost = await expectGraphEquals(mapAll(v2));
+    const lost = await expectGraphEquals(await mapAll(v2));
     const log = await stack.takeItemRequests();
     await reportFigures('worker SIGKILL, changed records', {
       items: N,
@@ -194,7 +198,7 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
 
     // An older crawl's message for a changed item, delivered late (a killed worker's message reappearing):
     // it must not reach Graph, and Graph keeps the newer version.
-    const old = mapAll([v1[0]!]).values().next().value!;
+    const old = (await mapAll([v1[0]!])).values().next().value!;
     const deps = stack.rt.pipeline;
     await deps.state.queue.send({
       v: 1,
@@ -216,7 +220,7 @@ describe('the ingest worker killed mid-run (SIGKILL) and restarted', () => {
     });
     expect(outcomes).toEqual(['superseded']);
     expect((await stack.takeItemRequests()).filter((q) => q.method === 'PUT')).toEqual([]);
-    await expectGraphEquals(mapAll(v2));
+    await expectGraphEquals(await mapAll(v2));
   });
 
   it('a stop signal during a queue poll is a clean stop (regression: SIGTERM made the worker exit 1)', async () => {
