@@ -20,6 +20,11 @@ export interface WorkerOptions {
   abortSignal?: AbortSignal;
   /** How long a received item message stays hidden before it is redelivered (host: visibilityTimeout). */
   visibilityTimeoutMs?: number;
+  /**
+   * How long a received crawl control message stays hidden (renewed every third of it while its slice runs):
+   * after a crash, how soon the slice is picked up again from its checkpoint. Default 30 s.
+   */
+  controlVisibilityMs?: number;
   /** Deliveries before a message goes to the poison path (host.json maxDequeueCount). */
   maxDequeueCount?: number;
   /** Wait between polls of empty queues. */
@@ -84,6 +89,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
   }
   const { state, control, logger } = deps;
   const visibility = options.visibilityTimeoutMs ?? 30_000;
+  const controlVisibility = options.controlVisibilityMs ?? CONTROL_VISIBILITY_MS;
   const maxDequeue = options.maxDequeueCount ?? 5;
   const pollMs = options.pollMs ?? 250;
   const signal = options.abortSignal;
@@ -123,7 +129,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
     while (!signal?.aborted) {
       let received = 0;
       if (controls.size < 2) {
-        const batch = await control.receive(2 - controls.size, CONTROL_VISIBILITY_MS, opts);
+        const batch = await control.receive(2 - controls.size, controlVisibility, opts);
         received += batch.length;
         for (const m of batch) {
           stats.controlMessages++;
@@ -137,11 +143,11 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
               }
               const handle = { messageId: m.messageId, popReceipt: m.popReceipt };
               const keepAlive = setInterval(() => {
-                control.extend(handle, CONTROL_VISIBILITY_MS).then(
+                control.extend(handle, controlVisibility).then(
                   (pr) => (handle.popReceipt = pr),
                   () => undefined,
                 );
-              }, CONTROL_VISIBILITY_MS / 3);
+              }, controlVisibility / 3);
               try {
                 if (m.message.kind === 'crawl') {
                   const r = await runSlice(deps, m.message.crawlId, {

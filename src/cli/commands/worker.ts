@@ -17,6 +17,9 @@ Options:
       --until-idle          stop when both queues stay empty for --idle-ms
       --idle-ms <ms>        how long the queues must stay empty with --until-idle (default 3000)
       --visibility-ms <ms>  how long a received item message stays hidden (default 30000)
+      --control-visibility-ms <ms>
+                            how long a crawl slice's message stays hidden, renewed while it runs: after a
+                            crash, how soon the slice resumes from its checkpoint (default 30000)
       --poll-ms <ms>        wait between polls of empty queues (default 250)
       --max-finalize-delay-ms <ms>
                             longest wait between a crawl's finalize checks (default 30000)
@@ -34,6 +37,7 @@ export const workerCommand = defineCommand({
       'until-idle': { type: 'boolean', default: false },
       'idle-ms': { type: 'string', default: '3000' },
       'visibility-ms': { type: 'string', default: '30000' },
+      'control-visibility-ms': { type: 'string', default: '30000' },
       'poll-ms': { type: 'string', default: '250' },
       'max-finalize-delay-ms': { type: 'string', default: '30000' },
     },
@@ -42,6 +46,12 @@ export const workerCommand = defineCommand({
     const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25);
     const idleMs = parseWholeNumber('--idle-ms', values['idle-ms'], 0, 3_600_000);
     const visibilityTimeoutMs = parseWholeNumber('--visibility-ms', values['visibility-ms'], 1_000, 7 * 24 * 3_600_000);
+    const controlVisibilityMs = parseWholeNumber(
+      '--control-visibility-ms',
+      values['control-visibility-ms'],
+      1_000,
+      600_000,
+    );
     const pollMs = parseWholeNumber('--poll-ms', values['poll-ms'], 10, 60_000);
     const maxFinalizeDelayMs = parseWholeNumber(
       '--max-finalize-delay-ms',
@@ -66,6 +76,7 @@ export const workerCommand = defineCommand({
     const stats = await runWorker(rt.pipeline, {
       concurrency,
       visibilityTimeoutMs,
+      controlVisibilityMs,
       pollMs,
       ...(io.abortSignal ? { abortSignal: io.abortSignal } : {}),
       // runWorker asks only when nothing is in flight and both queues answered empty.
