@@ -23,6 +23,7 @@ import type { Checkpoint, CrawlJob } from '../state/jobs.js';
 import { itemKeyOf } from '../state/keys.js';
 import type { ItemMessage } from '../state/queues/items.js';
 import { getBit, setBit, type Snapshot } from '../state/snapshot.js';
+import { sendDeletes } from './deletes.js';
 import type { PipelineDeps } from './deps.js';
 import { itemDigest } from './hash.js';
 import { persistSeen, restoreSeen } from './seen.js';
@@ -495,29 +496,6 @@ async function sendMoves(
   oldIds: string[],
   options: OperationOptions,
 ): Promise<number> {
-  const { state, connectionId } = deps;
-  const marks = await state.items.markPending(
-    connectionId,
-    job.crawlId,
-    oldIds.map((itemId) => ({ itemId, hash: '', op: 'delete' as const, known: true })),
-    options,
-  );
-  const msgs: ItemMessage[] = [];
-  for (const itemId of oldIds) {
-    const m = marks.get(itemKeyOf(itemId).key);
-    if (!m || (m.status !== 'marked' && m.status !== 'again')) continue;
-    msgs.push({
-      v: 1,
-      op: 'delete',
-      connectionId,
-      itemId,
-      crawlId: job.crawlId,
-      generation: job.generation,
-      hash: '',
-      attempt: 0,
-      ...(m.etag ? { etag: m.etag } : {}),
-    });
-  }
-  if (msgs.length) await state.queue.sendBatch(msgs, options);
+  await sendDeletes(deps, job, oldIds, options);
   return oldIds.length;
 }

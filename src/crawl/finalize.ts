@@ -6,11 +6,9 @@
  */
 import type { OperationOptions } from '../core/async.js';
 import type { CrawlCounts, CrawlJob } from '../state/jobs.js';
-import type { PendingEntry } from '../state/items.js';
-import { itemKeyOf } from '../state/keys.js';
-import type { ItemMessage } from '../state/queues/items.js';
 import { getBit, type Snapshot } from '../state/snapshot.js';
 import { liveCounts, sentNothing } from './counts.js';
+import { sendDeletes } from './deletes.js';
 import type { PipelineDeps } from './deps.js';
 import { restoreSeen } from './seen.js';
 import { foldTouches } from './snapshot.js';
@@ -159,31 +157,12 @@ async function sendSweep(
   seen: Uint8Array,
   options: OperationOptions,
 ): Promise<number> {
-  const { state, connectionId } = deps;
+  const { state } = deps;
   let batch: string[] = [];
   let sent = 0;
   const flush = async () => {
     if (!batch.length) return;
-    const entries: PendingEntry[] = batch.map((itemId) => ({ itemId, hash: '', op: 'delete', known: true }));
-    const marks = await state.items.markPending(connectionId, job.crawlId, entries, options);
-    const msgs: ItemMessage[] = [];
-    for (const itemId of batch) {
-      const m = marks.get(itemKeyOf(itemId).key);
-      if (!m || (m.status !== 'marked' && m.status !== 'again')) continue;
-      msgs.push({
-        v: 1,
-        op: 'delete',
-        connectionId,
-        itemId,
-        crawlId: job.crawlId,
-        generation: job.generation,
-        hash: '',
-        attempt: 0,
-        ...(m.etag ? { etag: m.etag } : {}),
-      });
-    }
-    if (msgs.length) await state.queue.sendBatch(msgs, options);
-    sent += msgs.length;
+    sent += await sendDeletes(deps, job, batch, options);
     batch = [];
   };
   let i = 0;

@@ -11,6 +11,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { startEmulator, type EmulatorHandle, type EmulatorInfo } from '../emulator/index.js';
+import type { AttachmentReport } from '../attachments/service.js';
 import { GraphError } from '../graph/errors.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../crawl/deps.js';
@@ -283,19 +284,7 @@ function kb(bytes: number): string {
 }
 
 /** `extract   TSP100000: report.pdf (2 pages, 1.2 KB text)` — one line per attachment file. */
-export function extractionLines(
-  itemId: string,
-  files: {
-    name: string;
-    ok: boolean;
-    format?: string;
-    pageCount?: number;
-    textBytes?: number;
-    ocrUsed?: boolean;
-    code?: string;
-    reason?: string;
-  }[],
-): string[] {
+export function extractionLines(itemId: string, files: readonly AttachmentReport[]): string[] {
   return files.map((f) => {
     if (!f.ok) return `extract   ${itemId}: ${f.name} FAILED (${f.code}: ${f.reason ?? ''})`;
     const facts = [
