@@ -549,7 +549,7 @@ describe('least privilege and audit (regressions: the identity could read every 
     for (const [name, guid] of Object.entries(BLOB_ROLES)) expect(stringValue(blobRoles.get(name)), name).toBe(guid);
   });
 
-  it('each container gets the least role: host containers Owner, claims and package Contributor, attachments Reader', () => {
+  it('each container gets the least role: host containers Owner, claims, state and package Contributor, attachments Reader', () => {
     const entries = new Map<string, string>();
     for (const obj of findAll(main.root, 'object')) {
       const p = objectProps(obj);
@@ -563,6 +563,7 @@ describe('least privilege and audit (regressions: the identity could read every 
       'azure-webjobs-secrets': 'Owner',
       deploymentContainerName: 'Contributor',
       'graph-claims': 'Contributor',
+      'graph-state': 'Contributor',
       c: 'Reader',
     });
     // `c` is each of the attachments containers, a parameter (default none).

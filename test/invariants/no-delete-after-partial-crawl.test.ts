@@ -57,7 +57,9 @@ describe('no delete after a partial crawl', () => {
     expect(job?.status).toBe('failed');
     expect(job?.error).toMatch(/source failed/);
     expect(job?.error).toMatch(/nothing was deleted/);
-    expect(job!.counts.enumerated).toBeLessThanOrEqual(20); // at most the two pages read before the failure
+    // A failed crawl counts what happened up to the failure: the two pages (10 records each) read before page 3.
+    expect(job!.counts.enumerated).toBe(20);
+    expect(job!.counts.unchanged).toBe(20);
     expect(rest.queries.some((q) => q.page === '3')).toBe(true);
     expect(await deletesSeen()).toBe(0);
     expect(await ledgerStates()).toEqual(ids.map(() => 'settled'));
