@@ -5,13 +5,32 @@
 import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
+import type { generate as generateCertificate } from 'selfsigned';
 
 export interface TlsMaterial {
   key: string;
   cert: string;
   /** PEM file holding only the certificate: what clients should trust. */
   caCertPath: string;
+}
+
+/**
+ * `selfsigned` is a devDependency: the emulator is a development tool, and a production install (the deployed
+ * function app) carries neither. It is loaded the first time a certificate has to be made, so commands that never
+ * start the emulator (or start it with --http, or reuse a kept certificate) do not need it.
+ */
+async function generate(...args: Parameters<typeof generateCertificate>): ReturnType<typeof generateCertificate> {
+  let mod: { generate: typeof generateCertificate };
+  try {
+    mod = await import('selfsigned');
+  } catch (err) {
+    throw new Error(
+      'The emulator needs the `selfsigned` package (a devDependency) to make its TLS certificate, and it is not ' +
+        'installed: run `npm install` with dev dependencies, or start the emulator with --http.',
+      { cause: err },
+    );
+  }
+  return mod.generate(...args);
 }
 
 const BUNDLE = 'emulator-tls.pem';
