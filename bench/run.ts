@@ -13,6 +13,7 @@ import { itemHash } from '../src/crawl/hash.js';
 import type { Runtime } from '../src/host/runtime.js';
 import { crawlLocally } from '../src/local/crawl-locally.js';
 import { hashKeyOf, itemKeyOf } from '../src/state/keys.js';
+import { benchPackage, packageTable } from './package.js';
 import { ingestCallsScenario, resumeScenario, type IngestCallsFigures, type ResumeFigures } from './scale.js';
 import { ROOT, startWorld, writeTickets, type World } from './world.js';
 
@@ -273,7 +274,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: join(ROOT, 'bench', 'results.json') },
-      /** Comma-separated subset: rate, concurrency, recrawl, resume, calls, extraction. */
+      /** Comma-separated subset: rate, concurrency, recrawl, resume, calls, extraction, package. */
       only: { type: 'string' },
       /** The recrawl's size (and a tenth of it, for the memory ratio). */
       records: { type: 'string' },
@@ -294,6 +295,31 @@ async function main(): Promise<void> {
   const log = (m: string) =>
     process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s] ${m}\n`);
   log(`${values.quick ? 'quick' : 'full'} run: ${JSON.stringify(sizes)}`);
+  const header = `graph-connector bench (${values.quick ? 'quick' : 'full'}) — node ${process.version}, ${cpus().length} cores, ${f(totalmem() / 2 ** 30, 1)} GiB`;
+  // The deploy artifact needs no Azurite or emulator: measured first, on its own.
+  const pkg = want('package') ? await benchPackage(ROOT, { log }) : undefined;
+  const pkgLines = pkg
+    ? [
+        '',
+        `deploy artifact, before and after \`npm run package\` (median of ${pkg.runs} fresh processes)`,
+        ...packageTable(pkg),
+      ]
+    : [];
+  if (only && [...only].every((x) => x === 'package')) {
+    process.stdout.write(
+      [header, ...pkgLines, `total ${f((performance.now() - started) / 1000, 1)} s`].join('\n') + '\n',
+    );
+    await mkdir(dirname(values.out), { recursive: true });
+    const results = {
+      generatedAt: new Date().toISOString(),
+      node: process.version,
+      cores: cpus().length,
+      figures: { package: pkg },
+    };
+    await writeFile(values.out, JSON.stringify(results, null, 2) + '\n');
+    log(`wrote ${values.out}`);
+    return;
+  }
   const world = await startWorld();
   try {
     if (want('rate'))
@@ -453,9 +479,7 @@ async function main(): Promise<void> {
     const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 6));
     const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(' │ ');
     const out: string[] = [];
-    out.push(
-      `graph-connector bench (${values.quick ? 'quick' : 'full'}) — node ${process.version}, ${cpus().length} cores, ${f(totalmem() / 2 ** 30, 1)} GiB`,
-    );
+    out.push(header);
     out.push(line(['figure', 'measured', 'target', '']));
     out.push(widths.map((w) => '─'.repeat(w)).join('─┼─'));
     for (const r of rows) out.push(line(r));
@@ -466,6 +490,7 @@ async function main(): Promise<void> {
         : []),
     ];
     if (endToEnd.length) out.push(`end to end (crawl start → job completed): ${endToEnd.join('; ')}`);
+    out.push(...pkgLines);
     out.push(`total ${f((performance.now() - started) / 1000, 1)} s`);
     process.stdout.write(out.join('\n') + '\n');
     const results = {
@@ -475,7 +500,7 @@ async function main(): Promise<void> {
       cores: cpus().length,
       sizes,
       settings: { latencyMs: LATENCY_MS, concurrency: GRAPH_CONCURRENCY, itemsPerSecond: ITEMS_PER_SEC },
-      figures,
+      figures: { ...figures, ...(pkg ? { package: pkg } : {}) },
       targets,
       seconds: (performance.now() - started) / 1000,
     };

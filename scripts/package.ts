@@ -107,7 +107,8 @@ interface Manifest {
   engines?: Record<string, string>;
 }
 
-const readManifest = (dir: string): Manifest => JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+const readManifest = (dir: string): Manifest =>
+  JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as Manifest;
 
 /** Node's lookup of an installed package from `fromDir`: the nearest node_modules/<name> going up. */
 function installedDir(name: string, fromDir: string, root: string): string | undefined {
