@@ -75,13 +75,13 @@ const NEVER_SHIPPED = ['@azure/functions-core', 'typescript'];
 
 /**
  * Files of shipped packages that nothing here loads: pdfjs's browser builds, source maps, types and viewer; the
- * tesseract cores other than the LSTM ones (src/extract/ocr.ts uses OEM.LSTM_ONLY); the non-"best_int" trained
- * data (ocr.ts reads 4.0.0_best_int).
+ * non-"best_int" trained data (src/extract/ocr.ts reads 4.0.0_best_int). tesseract.js-core stays whole: its worker
+ * picks a core by CPU features and OCR engine mode at run time (test/deploy/artifact.test.ts runs OCR from the
+ * artifact).
  */
 const PRUNE: Record<string, RegExp> = {
   'pdfjs-dist':
     /^(build|web|types|image_decoders)\/|\.map$|\.d\.m?ts$|^legacy\/(web|image_decoders)\/|^legacy\/build\/pdf\.(min|sandbox|sandbox\.min|worker\.min)\.mjs$|^webpack\.mjs$/,
-  'tesseract.js-core': /^tesseract-core(-simd|-relaxedsimd)?\.(js|wasm|wasm\.js)$/,
   '@tesseract.js-data/eng': /^4\.0\.0\//,
   'tesseract.js': /^(dist|docs|benchmarks|examples|scripts|tests?)\/|\.map$|\.d\.ts$/,
 };
