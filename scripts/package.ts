@@ -234,10 +234,16 @@ function checkWorkerPlacement(meta: Metafile, outDir: string, root: string): voi
   }
 }
 
+/** Where `npm run package` writes (azure.yaml's `dist` names the folder). */
+export function buildPackageDefaults(root = findRoot()): { outDir: string; zip: string } {
+  return { outDir: path.join(root, 'dist', 'package'), zip: path.join(root, 'dist', 'graph-connector.zip') };
+}
+
 export async function buildPackage(options: PackageOptions = {}): Promise<PackageResult> {
   const root = options.root ?? findRoot();
-  const outDir = options.outDir ?? path.join(root, 'dist', 'package');
-  const zipPath = options.zip === false ? undefined : (options.zip ?? path.join(root, 'dist', 'graph-connector.zip'));
+  const defaults = buildPackageDefaults(root);
+  const outDir = options.outDir ?? defaults.outDir;
+  const zipPath = options.zip === false ? undefined : (options.zip ?? defaults.zip);
   const configRel = options.config ?? 'connector.json';
   const log = options.log ?? (() => undefined);
   const warnings: string[] = [];

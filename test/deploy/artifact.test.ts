@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildPackage, type PackageResult } from '../../scripts/package.js';
+import { buildPackage, buildPackageDefaults, type PackageResult } from '../../scripts/package.js';
 import { ROOT, startStack, type Stack } from '../support/stack.js';
 
 const run = promisify(execFile);
@@ -75,6 +75,20 @@ describe('the deploy artifact', () => {
     // no TypeScript sources, tests or repository files
     const all = walk(unpacked).map((f) => path.relative(unpacked, f));
     expect(all.filter((f) => !f.startsWith('node_modules') && /\.(ts|map)$/.test(f))).toEqual([]);
+  });
+
+  it('azure.yaml deploys this folder as built: the package hook, its dist folder, no remote build', () => {
+    const yaml = readFileSync(path.join(ROOT, 'azure.yaml'), 'utf8');
+    const api = /^ {2}api:\n((?: {4,}.*\n?)*)/m.exec(yaml)?.[1] ?? '';
+    expect(api).toMatch(/^ {4}dist: dist\/package$/m);
+    expect(api).toMatch(/^ {4}remoteBuild: false$/m);
+    expect(api).toMatch(/^ {4}hooks:\n {6}prepackage:\n(?: {8,}.*\n)*? {10}run: npm run package$/m);
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(manifest.scripts.package).toContain('node dist/scripts/package.js');
+    expect(manifest.scripts.package).toContain('npm run package:app --if-present');
+    expect(path.relative(ROOT, buildPackageDefaults().outDir)).toBe(path.join('dist', 'package'));
   });
 
   it('imports every function entry point with plain node, and each registers its trigger', async () => {
