@@ -377,7 +377,10 @@ const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     const root = findRoot();
-    const r = await buildPackage({ root, log: (l) => process.stderr.write(`package: ${l}\n`) });
+    // The definition to ship: CONNECTOR_CONFIG (relative to the repository) or connector.json. It lands as
+    // connector.json at the artifact's root, the app setting's default.
+    const config = process.env.CONNECTOR_CONFIG?.trim() || 'connector.json';
+    const r = await buildPackage({ root, config, log: (l) => process.stderr.write(`package: ${l}\n`) });
     for (const w of r.warnings) process.stderr.write(`package: warning: ${w}\n`);
     process.stdout.write(
       [
