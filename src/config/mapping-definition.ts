@@ -18,7 +18,7 @@ import {
 } from './mapping-template.js';
 import { checkUrlToItemResolvers } from './mapping-resolvers.js';
 import type { ConfigProblem } from './problems.js';
-import { problem, warning } from './problems.js';
+import { problem, unknownKeyProblems, warning } from './problems.js';
 import { isBlobContainerName, reservedContainerReason } from '../core/containers.js';
 
 // The template language has its own module; these are re-exported for the code that still imports them here.
@@ -263,6 +263,10 @@ function checkTemplate(
  * components, so they cannot supply the scheme or the host.
  */
 function checkUrlTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (value === '') {
+    out.push(problem(path, 'is empty', 'write the address, e.g. "https://tasks.contoso.com/tickets/{ticketId}"'));
+    return;
+  }
   const parts = checkTemplate(value, path, out, { url: true });
   if (!parts?.length) return;
   const first = parts[0]!;
@@ -402,6 +406,7 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
       out.push(problem(p, 'must be an object', 'write {"access": "grant", "type": "user", "from": "owners"}'));
       return;
     }
+    out.push(...unknownKeyProblems(r, ['access', 'type', 'value', 'from', 'split', 'when'], p));
     if (r.access !== 'grant' && r.access !== 'deny') {
       out.push(problem(`${p}.access`, `must be "grant" or "deny" (got ${JSON.stringify(r.access)})`, 'set access'));
     } else if (r.access === 'grant') grants++;
@@ -447,6 +452,7 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
       if (!isObj(w)) {
         out.push(problem(`${p}.when`, 'must be an object', 'write {"field": "visibility", "equals": "team"}'));
       } else {
+        out.push(...unknownKeyProblems(w, ['field', 'equals', 'notEquals', 'in', 'exists'], `${p}.when`));
         checkField(w.field, `${p}.when.field`, out);
         const ops = ['equals', 'notEquals', 'in', 'exists'].filter((k) => w[k] !== undefined);
         if (ops.length !== 1) {
@@ -699,10 +705,7 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
       }
       if (m.required !== undefined && typeof m.required !== 'boolean')
         out.push(problem(`${p}.required`, 'must be true or false', 'fix the value'));
-      for (const k of Object.keys(m)) {
-        if (!['field', 'template', 'split', 'required'].includes(k))
-          out.push(warning(`${p}.${k}`, `unknown key "${k}" is ignored`, 'use field, template, split or required'));
-      }
+      out.push(...unknownKeyProblems(m, ['field', 'template', 'split', 'required'], p));
     }
   }
 
@@ -766,6 +769,7 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
     if (!isObj(c)) {
       out.push(problem(p, 'must be an object', 'write {"type": "text", "template": "{description}"}'));
     } else {
+      out.push(...unknownKeyProblems(c, ['type', 'template', 'field'], p));
       checkContentType(c.type, `${p}.type`, out);
       const hasF = c.field !== undefined;
       const hasT = c.template !== undefined;
@@ -865,9 +869,7 @@ function checkContentType(t: unknown, path: string, out: ConfigProblem[]): void 
         'write "text" or "html"',
       ),
     );
-  for (const k of Object.keys(t))
-    if (!['field', 'template', 'default'].includes(k))
-      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, 'use field, template or default'));
+  out.push(...unknownKeyProblems(t, ['field', 'template', 'default'], path));
 }
 
 const METADATA_TYPES: Record<(typeof ATTACHMENT_METADATA_KEYS)[number], string[]> = {
@@ -933,7 +935,7 @@ function checkAttachments(
     if (k === 'blobContainer')
       out.push(problem(`${path}.${k}`, 'unknown key "blobContainer"', 'rename it to "container"'));
     else if (!known.includes(k))
-      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, `use ${known.join(', ')}`));
+      out.push(problem(`${path}.${k}`, `unknown key "${k}"`, `remove it or fix its name (known: ${known.join(', ')})`));
   }
   const containerNames: [string, unknown][] = [[`${path}.container`, a.container]];
   if (a.containers !== undefined) {
