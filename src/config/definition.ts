@@ -3,7 +3,7 @@
  * Validated at start-up; every problem is reported at once with its JSON path and the fix.
  */
 import { readFile } from 'node:fs/promises';
-import { ConfigError, problem, warning, type ConfigProblem } from './problems.js';
+import { ConfigError, problem, unknownKeyProblems, warning, type ConfigProblem } from './problems.js';
 import { validateMappingDefinition, type MappingCheckContext, type MappingDefinition } from './mapping-definition.js';
 import { validateSourceDefinition, type SourceDefinition } from '../sources/registry.js';
 import {
@@ -138,6 +138,13 @@ function checkConnection(c: unknown, problems: ConfigProblem[]): void {
     );
     return;
   }
+  problems.push(
+    ...unknownKeyProblems(
+      c,
+      ['id', 'name', 'description', 'contentCategory', 'authorizedAppIds', 'searchSettings', 'activitySettings'],
+      at,
+    ),
+  );
   const id = c.id;
   if (typeof id !== 'string') {
     problems.push(
@@ -268,13 +275,17 @@ function checkConnection(c: unknown, problems: ConfigProblem[]): void {
     const resolvers = isObject(c.activitySettings) ? c.activitySettings.urlToItemResolvers : undefined;
     if (!isObject(c.activitySettings) || (resolvers !== undefined && !Array.isArray(resolvers))) {
       problems.push(problem(ap, 'must be {"urlToItemResolvers": [...]}', 'fix the shape or remove activitySettings'));
-    } else if (Array.isArray(resolvers)) {
+    } else {
+      problems.push(...unknownKeyProblems(c.activitySettings, ['urlToItemResolvers'], ap));
+    }
+    if (Array.isArray(resolvers)) {
       resolvers.forEach((r, i) => {
         const p = `${ap}.urlToItemResolvers[${i}]`;
         if (!isObject(r))
           return problems.push(
             problem(p, 'is not an object', 'use {itemId, priority, urlMatchInfo: {baseUrls, urlPattern}}'),
           );
+        problems.push(...unknownKeyProblems(r, ['itemId', 'priority', 'urlMatchInfo'], p));
         if (typeof r.itemId !== 'string' || !r.itemId)
           problems.push(
             problem(
@@ -295,6 +306,17 @@ function checkConnection(c: unknown, problems: ConfigProblem[]): void {
             ),
           );
         } else {
+          problems.push(...unknownKeyProblems(m, ['baseUrls', 'urlPattern'], `${p}.urlMatchInfo`));
+          m.baseUrls.forEach((b: unknown, j) => {
+            if (typeof b !== 'string' || !/^https?:\/\/[^/?#\s]+/i.test(b))
+              problems.push(
+                problem(
+                  `${p}.urlMatchInfo.baseUrls[${j}]`,
+                  `must be an absolute http(s) URL (got ${JSON.stringify(b)})`,
+                  'e.g. "https://tasks.contoso.com"',
+                ),
+              );
+          });
           let groups: string[] = [];
           try {
             const re = new RegExp(m.urlPattern);
@@ -327,6 +349,19 @@ function checkConnection(c: unknown, problems: ConfigProblem[]): void {
   }
 }
 
+/** The keys of a schema property (Graph's `property` resource, as connector.schema.json lists them). */
+const PROPERTY_KEYS = [
+  'name',
+  'type',
+  'isSearchable',
+  'isQueryable',
+  'isRetrievable',
+  'isRefinable',
+  'labels',
+  'aliases',
+  'description',
+];
+
 function checkSchema(s: unknown, problems: ConfigProblem[]): SchemaProperty[] {
   const at = 'schema.properties';
   if (!isObject(s) || !Array.isArray(s.properties)) {
@@ -339,6 +374,7 @@ function checkSchema(s: unknown, problems: ConfigProblem[]): SchemaProperty[] {
     );
     return [];
   }
+  problems.push(...unknownKeyProblems(s, ['properties'], 'schema'));
   const props = s.properties as unknown[];
   if (props.length < 1 || props.length > 128) {
     problems.push(problem(at, `has ${props.length} properties`, 'declare between 1 and 128 properties'));
@@ -353,6 +389,7 @@ function checkSchema(s: unknown, problems: ConfigProblem[]): SchemaProperty[] {
       problems.push(problem(p, 'is not an object', 'use {"name": ..., "type": ...}'));
       return;
     }
+    problems.push(...unknownKeyProblems(raw, PROPERTY_KEYS, p));
     const name = typeof raw.name === 'string' ? raw.name : undefined;
     const where = name ? `${p} (${name})` : p;
     if (name === undefined) {
@@ -528,6 +565,7 @@ export function validateConnectorDefinition(value: unknown, validators: Definiti
       ),
     ];
   }
+  problems.push(...unknownKeyProblems(value, ['$schema', 'connection', 'schema', 'source', 'mapping'], '(root)'));
   checkConnection(value.connection, problems);
   const props = checkSchema(value.schema, problems);
   if (validators.source) problems.push(...validators.source(value.source, 'source'));

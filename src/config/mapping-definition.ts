@@ -18,7 +18,7 @@ import {
 } from './mapping-template.js';
 import { checkUrlToItemResolvers } from './mapping-resolvers.js';
 import type { ConfigProblem } from './problems.js';
-import { problem, warning } from './problems.js';
+import { problem, unknownKeyProblems, warning } from './problems.js';
 import { isBlobContainerName, reservedContainerReason } from '../core/containers.js';
 
 // The template language has its own module; these are re-exported for the code that still imports them here.
@@ -161,6 +161,28 @@ export const DEFAULT_ATTACHMENT_MAX_FILE_BYTES = 50 * 1024 * 1024;
 export { isBlobContainerName, reservedContainerReason } from '../core/containers.js';
 export const DEFAULT_ATTACHMENT_TIMEOUT_MS = 60_000;
 
+/**
+ * The activity types a mapping may send (Graph's `externalActivityType` without the evolvable-enum sentinel
+ * `unknownFutureValue`): https://learn.microsoft.com/graph/api/resources/externalconnectors-externalactivity
+ */
+export const ACTIVITY_TYPES = ['created', 'modified', 'viewed', 'commented'] as const;
+export type ActivityType = (typeof ACTIVITY_TYPES)[number];
+
+/**
+ * One kind of user activity on the item, read from the record (see docs/mapping.md "Activities"): who
+ * (`user`: an Entra object id, or a UPN / email the directory resolves) did `type` when (`time`). With `from`, the
+ * field is an array and each element is one activity (`user` and `time` are paths inside the element).
+ */
+export interface ActivityMapping {
+  type: ActivityType;
+  user: string;
+  time: string;
+  from?: string;
+}
+
+/** At most this many activity rules (each may read an array). */
+export const MAX_ACTIVITY_RULES = 16;
+
 export interface MappingDefinition {
   /** A module exporting `map(record, helpers)`; replaces the declarative mapping when set. */
   module?: string;
@@ -179,6 +201,8 @@ export interface MappingDefinition {
   maxItemBytes?: number;
   /** Files the record points to, extracted into the item's content at ingest time. */
   attachments?: AttachmentsMapping;
+  /** User activities on the item (created, modified, viewed, commented), sent with addActivities after its PUT. */
+  activities?: ActivityMapping[];
 }
 
 export const MAX_ITEM_BYTES = 4_000_000;
@@ -239,6 +263,10 @@ function checkTemplate(
  * components, so they cannot supply the scheme or the host.
  */
 function checkUrlTemplate(value: unknown, path: string, out: ConfigProblem[]): void {
+  if (value === '') {
+    out.push(problem(path, 'is empty', 'write the address, e.g. "https://tasks.contoso.com/tickets/{ticketId}"'));
+    return;
+  }
   const parts = checkTemplate(value, path, out, { url: true });
   if (!parts?.length) return;
   const first = parts[0]!;
@@ -378,6 +406,7 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
       out.push(problem(p, 'must be an object', 'write {"access": "grant", "type": "user", "from": "owners"}'));
       return;
     }
+    out.push(...unknownKeyProblems(r, ['access', 'type', 'value', 'from', 'split', 'when'], p));
     if (r.access !== 'grant' && r.access !== 'deny') {
       out.push(problem(`${p}.access`, `must be "grant" or "deny" (got ${JSON.stringify(r.access)})`, 'set access'));
     } else if (r.access === 'grant') grants++;
@@ -423,6 +452,7 @@ function checkAcl(value: unknown, path: string, out: ConfigProblem[]): void {
       if (!isObj(w)) {
         out.push(problem(`${p}.when`, 'must be an object', 'write {"field": "visibility", "equals": "team"}'));
       } else {
+        out.push(...unknownKeyProblems(w, ['field', 'equals', 'notEquals', 'in', 'exists'], `${p}.when`));
         checkField(w.field, `${p}.when.field`, out);
         const ops = ['equals', 'notEquals', 'in', 'exists'].filter((k) => w[k] !== undefined);
         if (ops.length !== 1) {
@@ -501,6 +531,7 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
     'contentOverflow',
     'maxItemBytes',
     'attachments',
+    'activities',
   ]);
   for (const k of Object.keys(value)) {
     if (!known.has(k))
@@ -539,6 +570,19 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
         `remove it to use ${MAX_ITEM_BYTES}`,
       ),
     );
+  }
+
+  // Activities are read from the record whichever mapper builds the item (declarative or a module).
+  if (value.activities !== undefined) {
+    checkActivities(value.activities, `${path}.activities`, out);
+    if (!(isObj(value.acl) && value.acl.directory !== undefined))
+      out.push(
+        warning(
+          `${path}.activities`,
+          `without ${path}.acl.directory only Entra object ids resolve: an activity whose user is a UPN or email is skipped`,
+          `set ${path}.acl.directory to a directory file that lists the users`,
+        ),
+      );
   }
 
   if (value.module !== undefined) {
@@ -661,10 +705,7 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
       }
       if (m.required !== undefined && typeof m.required !== 'boolean')
         out.push(problem(`${p}.required`, 'must be true or false', 'fix the value'));
-      for (const k of Object.keys(m)) {
-        if (!['field', 'template', 'split', 'required'].includes(k))
-          out.push(warning(`${p}.${k}`, `unknown key "${k}" is ignored`, 'use field, template, split or required'));
-      }
+      out.push(...unknownKeyProblems(m, ['field', 'template', 'split', 'required'], p));
     }
   }
 
@@ -728,6 +769,7 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
     if (!isObj(c)) {
       out.push(problem(p, 'must be an object', 'write {"type": "text", "template": "{description}"}'));
     } else {
+      out.push(...unknownKeyProblems(c, ['type', 'template', 'field'], p));
       checkContentType(c.type, `${p}.type`, out);
       const hasF = c.field !== undefined;
       const hasT = c.template !== undefined;
@@ -742,6 +784,57 @@ function checkMapping(value: unknown, schema: SchemaProperty[], path: string): C
 
   checkAcl(value.acl, `${path}.acl`, out);
   return out;
+}
+
+/** mapping.activities: an array of {type, user, time, from?}; every problem names its index and key. */
+function checkActivities(value: unknown, path: string, out: ConfigProblem[]): void {
+  const example = '[{"type": "created", "user": "createdBy", "time": "createdDate"}]';
+  if (!Array.isArray(value) || value.length === 0) {
+    out.push(problem(path, 'must be a non-empty array of activity rules', `e.g. ${example}`));
+    return;
+  }
+  if (value.length > MAX_ACTIVITY_RULES)
+    out.push(
+      problem(path, `has ${value.length} rules; at most ${MAX_ACTIVITY_RULES} are allowed`, 'merge or remove rules'),
+    );
+  value.forEach((r: unknown, i) => {
+    const p = `${path}[${i}]`;
+    if (!isObj(r)) {
+      out.push(problem(p, 'must be an object', `e.g. ${example.slice(1, -1)}`));
+      return;
+    }
+    for (const k of Object.keys(r))
+      if (!['type', 'user', 'time', 'from'].includes(k))
+        out.push(problem(`${p}.${k}`, `unknown key "${k}"`, 'use type, user, time and (for an array field) from'));
+    if (!(ACTIVITY_TYPES as readonly unknown[]).includes(r.type))
+      out.push(
+        problem(
+          `${p}.type`,
+          `must be one of ${ACTIVITY_TYPES.join(', ')} (got ${JSON.stringify(r.type)})`,
+          'e.g. "type": "commented"',
+        ),
+      );
+    const inside = r.from !== undefined ? ' (a path inside each element of "from")' : '';
+    if (r.user === undefined)
+      out.push(
+        problem(
+          `${p}.user`,
+          'is missing: every activity needs the user who performed it',
+          `name the field${inside} holding an Entra object id or a UPN, e.g. "user": "createdBy"`,
+        ),
+      );
+    else checkField(r.user, `${p}.user`, out);
+    if (r.time === undefined)
+      out.push(
+        problem(
+          `${p}.time`,
+          'is missing: every activity needs the time it happened',
+          `name the field${inside} holding an ISO 8601 date-time, e.g. "time": "createdDate"`,
+        ),
+      );
+    else checkField(r.time, `${p}.time`, out);
+    if (r.from !== undefined) checkField(r.from, `${p}.from`, out);
+  });
 }
 
 /** `"text"`, `"html"`, a template (`"{bodyType}"`), or `{field|template, default?}`. */
@@ -776,9 +869,7 @@ function checkContentType(t: unknown, path: string, out: ConfigProblem[]): void 
         'write "text" or "html"',
       ),
     );
-  for (const k of Object.keys(t))
-    if (!['field', 'template', 'default'].includes(k))
-      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, 'use field, template or default'));
+  out.push(...unknownKeyProblems(t, ['field', 'template', 'default'], path));
 }
 
 const METADATA_TYPES: Record<(typeof ATTACHMENT_METADATA_KEYS)[number], string[]> = {
@@ -844,7 +935,7 @@ function checkAttachments(
     if (k === 'blobContainer')
       out.push(problem(`${path}.${k}`, 'unknown key "blobContainer"', 'rename it to "container"'));
     else if (!known.includes(k))
-      out.push(warning(`${path}.${k}`, `unknown key "${k}" is ignored`, `use ${known.join(', ')}`));
+      out.push(problem(`${path}.${k}`, `unknown key "${k}"`, `remove it or fix its name (known: ${known.join(', ')})`));
   }
   const containerNames: [string, unknown][] = [[`${path}.container`, a.container]];
   if (a.containers !== undefined) {

@@ -139,7 +139,9 @@ export function checkUrlToItemResolvers(
   resolvers.forEach((r: unknown, i) => {
     if (!isObj(r) || typeof r.itemId !== 'string' || !isObj(r.urlMatchInfo)) return;
     const m = r.urlMatchInfo;
-    if (!Array.isArray(m.baseUrls) || typeof m.urlPattern !== 'string') return;
+    // Malformed resolvers are reported by the connection checks; only well-formed ones are probed here.
+    if (!Array.isArray(m.baseUrls) || !m.baseUrls.every((b) => typeof b === 'string')) return;
+    if (typeof m.urlPattern !== 'string' || typeof r.priority !== 'number') return;
     const resolver = r as unknown as UrlToItemResolver;
     const outcomes = PROBES.map((probe) => {
       const valueOf = (p: { path: string[] }) => probe.value(names.indexOf(key(p)));

@@ -36,3 +36,19 @@ export function problem(path: string, message: string, fix: string): ConfigProbl
 export function warning(path: string, message: string, fix: string): ConfigProblem {
   return { path, message, fix, severity: 'warning' };
 }
+
+/**
+ * An error for each key of `value` that is not in `known` (objects connector.schema.json closes with
+ * `additionalProperties: false`: editors flag the key, so start-up refuses it too, naming the keys it takes).
+ */
+export function unknownKeyProblems(
+  value: Record<string, unknown>,
+  known: readonly string[],
+  path: string,
+): ConfigProblem[] {
+  return Object.keys(value)
+    .filter((k) => !known.includes(k))
+    .map((k) =>
+      problem(`${path}.${k}`, `unknown key "${k}"`, `remove it or fix its name (known: ${known.join(', ')})`),
+    );
+}

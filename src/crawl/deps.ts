@@ -69,8 +69,11 @@ export interface PipelineDeps {
   connectionId: string;
   state: StateLayer;
   control: ControlQueue;
-  /** A Graph client for the data plane. Ingest uses it with no retries of its own (it re-enqueues instead). */
-  graph: Pick<GraphConnectorClient, 'putItem' | 'deleteItem'>;
+  /**
+   * A Graph client for the data plane. Ingest uses it with no retries of its own for PUT/DELETE (it re-enqueues
+   * instead); addActivities asks for a few retries per call.
+   */
+  graph: Pick<GraphConnectorClient, 'putItem' | 'deleteItem' | 'addActivities'>;
   /** A fresh source reader for a crawl. */
   source: () => Source;
   mapper: Mapper;

@@ -15,6 +15,7 @@ import type { OperationOptions } from '../core/async.js';
 import { isAbortError, messageOf } from '../core/errors.js';
 import type { ExternalGroup } from '../config/model.js';
 import { duplicateItemIdReason, type MappedRecordRef } from '../mapping/duplicate-id.js';
+import { activitiesDigest, newActivities, type ItemActivity } from '../mapping/activities.js';
 import { itemIdMigration } from '../mapping/item-id.js';
 import type { SourcePage } from '../sources/types.js';
 import { ConcurrencyError } from '../state/cursors.js';
@@ -288,6 +289,8 @@ interface Candidate {
   known: boolean;
   position?: string;
   recordKey: string;
+  /** The record's activities (mapping.activities); the message carries those the ledger has not recorded. */
+  activities?: ItemActivity[];
   message: ItemMessage;
 }
 
@@ -380,7 +383,13 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       result.attachments?.length && files
         ? await files.fingerprint(result.attachments, { abortSignal: options.abortSignal })
         : undefined;
-    const { hash, reduced } = attachments ? itemDigest(item, files!.hashExtra(attachments)) : itemDigest(item);
+    // Activities are part of the hash too, so a new comment makes the item changed (and only then is anything sent).
+    const activities = result.activities;
+    const extra = {
+      ...(attachments ? files!.hashExtra(attachments) : {}),
+      ...(activities?.length ? { activities: activitiesDigest(activities) } : {}),
+    };
+    const { hash, reduced } = Object.keys(extra).length ? itemDigest(item, extra) : itemDigest(item);
     if (i >= 0) {
       setBit(seen, i);
       out.seenPositions.push(i);
@@ -397,6 +406,7 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       known: i >= 0,
       ...(record.position ? { position: record.position } : {}),
       recordKey: record.key,
+      ...(activities?.length ? { activities } : {}),
       message: {
         v: 1,
         op: 'upsert',
@@ -428,10 +438,12 @@ async function processPage(ctx: PageContext, page: SourcePage, options: Operatio
       const m = marks.get(c.key);
       if (!m) continue;
       if (m.status === 'marked' || m.status === 'again') {
+        const sent = c.activities ? newActivities(c.activities, m.activityMark) : undefined;
         send.push({
           ...c.message,
           ...(m.etag ? { etag: m.etag } : {}),
           ...(m.previousItemId ? { replaces: m.previousItemId } : {}),
+          ...(sent?.fresh.length ? { activities: sent.fresh, activityMark: sent.mark! } : {}),
         });
       } else if (m.status === 'settled') {
         out.enqueued++; // sent by an earlier attempt of this page, and already settled

@@ -399,6 +399,12 @@ export function deleteItem(emu: Emu, c: Connection, itemId: string): Reply {
   return { status: 204 };
 }
 
+/**
+ * externalActivityType without `unknownFutureValue`, the evolvable-enum sentinel a client does not send
+ * (https://learn.microsoft.com/graph/api/resources/externalconnectors-externalactivity). At most 20 activities per
+ * call: "Number of activities; this is the throttling threshold per activities call | 20 activities"
+ * (https://learn.microsoft.com/graph/connecting-external-content-api-limits).
+ */
 const ACTIVITY_TYPES = ['viewed', 'modified', 'created', 'commented'];
 
 export function addActivities(emu: Emu, c: Connection, itemId: string, body: Record<string, unknown>): Reply {
@@ -429,9 +435,10 @@ export function addActivities(emu: Emu, c: Connection, itemId: string, body: Rec
       if (!isObject(by) || by.type !== 'user' || typeof by.id !== 'string' || !GUID_RE.test(by.id))
         problems.push('performedBy must be {"type": "user", "id": "<Entra user object id>"}');
     }
-    const base = isObject(a)
-      ? { type: a.type ?? null, startDateTime: a.startDateTime ?? null, performedBy: a.performedBy ?? null }
-      : {};
+    // An externalActivityResult repeats the activity's type and startDateTime and adds error; performedBy is a
+    // relationship, not returned (https://learn.microsoft.com/graph/api/resources/externalconnectors-externalactivityresult,
+    // and the response example of https://learn.microsoft.com/graph/api/externalconnectors-externalitem-addactivities).
+    const base = isObject(a) ? { type: a.type ?? null, startDateTime: a.startDateTime ?? null } : {};
     if (problems.length) {
       failed++;
       return {

@@ -12,6 +12,8 @@ import { GraphError, graphErrorFromResponse } from './errors.js';
 import { BearerAuthMiddleware, HttpMiddleware, dispatcherFromCaPath } from './http.js';
 import { GraphRetryOptions, RetryMiddleware, type RetryClock, type RetryEvent, type RetryPolicy } from './retry.js';
 import type {
+  ExternalActivity,
+  ExternalActivityResult,
   ConnectionOperation,
   ExternalConnection,
   ExternalConnectionCreate,
@@ -105,6 +107,9 @@ type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
  * (https://learn.microsoft.com/graph/best-practices-concept#handling-future-members-in-evolvable-enumerations).
  */
 const EVOLVABLE_ENUMS = { Prefer: 'include-unknown-enum-members' };
+
+/** Graph's limit of activities per addActivities call (https://learn.microsoft.com/graph/connecting-external-content-api-limits). */
+export const MAX_ACTIVITIES_PER_CALL = 20;
 
 /** Percent-encodes one path segment (a connection, item, group or member id). Local to this file. */
 const enc = (segment: string): string => encodeURIComponent(segment);
@@ -272,6 +277,30 @@ export class GraphConnectorClient {
       accept: [404],
     });
     return res.status !== 404;
+  }
+
+  /**
+   * Appends activities to an item: at most 20 per call, Graph's limit per activities call
+   * (https://learn.microsoft.com/graph/connecting-external-content-api-limits). Returns one result per activity;
+   * a 207 Multi-Status sets `error` on the ones Graph did not take
+   * (https://learn.microsoft.com/graph/api/externalconnectors-externalitem-addactivities).
+   */
+  async addActivities(
+    connectionId: string,
+    itemId: string,
+    activities: ExternalActivity[],
+    o: RequestOptions = {},
+  ): Promise<ExternalActivityResult[]> {
+    if (activities.length === 0 || activities.length > MAX_ACTIVITIES_PER_CALL)
+      throw new RangeError(`addActivities takes 1–${MAX_ACTIVITIES_PER_CALL} activities, got ${activities.length}`);
+    const body = await this.json<{ value?: ExternalActivityResult[] }>(
+      'POST',
+      `external/connections/${enc(connectionId)}/items/${enc(itemId)}/addActivities`,
+      { ...o, body: { activities } },
+    );
+    const value = Array.isArray(body?.value) ? body.value : [];
+    // No per-entry answer (an empty 200): every activity was taken.
+    return activities.map((_, i) => value[i] ?? { error: null });
   }
 
   // Groups and members

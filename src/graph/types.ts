@@ -32,3 +32,25 @@ export interface ExternalGroupBody {
   displayName?: string;
   description?: string;
 }
+
+/**
+ * A user's activity on an externalItem, as addActivities takes it
+ * (https://learn.microsoft.com/graph/api/resources/externalconnectors-externalactivity).
+ */
+export interface ExternalActivity {
+  '@odata.type': '#microsoft.graph.externalConnectors.externalActivity';
+  type: 'created' | 'modified' | 'viewed' | 'commented';
+  /** ISO 8601, UTC. */
+  startDateTime: string;
+  performedBy: { type: 'user'; id: string };
+}
+
+/**
+ * One entry of addActivities' answer, in the order sent: `error` null when that activity was accepted
+ * (https://learn.microsoft.com/graph/api/resources/externalconnectors-externalactivityresult).
+ */
+export interface ExternalActivityResult {
+  type?: string;
+  startDateTime?: string;
+  error?: { code?: string; message?: string } | null;
+}

@@ -1,9 +1,13 @@
 /** What `GET /api/status`, `GET /api/jobs/{id}` and `graph-connector status` show, and dead-letter replay. */
 import type { OperationOptions } from '../core/async.js';
+import { messageOf } from '../core/errors.js';
 import { withLiveCounts } from '../crawl/counts.js';
+import { MAX_ACTIVITIES_PER_CALL } from '../graph/client.js';
+import { toGraphActivity } from '../ingest/ingest.js';
+import type { DeadLetter } from '../state/dead-letters.js';
 import type { StateLayer } from '../state/index.js';
 import type { CrawlJob } from '../state/jobs.js';
-import { parseItemMessage } from '../state/queues/items.js';
+import { parseItemMessage, parseMessageActivities, type MessageActivity } from '../state/queues/items.js';
 import type { ReplayRequest } from './http.js';
 import type { Runtime } from './runtime.js';
 
@@ -103,8 +107,9 @@ export interface ReplayResult {
 
 /**
  * Re-enqueue dead-lettered item operations (by crawl, by item id, or all). The replayed operation goes through
- * the normal ingest path; a newer version settled meanwhile makes it a no-op. Rejected records are not
- * replayable: fix them at the source, the next crawl reads them again.
+ * the normal ingest path; a newer version settled meanwhile makes it a no-op. Dead-lettered activities are sent
+ * to Graph again directly (their item is already there). Rejected records are not replayable: fix them at the
+ * source, the next crawl reads them again.
  */
 export async function replayDeadLetters(
   rt: Runtime,
@@ -129,6 +134,12 @@ export async function replayDeadLetters(
         itemId: dl.itemId,
         reason: 'a rejected source record: fix it at the source; the next crawl reads it again',
       });
+      continue;
+    }
+    if (dl.op === 'activities') {
+      const why = await replayActivities(rt, dl, options);
+      if (why) result.skipped.push({ key: dl.key, itemId: dl.itemId, reason: why });
+      else result.replayed++;
       continue;
     }
     const body = await state.deadLetters.body(dl, options);
@@ -158,4 +169,40 @@ export async function replayDeadLetters(
     result.replayed++;
   }
   return result;
+}
+
+/**
+ * Send a dead letter's activities again (straight to Graph: the item is already there); remove it when Graph took
+ * them all. Returns why not, or undefined.
+ */
+async function replayActivities(rt: Runtime, dl: DeadLetter, options: OperationOptions): Promise<string | undefined> {
+  const { state, connectionId } = rt.pipeline;
+  const text = await state.deadLetters.body(dl, options);
+  let activities: MessageActivity[];
+  try {
+    const body = JSON.parse(text ?? 'null') as { activities?: unknown };
+    activities = parseMessageActivities(body?.activities);
+  } catch (err) {
+    return `the stored activities are unreadable (${(err as Error).message})`;
+  }
+  let failed = 0;
+  let first: string | undefined;
+  for (let i = 0; i < activities.length; i += MAX_ACTIVITIES_PER_CALL) {
+    const chunk = activities.slice(i, i + MAX_ACTIVITIES_PER_CALL);
+    try {
+      const results = await rt.graph.addActivities(connectionId, dl.itemId, chunk.map(toGraphActivity), options);
+      for (const r of results)
+        if (r.error) {
+          failed++;
+          first ??= `${r.error.code ?? 'error'}: ${r.error.message ?? ''}`;
+        }
+    } catch (err) {
+      failed += chunk.length;
+      first ??= messageOf(err);
+    }
+  }
+  if (failed)
+    return `${failed} of ${activities.length} activities were refused again (${first}); the dead letter stays`;
+  await state.deadLetters.remove(connectionId, dl.key, options);
+  return undefined;
 }

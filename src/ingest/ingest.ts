@@ -13,6 +13,11 @@
  *   after the host's maxDequeueCount the message lands in the poison queue, which {@link ingestPoison} turns into a
  *   dead letter.
  * - Permanent failures (4xx) are dead-lettered at once with Graph's error code and request id.
+ * - User activities the operation carries (mapping.activities: only those the ledger has not recorded) are sent
+ *   with addActivities right after the PUT, 20 to a call, each call retried a few times; what Graph still refuses
+ *   is dead-lettered on its own (`activities~<item>`), never failing the item. The settle records them as handled
+ *   (the row's `activityMark`), in the same transaction, so an unchanged recrawl sends none and costs nothing.
+ *   They are sent before the settle, so a crash in between sends them again rather than losing them.
  *
  * Storage calls of one operation: the fence (one conditional write, with the ETag the message carries), the settle
  * (one transaction), and the queue's receive and delete.
@@ -22,10 +27,18 @@ import { anySignal, retryAfterWithJitter, type OperationOptions } from '../core/
 import { messageOf } from '../core/errors.js';
 import type { ExternalItem } from '../config/model.js';
 import type { PipelineDeps } from '../crawl/deps.js';
+import { MAX_ACTIVITIES_PER_CALL } from '../graph/client.js';
 import { GraphError } from '../graph/errors.js';
+import type { ExternalActivity } from '../graph/types.js';
 import { stripAttachmentQueries, type AttachmentReport } from '../attachments/index.js';
 import { isNewerCrawl, type FenceResult } from '../state/items.js';
-import { ClaimMissingError, parseItemMessage, type ItemMessage, type ItemMessageError } from '../state/queues/items.js';
+import {
+  ClaimMissingError,
+  parseItemMessage,
+  type ItemMessage,
+  type ItemMessageError,
+  type MessageActivity,
+} from '../state/queues/items.js';
 
 /** What the ingest did with an item's attachments (absent when it had none). */
 export interface AttachmentsOutcome {
@@ -34,8 +47,23 @@ export interface AttachmentsOutcome {
   files: AttachmentReport[];
 }
 
+/** What the ingest did with an operation's activities (absent when it carried none). */
+export interface ActivitiesOutcome {
+  sent: number;
+  /** Activities Graph did not take (dead-lettered). */
+  failed: number;
+  /** addActivities calls made. */
+  calls: number;
+}
+
 export type IngestOutcome =
-  | { outcome: 'ingested' | 'deleted'; itemId: string; attachments?: AttachmentsOutcome; suspect?: boolean }
+  | {
+      outcome: 'ingested' | 'deleted';
+      itemId: string;
+      attachments?: AttachmentsOutcome;
+      activities?: ActivitiesOutcome;
+      suspect?: boolean;
+    }
   | { outcome: 'throttled'; itemId: string; retryInMs: number; attempt: number }
   | { outcome: 'deferred'; itemId: string; retryInMs: number; reason: string }
   | { outcome: 'superseded' | 'duplicate'; itemId: string; reason: string }
@@ -262,6 +290,11 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
     throw err;
   }
 
+  const activities =
+    msg.op === 'upsert' && msg.activities?.length
+      ? await sendActivities(deps, msg, msg.activities, { abortSignal: signal, stop: input.abortSignal })
+      : undefined;
+
   const settled = await state.items.settle(
     msg.connectionId,
     {
@@ -273,6 +306,7 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
       etag: fenced.etag,
       token,
       takeover: fenced.takeover,
+      ...(activities && msg.activityMark ? { activityMark: msg.activityMark } : {}),
     },
     options,
   );
@@ -281,7 +315,104 @@ export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promis
     outcome: msg.op === 'upsert' ? 'ingested' : 'deleted',
     itemId: msg.itemId,
     ...(attachments ? { attachments } : {}),
+    ...(activities ? { activities } : {}),
     ...(settled.suspect ? { suspect: true } : {}),
+  };
+}
+
+/** Retries of one addActivities call (Retry-After honoured, backoff otherwise), within the write's budget. */
+const ACTIVITY_RETRY = { maxRetries: 3, maxDelayMs: 30_000 };
+
+/** The body of an activities dead letter: what a replay sends again. */
+export interface ActivitiesDeadLetterBody {
+  v: 1;
+  kind: 'activities';
+  connectionId: string;
+  itemId: string;
+  crawlId: string;
+  activities: MessageActivity[];
+}
+
+/**
+ * Send an item's new activities, {@link MAX_ACTIVITIES_PER_CALL} to a call. Activities Graph refuses (a failed call
+ * after its retries, or an entry of a 207 with an error) are dead-lettered together, with the first reason; the
+ * item is not affected. Only `stop` (the invocation ending) throws: the redelivery sends them again.
+ */
+async function sendActivities(
+  deps: PipelineDeps,
+  msg: ItemMessage,
+  list: readonly MessageActivity[],
+  options: { abortSignal: AbortSignal; stop: AbortSignal | undefined },
+): Promise<ActivitiesOutcome> {
+  const failed: MessageActivity[] = [];
+  let reason: FailureFields | undefined;
+  let calls = 0;
+  for (let i = 0; i < list.length; i += MAX_ACTIVITIES_PER_CALL) {
+    const chunk = list.slice(i, i + MAX_ACTIVITIES_PER_CALL);
+    try {
+      calls++;
+      const results = await deps.graph.addActivities(msg.connectionId, msg.itemId, chunk.map(toGraphActivity), {
+        retry: ACTIVITY_RETRY,
+        abortSignal: options.abortSignal,
+      });
+      results.forEach((r, j) => {
+        if (!r.error) return;
+        failed.push(chunk[j]!);
+        reason ??= {
+          status: 207,
+          code: r.error.code ?? 'ActivityFailed',
+          message: withoutQueries(r.error.message ?? 'Graph did not add the activity'),
+        };
+      });
+    } catch (err) {
+      if (options.stop?.aborted) throw err;
+      failed.push(...chunk);
+      reason ??= errorFields(err);
+    }
+  }
+  if (failed.length) {
+    const body: ActivitiesDeadLetterBody = {
+      v: 1,
+      kind: 'activities',
+      connectionId: msg.connectionId,
+      itemId: msg.itemId,
+      crawlId: msg.crawlId,
+      activities: failed,
+    };
+    const r = reason!;
+    await deps.state.deadLetters.add(
+      {
+        connectionId: msg.connectionId,
+        itemId: msg.itemId,
+        crawlId: msg.crawlId,
+        op: 'activities',
+        ...r,
+        message: `${failed.length} of ${list.length} activities were not added (the item itself is ingested): ${r.message}`,
+        attempts: ACTIVITY_RETRY.maxRetries + 1,
+        body: JSON.stringify(body),
+      },
+      { abortSignal: options.stop },
+    );
+    deps.logger.error('ingest: activities dead-lettered', {
+      connectionId: msg.connectionId,
+      itemId: msg.itemId,
+      crawlId: msg.crawlId,
+      failed: failed.length,
+      of: list.length,
+      status: r.status,
+      code: r.code,
+    });
+  }
+  return { sent: list.length - failed.length, failed: failed.length, calls };
+}
+
+/** A queued activity as addActivities takes it. */
+export function toGraphActivity(a: MessageActivity): ExternalActivity {
+  return {
+    '@odata.type': '#microsoft.graph.externalConnectors.externalActivity',
+    type: a.type,
+    startDateTime: a.startDateTime,
+    performedBy: { type: 'user', id: a.userId },
   };
 }
 

@@ -84,6 +84,7 @@ export async function runWorker(pipelineDeps: PipelineDeps, options: WorkerOptio
       graph: {
         putItem: (...a: Parameters<typeof graph.putItem>) => gate.run(() => graph.putItem(...a)),
         deleteItem: (...a: Parameters<typeof graph.deleteItem>) => gate.run(() => graph.deleteItem(...a)),
+        addActivities: (...a: Parameters<typeof graph.addActivities>) => gate.run(() => graph.addActivities(...a)),
       },
     };
   }

@@ -7,6 +7,7 @@
 import type { MappingDefinition } from '../config/mapping-definition.js';
 import type { SchemaProperty } from '../config/model.js';
 import type { AclContext } from './acl.js';
+import { buildActivities, compileActivityRules } from './activities.js';
 import { createDeclarativeMapper } from './declarative-mapper.js';
 import { loadDirectoryFile } from './directory.js';
 import { itemPolicy } from './finish-item.js';
@@ -45,6 +46,26 @@ export async function createMapper(
     allowEveryone: policy.allowEveryone,
   };
   const options = { baseDir: deps.baseDir, syncsExternalGroups: deps.syncsExternalGroups === true };
-  if (def.module) return loadModuleMapper({ ...def, module: def.module }, policy, aclContext, options);
-  return createDeclarativeMapper(def, policy, aclContext, options);
+  const mapper = def.module
+    ? await loadModuleMapper({ ...def, module: def.module }, policy, aclContext, options)
+    : createDeclarativeMapper(def, policy, aclContext, options);
+  return def.activities?.length ? withActivities(mapper, def.activities, directory) : mapper;
+}
+
+/** The same mapper, with each mapped record's activities (mapping.activities) added to its result. */
+function withActivities(
+  inner: Mapper,
+  rules: NonNullable<MappingDefinition['activities']>,
+  directory: AclContext['directory'],
+): Mapper {
+  const compiled = compileActivityRules(rules);
+  return {
+    map(record, context) {
+      const result = inner.map(record, context);
+      if (!result.ok) return result;
+      const { activities, warnings } = buildActivities(compiled, record.data, directory);
+      if (warnings.length) result.warnings.push(...warnings);
+      return activities.length ? { ...result, activities } : result;
+    },
+  };
 }

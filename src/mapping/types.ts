@@ -3,6 +3,7 @@
  */
 import type { AclEntry, ExternalItem } from '../config/model.js';
 import { ConnectorError } from '../core/errors.js';
+import type { ItemActivity } from './activities.js';
 import type { AttachmentRef } from './attachments.js';
 
 /** What the mapper needs from a source record (structurally a SourceRecord from src/sources). */
@@ -33,6 +34,11 @@ export type MapResult =
        * (src/attachments) fingerprints them at crawl time and extracts them into the content at ingest.
        */
       attachments?: AttachmentRef[];
+      /**
+       * The record's user activities (mapping.activities), oldest first. The crawl hashes them with the item and
+       * the ingest sends the ones the ledger has not seen (src/mapping/activities.ts).
+       */
+      activities?: ItemActivity[];
     }
   | { ok: false; reason: RejectReason };
 

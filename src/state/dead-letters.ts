@@ -5,7 +5,8 @@
  *   crawl. A failure seen again — the next crawl, a redelivery — updates its entry: the latest crawl, the latest
  *   reason, and `count`, the number of crawls that recorded it. A crawl that finishes removes the rejections it no
  *   longer produced and the dead letters of items that have since settled.
- * - `op` is `upsert` / `delete` for items Graph refused (with Graph's status, code, inner code and request ids) and
+ * - `op` is `upsert` / `delete` for items Graph refused (with Graph's status, code, inner code and request ids),
+ *   `activities` for an item's user activities addActivities refused (the item itself was ingested), and
  *   `reject` for records the mapping refused (with the reasons). Rejections live in the same table so that one
  *   listing shows everything of a crawl that did not reach Graph.
  * - The message body (for replay) is stored inline when small; otherwise it goes to a blob
@@ -20,7 +21,7 @@ import { StateConfigError } from './cursors.js';
 import { CONNECTION_ID, CRAWL_ID, ITEM_ID } from './keys.js';
 import { conflictDelayMs, isConflict, isNotFound } from './util.js';
 
-export type DeadLetterOp = 'upsert' | 'delete' | 'reject' | 'unknown';
+export type DeadLetterOp = 'upsert' | 'delete' | 'reject' | 'activities' | 'unknown';
 
 export interface DeadLetterInput {
   connectionId: string;

@@ -66,6 +66,8 @@ export interface LedgerItem {
   /** When dead-lettered: the hash that failed and why. */
   failedHash?: string;
   lastError?: string;
+  /** What was sent of the item's user activities (src/mapping/activities.ts, `ActivityMark`). */
+  activityMark?: string;
   updatedAt: string;
   version: number;
   etag: string;
@@ -136,6 +138,8 @@ export interface PendingResult {
   first?: { key: string; position?: string; itemId: string };
   /** Graph holds the item under an id that differs in case: delete that id before writing the new one. */
   previousItemId?: string;
+  /** For `marked` / `again`: the row's record of the activities already sent (absent: none yet). */
+  activityMark?: string;
 }
 
 export type FenceResult =
@@ -169,6 +173,8 @@ export interface SettleInput {
   takeover: boolean;
   /** For a dead letter: why (never item content, never a secret). */
   error?: string;
+  /** On success: the new record of the activities sent (written in the same transaction). */
+  activityMark?: string;
 }
 
 export interface SettleResult {
@@ -347,8 +353,12 @@ export class ItemStore {
       for (const e of list) {
         const row = rows.get(e.key);
         const decision = decidePending(row, e, crawlId);
+        const mark = row?.activityMark ? { activityMark: row.activityMark } : {};
         if (decision.status !== 'marked') {
-          results.set(e.key, { ...decision, ...(row && decision.status === 'again' ? { etag: row.etag } : {}) });
+          results.set(e.key, {
+            ...decision,
+            ...(row && decision.status === 'again' ? { etag: row.etag, ...mark } : {}),
+          });
           continue;
         }
         if (!row) actions.push(['create', newItemRow(pk, e, crawlId, at)]);
@@ -387,6 +397,7 @@ export class ItemStore {
         results.set(e.key, {
           status: 'marked',
           ...(row && row.hash !== '' && row.itemId !== e.itemId ? { previousItemId: row.itemId } : {}),
+          ...mark,
         });
       }
       if (!actions.length) return results;
@@ -499,6 +510,12 @@ export class ItemStore {
           suspect,
           failedHash: null,
           lastError: null,
+          // A deleted item's activities go with it: a re-created item gets them again.
+          ...(input.op === 'delete'
+            ? { activityMark: null }
+            : input.activityMark
+              ? { activityMark: input.activityMark }
+              : {}),
           ...(stillPending ? {} : { state: input.op === 'upsert' ? 'settled' : 'deleted', ...clearPending() }),
         });
       } else {
@@ -907,6 +924,7 @@ function toItem(connectionId: string, e: Entity): LedgerItem {
     'settledCrawlId',
     'failedHash',
     'lastError',
+    'activityMark',
   ] as const) {
     const v = str(e[k]);
     if (v !== undefined) item[k] = v;

@@ -277,7 +277,9 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(value).toContain('BIGSTART');
     expect(value).not.toContain('BIGEND');
     expect(value).toMatch(/ w\d+$/); // cut between words
-    expect(Buffer.byteLength(JSON.stringify(a6), 'utf8')).toBeLessThanOrEqual(20_000);
+    // The item as PUT: the emulator's admin view adds the activities the item received, which are not part of it.
+    const { activities: _activities, ...put } = a6 as typeof a6 & { activities?: unknown };
+    expect(Buffer.byteLength(JSON.stringify(put), 'utf8')).toBeLessThanOrEqual(20_000);
     const lines = (stack.logger as { lines: string[] }).lines.join('\n');
     expect(lines).toMatch(/content truncated at a word boundary/);
   });

@@ -246,6 +246,9 @@ describe('emulator items and groups', () => {
     expect(ok.status).toBe(200);
     expect(ok.body.value).toHaveLength(2);
     expect(ok.body.value.every((v: Rec) => v.error === null)).toBe(true);
+    // Each result repeats the activity's type and time; performedBy is a relationship, not returned.
+    expect(ok.body.value[1]).toMatchObject({ type: 'created', startDateTime: '2021-04-06T18:04:31.033Z' });
+    expect(ok.body.value[1]).not.toHaveProperty('performedBy');
     const ns = await g('POST', `${I}/act1/microsoft.graph.externalConnectors.addActivities`, {
       activities: [act(), act('liked')],
     });

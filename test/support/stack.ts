@@ -4,6 +4,7 @@
  * environment variables and a connector definition — with unique storage names per stack.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +17,7 @@ import type { PipelineSettings } from '../../src/crawl/deps.js';
 import { crawlLocally, type LocalCrawlResult } from '../../src/local/crawl-locally.js';
 import { runProvisionToCompletion } from '../../src/provision/provision.js';
 import { createRuntime, type Runtime } from '../../src/host/runtime.js';
+import { assertSchemaValid } from './schema.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const SAMPLE = join(ROOT, 'samples', 'contoso-tasks');
@@ -53,6 +55,26 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * The definition a stack runs: the sample's connector.json with its files pointed at `dir` and the sample folder,
+ * then `editDefinition`. Checked against connector.schema.json, so every fixture a test builds is a definition
+ * the schema accepts.
+ */
+export function stackDefinition(options: {
+  dir: string;
+  editDefinition?: (def: Record<string, any>) => void;
+}): Record<string, any> {
+  const def = JSON.parse(readFileSync(join(ROOT, 'connector.json'), 'utf8')) as Record<string, any>;
+  delete def.$schema;
+  def.source.path = join(options.dir, 'tasks.jsonl');
+  if (def.source.groups?.path) def.source.groups.path = join(SAMPLE, 'teams.json');
+  if (def.mapping?.acl) def.mapping.acl.directory = join(SAMPLE, 'directory.json');
+  if (def.mapping?.attachments?.folder) def.mapping.attachments.folder = join(SAMPLE, 'attachments');
+  options.editDefinition?.(def);
+  assertSchemaValid(def, 'the stack definition');
+  return def;
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emu = await startEmulator({
     directory: join(SAMPLE, 'directory.json'),
@@ -63,13 +85,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'gc-stack-'));
   const recordsPath = join(dir, 'tasks.jsonl');
   await writeFile(recordsPath, options.records ?? (await readFile(join(SAMPLE, 'tasks.jsonl'), 'utf8')));
-  const def = JSON.parse(await readFile(join(ROOT, 'connector.json'), 'utf8')) as Record<string, any>;
-  delete def.$schema;
-  def.source.path = recordsPath;
-  if (def.source.groups?.path) def.source.groups.path = join(SAMPLE, 'teams.json');
-  if (def.mapping?.acl) def.mapping.acl.directory = join(SAMPLE, 'directory.json');
-  if (def.mapping?.attachments?.folder) def.mapping.attachments.folder = join(SAMPLE, 'attachments');
-  options.editDefinition?.(def);
+  const def = stackDefinition({
+    dir,
+    ...(options.editDefinition ? { editDefinition: options.editDefinition } : {}),
+  });
   const configPath = join(dir, 'connector.json');
   await writeFile(configPath, JSON.stringify(def, null, 2));
 

@@ -54,6 +54,45 @@ export interface ItemMessage {
    * `fingerprint` is what the crawl hashed (sha256 of the bytes, or an ETag / Last-Modified).
    */
   attachments?: ItemAttachment[];
+  /**
+   * User activities to send with addActivities once the item is written (upsert only; optional and additive, so
+   * still v1): only those the item's ledger row had not recorded as sent when the crawl marked the item.
+   */
+  activities?: MessageActivity[];
+  /** What the item's ledger row records once `activities` are handled (sent or dead-lettered). */
+  activityMark?: string;
+}
+
+/** One activity of an upsert: `type`, `startDateTime` (ISO 8601 UTC) and the user's Entra object id. */
+export interface MessageActivity {
+  type: 'created' | 'modified' | 'viewed' | 'commented';
+  startDateTime: string;
+  userId: string;
+}
+
+/** At most this many activities travel with one operation (~100 bytes each, well inside the 64 KiB message). */
+export const MAX_MESSAGE_ACTIVITIES = 200;
+const ACTIVITY_TYPES = new Set(['created', 'modified', 'viewed', 'commented']);
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function validateActivities(value: unknown, bad: (why: string) => never): MessageActivity[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_MESSAGE_ACTIVITIES)
+    bad(`activities must be an array of 1–${MAX_MESSAGE_ACTIVITIES} entries`);
+  return (value as unknown[]).map((a, i) => {
+    if (!isRecord(a)) bad(`activities[${i}] must be an object`);
+    if (!ACTIVITY_TYPES.has(a.type as string))
+      bad(`activities[${i}].type must be created, modified, viewed or commented`);
+    if (typeof a.startDateTime !== 'string' || Number.isNaN(Date.parse(a.startDateTime)) || a.startDateTime.length > 40)
+      bad(`activities[${i}].startDateTime must be an ISO 8601 date-time`);
+    if (typeof a.userId !== 'string' || !GUID.test(a.userId)) bad(`activities[${i}].userId must be an Entra object id`);
+    return { type: a.type as MessageActivity['type'], startDateTime: a.startDateTime, userId: a.userId };
+  });
+}
+
+/** Read a list of activities (an activities dead letter's body); throws {@link ItemMessageError} when invalid. */
+export function parseMessageActivities(value: unknown): MessageActivity[] {
+  const raw = JSON.stringify(value ?? null).slice(0, MAX_RAW);
+  return validateActivities(value, (why) => fail('invalid', why, raw));
 }
 
 /** One attachment of an upsert: exactly one of an absolute local `path`, an http(s) `url` or a `blob`. */
@@ -204,10 +243,18 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.op === 'upsert') {
     if ((m.item === undefined) === (m.claim === undefined)) bad('an upsert carries exactly one of item or claim');
     if (m.item !== undefined) validateItem(m.item, m.itemId as string, bad);
-  } else if (m.item !== undefined || m.claim !== undefined || m.attachments !== undefined) {
-    bad('a delete carries no item, no claim and no attachments');
+  } else if (
+    m.item !== undefined ||
+    m.claim !== undefined ||
+    m.attachments !== undefined ||
+    m.activities !== undefined
+  ) {
+    bad('a delete carries no item, no claim, no attachments and no activities');
   }
   const attachments = m.attachments !== undefined ? validateAttachments(m.attachments, bad) : undefined;
+  const activities = m.activities !== undefined ? validateActivities(m.activities, bad) : undefined;
+  if (m.activityMark !== undefined && (typeof m.activityMark !== 'string' || m.activityMark.length > 1024))
+    bad('activityMark must be a string of at most 1024 characters');
   const out: ItemMessage = {
     v: ITEM_MESSAGE_VERSION,
     op: m.op as ItemOp,
@@ -224,6 +271,8 @@ export function parseItemMessage(input: unknown): ItemMessage {
   if (m.item !== undefined) out.item = m.item as ExternalItem;
   if (m.claim !== undefined) out.claim = m.claim as string;
   if (attachments) out.attachments = attachments;
+  if (activities) out.activities = activities;
+  if (m.activityMark !== undefined) out.activityMark = m.activityMark as string;
   return out;
 }
 
