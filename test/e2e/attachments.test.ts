@@ -168,7 +168,7 @@ beforeAll(async () => {
       : r,
   );
   stack = await startStack({ records: lines(withUrls), editDefinition: attachmentsDefinition(dir, 'truncate') });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await stack?.close();
@@ -216,7 +216,7 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(printed.find((l) => l.startsWith('extract   ATT4: locked.pdf'))).toMatch(/FAILED \(encrypted: /);
     expect(printed).toHaveLength(12);
     expect(reconciliationTable(job!, undefined, stats!.attachments)).toMatch(/attachments\s+8\/4 /);
-  }, 60_000);
+  }, 120_000);
 
   it('puts the known sentence of each format into the item content', async () => {
     const a1 = await item(stack, 'ATT1');
@@ -310,7 +310,7 @@ describe('attachments: extracted at ingest, joined into the content, searchable 
     expect(urlEdited.job!.counts.ingested).toBe(1);
     expect((await stack.takeWrites()).puts).toBe(1);
     expect((await item(stack, 'ATT10')).content!.value).toContain('sails at dusk');
-  }, 40_000);
+  }, 120_000);
 
   it('with contentOverflow "reject", an over-cap item is dead-lettered with the size and the fix', async () => {
     rejectStack = await startStack({
@@ -355,7 +355,7 @@ describe('blob attachments: read from the storage account through the runtime', 
         def.mapping.attachments.ocr = false;
       },
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await blobStack?.close();
@@ -384,5 +384,5 @@ describe('blob attachments: read from the storage account through the runtime', 
     const b1b = await item(blobStack, 'BLOB1');
     expect(b1b.content!.value).toContain('east vault');
     expect(b1b.content!.value).not.toContain(BLOB_SENTENCES.docx);
-  }, 40_000);
+  }, 120_000);
 });

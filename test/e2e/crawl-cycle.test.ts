@@ -12,7 +12,7 @@ let lines: string[];
 beforeAll(async () => {
   stack = await startStack();
   lines = (await readFile(stack.recordsPath, 'utf8')).split('\n').filter((l) => l.trim());
-}, 60_000);
+}, 120_000);
 afterAll(async () => stack?.close());
 
 describe('crawl → queue → ingest → Graph, and back again', () => {
@@ -30,7 +30,7 @@ describe('crawl → queue → ingest → Graph, and back again', () => {
     const { value } = await stack.admin<{ value: unknown[] }>(`connections/${stack.rt.definition.connection.id}/items`);
     expect(value.length).toBe(c.ingested);
     expect(stats!.ingested).toBe(c.ingested);
-  });
+  }, 120_000);
 
   it('a recrawl with no change sends no write to Graph', async () => {
     const { job } = await stack.crawl({ mode: 'full' });
@@ -38,7 +38,7 @@ describe('crawl → queue → ingest → Graph, and back again', () => {
     expect(job!.counts.enqueued).toBe(0);
     expect(job!.counts.unchanged + job!.counts.rejected).toBe(job!.counts.enumerated);
     expect(await stack.takeWrites()).toEqual({ puts: 0, deletes: 0, throttled: 0 });
-  });
+  }, 120_000);
 
   it('3 edited and 2 removed records give exactly 3 PUTs and 2 DELETEs', async () => {
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -53,5 +53,5 @@ describe('crawl → queue → ingest → Graph, and back again', () => {
     for (const id of removed) {
       await expect(stack.admin(`connections/${stack.rt.definition.connection.id}/items/${id}`)).rejects.toThrow(/404/);
     }
-  });
+  }, 120_000);
 });
