@@ -1,6 +1,7 @@
 /** The admin API under /_emulator/ (no token; not part of Graph): state, requests, faults, apps, directory, search. */
 import { X509Certificate } from 'node:crypto';
 import { getConnection, isDeleting } from './connections.js';
+import { buildNotification, deliverNotification, parseNotificationRequest } from './enablement.js';
 import type { Emu, RequestLogEntry } from './context.js';
 import { GraphError, isObject, parseJsonObject, readBody, GUID_RE, type Ctx, type Reply } from './http.js';
 import { renderItem } from './items.js';
@@ -204,6 +205,7 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
         'GET|POST directory',
         'GET search?connectionId&user&q',
         'POST tokens {clientId?, roles?, audience?, lifetimeSeconds?, user?, scopes?}',
+        'POST connector-notifications {url, connectorId, audience, state?, send?, token?}',
       ].map((r) => `${emu.baseUrl}/_emulator/ ${r}`),
     });
 
@@ -218,6 +220,8 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
         deleting: isDeleting(conn),
         ...(conn.deleteAt !== undefined ? { deletedAt: new Date(conn.deleteAt).toISOString() } : {}),
         createdBy: conn.createdBy,
+        connectorId: conn.connectorId ?? null,
+        ticket: conn.ticket ?? null,
         authorizedAppIds: conn.configuration.authorizedAppIds,
         contentCategory: conn.contentCategory,
         schema: conn.schema ?? null,
@@ -460,6 +464,17 @@ export async function handleAdmin(emu: Emu, ctx: Ctx, hooks: AdminHooks): Promis
       lifetime: typeof input.lifetimeSeconds === 'number' ? input.lifetimeSeconds : undefined,
     });
     return ok({ access_token: t.token, expires_on: t.expiresOn });
+  }
+
+  if (a === 'connector-notifications' && M === 'POST' && !b) {
+    // What the admin center does when an admin turns the connector on or off: sign and POST a notification.
+    const request = parseNotificationRequest(await body());
+    const { body: notification, ticket } = buildNotification(emu, request);
+    const delivered = request.send ? await deliverNotification(request.url, notification) : undefined;
+    emu.log(
+      `emulator: connector ${request.connectorId} ${request.state} notification ${request.send ? `sent to ${request.url.split('?')[0]}` : 'built'}`,
+    );
+    return ok({ notification, ticket, ...(delivered ? { delivered } : {}) });
   }
 
   throw new GraphError(404, 'itemNotFound', `No admin route ${M} ${ctx.path}. See docs/emulator.md for the admin API.`);

@@ -1,6 +1,7 @@
 /** Connections (C1–C5), schema (S1, S2), operations (O1) and the beta quota (reference §2.1–§2.3, §3). */
 import { requireState, requireVisible, owns } from './access.js';
 import type { Emu } from './context.js';
+import type { TicketClaims } from './enablement.js';
 import { ALNUM_RE, GraphError, isObject, type Ctx, type Reply } from './http.js';
 import type { Principal } from './identity.js';
 import { renderSchema, schemaKey, updateProblem, validateSchema } from './schema.js';
@@ -222,8 +223,28 @@ export function listConnections(emu: Emu, ctx: Ctx, p: Principal, scope: 'all' |
   return { status: 200, body: { '@odata.context': ctxUrl(emu, version, 'external/connections'), value } };
 }
 
-export function createConnection(emu: Emu, body: Record<string, unknown>, p: Principal, version: string): Reply {
+export function createConnection(
+  emu: Emu,
+  body: Record<string, unknown>,
+  p: Principal,
+  version: string,
+  ticket?: TicketClaims,
+): Reply {
   checkBody(body, version);
+  if (ticket) {
+    // A create that carries the admin center's ticket names the connector it was issued for
+    // (https://learn.microsoft.com/graph/connecting-external-content-deploy-teams).
+    if (typeof body.connectorId !== 'string' || body.connectorId === '')
+      throw invalid(
+        'connectorId is required with a GraphConnectors-Ticket header: the app package id (resourceData.id of the notification).',
+        'InvalidConnectorsTicket',
+      );
+    if (body.connectorId.toLowerCase() !== ticket.connectorId.toLowerCase())
+      throw invalid(
+        `connectorId '${body.connectorId}' is not the connector the GraphConnectors-Ticket was issued for ('${ticket.connectorId}').`,
+        'InvalidConnectorsTicket',
+      );
+  }
   const id = checkConnectionId(body.id);
   if (body.name === undefined)
     throw invalid('name is required (the display name, at most 128 characters).', 'InvalidConnectionName');
@@ -259,6 +280,7 @@ export function createConnection(emu: Emu, body: Record<string, unknown>, p: Pri
     searchSettings: body.searchSettings ?? undefined,
     contentCategory: (body.contentCategory as string | undefined) ?? 'uncategorized',
     connectorId: (body.connectorId as string | undefined) ?? undefined,
+    ...(ticket ? { ticket: { id: ticket.id, connectorId: ticket.connectorId, usedAt: new Date().toISOString() } } : {}),
     enabledContentExperiences: (body.enabledContentExperiences as string | undefined) ?? undefined,
     complianceSettings: body.complianceSettings ?? undefined,
     state: 'draft',
@@ -270,7 +292,9 @@ export function createConnection(emu: Emu, body: Record<string, unknown>, p: Pri
   };
   emu.store.state.connections.set(id.toLowerCase(), c);
   emu.changed();
-  emu.log(`emulator: connection '${id}' created by ${p.appId}`);
+  emu.log(
+    `emulator: connection '${id}' created by ${p.appId}${ticket ? ` with the ticket of connector ${ticket.connectorId}` : ''}`,
+  );
   return {
     status: 201,
     body: {

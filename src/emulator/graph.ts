@@ -14,6 +14,7 @@ import {
   writeSchema,
 } from './connections.js';
 import type { Emu } from './context.js';
+import { checkTicket, ticketHeader } from './enablement.js';
 import { faultError } from './faults.js';
 import { addMember, createGroup, deleteGroup, getGroup, removeMember, updateGroup } from './groups.js';
 import { errorBody, GraphError, parseJsonObject, readBody, sleep, type Ctx, type Reply } from './http.js';
@@ -196,7 +197,8 @@ async function dispatch(
   const scope = requireRole(p, m.family as Family, write);
   if (m.route === 'connections') {
     if (ctx.method === 'GET') return listConnections(emu, ctx, p, scope, v);
-    return createConnection(emu, await body(ctx), p, v);
+    const ticket = ticketHeader(ctx.req.headers);
+    return createConnection(emu, await body(ctx), p, v, ticket === undefined ? undefined : checkTicket(emu, ticket));
   }
   // A second DELETE reaches the connection being deleted (and gets 409); every other call gets 404.
   const c = getConnection(emu, m.cid!, { includeDeleting: m.route === 'connection' && ctx.method === 'DELETE' });
@@ -205,7 +207,11 @@ async function dispatch(
     case 'connection':
       if (ctx.method === 'GET') return readConnection(emu, c, v);
       if (ctx.method === 'PATCH') return updateConnection(emu, c, await body(ctx), v);
-      return deleteConnection(emu, c);
+      {
+        const ticket = ticketHeader(ctx.req.headers);
+        if (ticket !== undefined) checkTicket(emu, ticket);
+        return deleteConnection(emu, c);
+      }
     case 'schema':
       if (ctx.method === 'GET') return readSchema(emu, ctx, c, v);
       return writeSchema(emu, ctx, c, await body(ctx), v, ctx.method === 'POST');

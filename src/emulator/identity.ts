@@ -101,21 +101,27 @@ export class Identity {
     return `${this.authorityHost}/${tenant}/oauth2/v2.0/token`;
   }
 
-  openidConfiguration(tenant: string): Reply {
+  /**
+   * The tenant's OpenID configuration. The v2.0 document names the v2.0 issuer; the v1 one (no `v2.0` in the path)
+   * names `https://sts.windows.net/{tenant}/`, the issuer of v1 tokens such as Graph's notification validation
+   * tokens, with the v1 keys path, as Entra's v1 document does.
+   */
+  openidConfiguration(tenant: string, version: 'v1' | 'v2' = 'v2'): Reply {
     this.checkTenant(tenant);
     const base = `${this.authorityHost}/${this.state.tenantId}`;
+    const v1 = version === 'v1';
     return {
       status: 200,
       body: {
         token_endpoint: `${base}/oauth2/v2.0/token`,
         token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
-        jwks_uri: `${base}/discovery/v2.0/keys`,
+        jwks_uri: v1 ? `${base}/discovery/keys` : `${base}/discovery/v2.0/keys`,
         response_modes_supported: ['query', 'fragment', 'form_post'],
         subject_types_supported: ['pairwise'],
         id_token_signing_alg_values_supported: ['RS256'],
         response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
         scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-        issuer: this.v2Issuer,
+        issuer: v1 ? this.issuer : this.v2Issuer,
         request_uri_parameter_supported: false,
         userinfo_endpoint: `${this.authorityHost}/oidc/userinfo`,
         authorization_endpoint: `${base}/oauth2/v2.0/authorize`,

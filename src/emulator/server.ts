@@ -45,7 +45,7 @@ async function handleIdentity(emu: Emu, ctx: Ctx): Promise<Reply | undefined> {
     (tail === 'v2.0/.well-known/openid-configuration' || tail === '.well-known/openid-configuration')
   ) {
     ctx.route = 'openid';
-    return emu.identity.openidConfiguration(tenant);
+    return emu.identity.openidConfiguration(tenant, tail.startsWith('v2.0/') ? 'v2' : 'v1');
   }
   if (ctx.method === 'GET' && (tail === 'discovery/v2.0/keys' || tail === 'discovery/keys')) {
     ctx.route = 'jwks';

@@ -135,6 +135,8 @@ export interface Connection {
   searchSettings?: unknown;
   contentCategory: string;
   connectorId?: string;
+  /** The GraphConnectors-Ticket the connection was created with (its id and connector), if any. */
+  ticket?: { id: string; connectorId: string; usedAt: string };
   enabledContentExperiences?: string;
   complianceSettings?: unknown;
   state: string;

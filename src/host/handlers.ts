@@ -12,7 +12,10 @@ import { startCrawl } from '../crawl/start.js';
 import { ingestItem, ingestPoison } from '../ingest/ingest.js';
 import type { Logger } from '../log.js';
 import { redact } from '../log.js';
-import { provisionStep, startProvisioning } from '../provision/driver.js';
+import { provisionStep, startDisabling, startProvisioning } from '../provision/driver.js';
+import { authenticateEnablementNotification, EnablementNotificationError } from '../provision/enablement.js';
+import { NotificationTokenError, NotificationTokenVerifier } from '../graph/notification-token.js';
+import { dispatcherFromCaPath } from '../graph/http.js';
 import { ControlMessageError, parseControlMessage } from '../state/queues/control.js';
 import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
 import { RequestError, parseReplayRequest, parseResyncRequest, readJsonBody } from './http.js';
@@ -61,6 +64,30 @@ function baseUrlOf(request: HttpRequest): string {
   return `${u.protocol}//${u.host}`;
 }
 
+/** One verifier (with its cached keys) per runtime. */
+const verifiers = new WeakMap<Runtime, NotificationTokenVerifier>();
+
+function verifierFor(rt: Runtime, tenantId: string, clientId: string): NotificationTokenVerifier {
+  let v = verifiers.get(rt);
+  if (!v) {
+    const dispatcher = dispatcherFromCaPath(rt.env.graph.caCertPath);
+    v = new NotificationTokenVerifier({
+      authorityHost: rt.env.graph.authorityHost,
+      tenantId,
+      audiences: [clientId],
+      ...(dispatcher ? { dispatcher } : {}),
+    });
+    verifiers.set(rt, v);
+  }
+  return v;
+}
+
+/** Turned off in the Microsoft 365 admin center: crawls are skipped until it is turned on or provisioned again. */
+async function turnedOff(rt: Runtime): Promise<boolean> {
+  const stored = await rt.provisionStore.get(rt.definition.connection.id);
+  return stored?.state.phase === 'disabled' || stored?.state.phase === 'deleting';
+}
+
 export function createHandlers(runtime: RuntimeProvider) {
   return {
     /** Timer: start a crawl on the schedule (CRAWL_SCHEDULE). A crawl still running is left alone. */
@@ -68,6 +95,10 @@ export function createHandlers(runtime: RuntimeProvider) {
       const rt = await runtime();
       const log = contextLogger(rt.logger, context);
       if (timer.isPastDue) log.warn('crawl timer is past due (the previous schedule was missed)');
+      if (await turnedOff(rt)) {
+        log.info('scheduled crawl skipped: the connector is turned off in the Microsoft 365 admin center');
+        return;
+      }
       const result = await startCrawl(rt.pipeline, { mode: rt.timerMode, trigger: 'timer' });
       if (result.status === 'busy')
         log.info('scheduled crawl skipped: a crawl of this connection is running', {
@@ -173,11 +204,76 @@ export function createHandlers(runtime: RuntimeProvider) {
       }
     },
 
+    /**
+     * POST /api/notification — the Microsoft 365 admin center's notification that an admin turned the connector on
+     * or off (the app package's graphConnector.notificationUrl). Registered anonymous because Microsoft Graph cannot
+     * send a function key; every validation token is verified instead (signature against the tenant's published
+     * keys, issuer, audience, expiry, publisher) before anything is enqueued. 202 with no body when accepted; 401
+     * (no reason given: the log has it) when not authentic. See docs/deploy.md.
+     */
+    connectorNotification: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+      let log: Logger | undefined;
+      try {
+        const body = await readBody(request);
+        const rt = await runtime();
+        log = contextLogger(rt.logger, context);
+        const { tenantId, clientId } = rt.env.graph;
+        if (!tenantId || !clientId) {
+          log.error(
+            'admin center notification refused: GRAPH_TENANT_ID and GRAPH_CLIENT_ID must be set to authenticate it (the token audience is the app id)',
+          );
+          return json(503, { error: { code: 'NotConfigured', message: 'notifications cannot be authenticated yet' } });
+        }
+        const changes = await authenticateEnablementNotification(
+          body,
+          { verifier: verifierFor(rt, tenantId, clientId), tenantId },
+          { abortSignal: AbortSignal.timeout(20_000) },
+        );
+        for (const c of changes) {
+          const enablement = { connectorId: c.connectorId, ...(c.ticket ? { ticket: c.ticket } : {}) };
+          if (c.state === 'enabled') await startProvisioning(rt, log, { enablement });
+          else await startDisabling(rt, log, enablement);
+        }
+        log.info('admin center notification accepted', {
+          changes: changes.map((c) => `${c.state} ${c.connectorId}`),
+        });
+        return { status: 202 };
+      } catch (err) {
+        if (err instanceof NotificationTokenError && err.retryable) {
+          log?.warn('admin center notification not checked: the signing keys cannot be read now', {
+            error: err.message,
+          });
+          return json(503, { error: { code: 'KeysUnavailable', message: 'try again later' } });
+        }
+        if (
+          err instanceof NotificationTokenError ||
+          (err instanceof EnablementNotificationError && err.status === 401)
+        ) {
+          log?.warn('admin center notification refused: not authentic', {
+            reason: err instanceof NotificationTokenError ? err.reason : err.code,
+            error: err.message,
+          });
+          return json(401, { error: { code: 'Unauthorized', message: 'the notification could not be authenticated' } });
+        }
+        if (err instanceof EnablementNotificationError)
+          return json(400, { error: { code: err.code, message: err.message } });
+        return problemResponse(err);
+      }
+    },
+
     /** POST /api/resync {mode, itemIds?, force?} — 202 + crawl id + status URL; 409 when a crawl runs. */
     resync: async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
       try {
         const body = parseResyncRequest(await readBody(request));
         const rt = await runtime();
+        if (await turnedOff(rt))
+          return json(409, {
+            error: {
+              code: 'ConnectorTurnedOff',
+              message:
+                'the connector is turned off in the Microsoft 365 admin center (its connection was deleted): turn it on there, or POST /api/provision, then resync',
+            },
+          });
         const result = await startCrawl(rt.pipeline, {
           mode: body.mode,
           trigger: 'http',

@@ -52,7 +52,7 @@ export interface ProvisionDeps {
     | 'addMember'
     | 'removeMember'
   > &
-    Partial<Pick<GraphConnectorClient, 'refreshToken'>>;
+    Partial<Pick<GraphConnectorClient, 'refreshToken' | 'deleteConnection'>>;
   definition: ConnectorDefinition;
   /** The external groups wanted (e.g. teams). Undefined = group sync is not part of this provisioning. */
   groups?: ExternalGroup[];
@@ -126,6 +126,9 @@ export function initialProvisionState(connectionId: string, now: number, previou
     startedAt: at,
     updatedAt: at,
     ...(previous?.groups ? { groups: previous.groups } : {}),
+    ...(previous?.connectorId ? { connectorId: previous.connectorId } : {}),
+    ...(previous?.enablement ? { enablement: previous.enablement } : {}),
+    ...(previous?.enablementAt ? { enablementAt: previous.enablementAt } : {}),
   };
 }
 
@@ -149,10 +152,13 @@ function canonical(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-function connectionBody(def: ConnectorDefinition): ExternalConnectionCreate {
+function connectionBody(def: ConnectorDefinition, connectorId: string | undefined): ExternalConnectionCreate {
   const c = def.connection;
   return {
     id: c.id,
+    // The app package id, when the admin center enabled the connector
+    // (https://learn.microsoft.com/graph/connecting-external-content-deploy-teams).
+    ...(connectorId ? { connectorId } : {}),
     name: c.name,
     description: c.description,
     ...(c.contentCategory ? { contentCategory: c.contentCategory } : {}),
@@ -209,8 +215,11 @@ export async function runProvisionStep(
     delete state.failedPhase;
     touch(progress);
     log.info(progress);
-    return { state, next: phase === 'ready' ? 'done' : { delayMs: 0 } };
+    return { state, next: phase === 'ready' || phase === 'disabled' ? 'done' : { delayMs: 0 } };
   };
+  /** The admin center's ticket rides on the connection create and delete only. */
+  const ticketHeaders = (): OperationOptions & { headers?: Record<string, string> } =>
+    state.ticket ? { ...o, headers: { 'GraphConnectors-Ticket': state.ticket } } : o;
   const fail = (message: string, code: string): ProvisionStepResult => {
     state.failedPhase = state.phase;
     state.phase = 'failed';
@@ -225,7 +234,24 @@ export async function runProvisionStep(
     switch (state.phase) {
       case 'ready':
       case 'failed':
+      case 'disabled':
         return { state, next: 'done' };
+
+      case 'deleting': {
+        // Turned off in the admin center: delete the connection, as documented
+        // (https://learn.microsoft.com/graph/connecting-external-content-deploy-teams). Graph finishes the deletion
+        // over minutes; a later create waits for the id to free up (the 'connection' phase handles that).
+        touch(`deleting connection ${cid} (the connector was turned off in the Microsoft 365 admin center)`);
+        if (!deps.graph.deleteConnection)
+          throw new Error('provisioning was given a Graph client without deleteConnection');
+        try {
+          await deps.graph.deleteConnection(cid, ticketHeaders());
+        } catch (e) {
+          if (!(e instanceof GraphError && e.status === 404)) throw e;
+        }
+        delete state.ticket;
+        return advance('disabled', `connection ${cid} deleted: the connector is turned off; crawls are skipped`);
+      }
 
       case 'connection': {
         let current = await deps.graph.getConnection(cid, o);
@@ -233,7 +259,10 @@ export async function runProvisionStep(
           touch(`creating connection ${cid}`);
           log.info(`creating connection ${cid}`);
           try {
-            current = await deps.graph.createConnection(connectionBody(deps.definition), o);
+            current = await deps.graph.createConnection(
+              connectionBody(deps.definition, state.connectorId),
+              ticketHeaders(),
+            );
           } catch (e) {
             if (e instanceof GraphError && e.retryable) state.createPending = true;
             if (e instanceof GraphError && e.status === 409) {
@@ -273,7 +302,11 @@ export async function runProvisionStep(
           }
           delete state.createPending;
           delete state.deadline;
-          return advance('schema', `connection ${cid} created`);
+          delete state.ticket;
+          return advance(
+            'schema',
+            `connection ${cid} created${state.connectorId ? ` for connector ${state.connectorId}` : ''}`,
+          );
         }
         const patch = drift(current, deps.definition);
         if (Object.keys(patch).length) {
@@ -514,7 +547,8 @@ export async function provisionTick(
   const cid = deps.definition.connection.id;
   const now = (deps.clock ?? Date).now();
   const stored = await deps.store.get(cid);
-  const terminal = stored && (stored.state.phase === 'ready' || stored.state.phase === 'failed');
+  const terminal =
+    stored && (stored.state.phase === 'ready' || stored.state.phase === 'failed' || stored.state.phase === 'disabled');
   const state = !stored || (terminal && options.fresh) ? initialProvisionState(cid, now, stored?.state) : stored.state;
   const result = await runProvisionStep(state, deps, { abortSignal: options.abortSignal });
   await deps.store.save(result.state, stored?.etag);
@@ -541,7 +575,7 @@ export async function runProvisionToCompletion(
   const stored = await deps.store.get(cid);
   let etag = stored?.etag;
   let state =
-    stored && stored.state.phase !== 'ready' && stored.state.phase !== 'failed'
+    stored && stored.state.phase !== 'ready' && stored.state.phase !== 'failed' && stored.state.phase !== 'disabled'
       ? stored.state
       : initialProvisionState(cid, now(), stored?.state);
   if (stored && state === stored.state) deps.logger.info(`resuming provisioning of ${cid} at phase ${state.phase}`);

@@ -6,7 +6,19 @@
 import { TableClient, RestError, type TableEntity } from '@azure/data-tables';
 import { ConnectorError } from '../core/errors.js';
 
-export type ProvisionPhase = 'connection' | 'schema' | 'polling' | 'groups' | 'ready' | 'failed';
+/**
+ * `deleting` and `disabled` follow an admin turning the connector off in the Microsoft 365 admin center
+ * (docs/deploy.md): the connection is deleted and crawls stop until it is turned on (or provisioned) again.
+ */
+export type ProvisionPhase =
+  | 'connection'
+  | 'schema'
+  | 'polling'
+  | 'groups'
+  | 'ready'
+  | 'failed'
+  | 'deleting'
+  | 'disabled';
 
 /** What was synced of one external group (groups cannot be listed on Graph, so this is our memory). */
 export interface SyncedGroup {
@@ -32,6 +44,16 @@ export interface ProvisionState {
   failedPhase?: ProvisionPhase;
   /** Graph error details of the last failure (no secrets). */
   lastErrorCode?: string;
+  /** The app package id the connection is created with (`connectorId`), from the admin center's notification. */
+  connectorId?: string;
+  /**
+   * The admin center's `connectorsTicket`, sent as the `GraphConnectors-Ticket` header on the connection create (or
+   * delete) and dropped once used. Opaque; never shown by the status API nor logged.
+   */
+  ticket?: string;
+  /** The last enablement notification: `enabled`/`disabled` and when it came. */
+  enablement?: 'enabled' | 'disabled';
+  enablementAt?: string;
   /** Consecutive attempts of the current phase. */
   attempts: number;
   progress: string;
@@ -96,11 +118,21 @@ function fromEntity(e: Record<string, unknown>): ProvisionState {
     startedAt: e.startedAt as string,
     updatedAt: e.updatedAt as string,
   };
-  for (const k of ['operationUrl', 'deadline', 'consentDeadline', 'lastError', 'lastErrorCode'] as const) {
+  for (const k of [
+    'operationUrl',
+    'deadline',
+    'consentDeadline',
+    'lastError',
+    'lastErrorCode',
+    'connectorId',
+    'ticket',
+    'enablementAt',
+  ] as const) {
     if (typeof e[k] === 'string') s[k] = e[k];
   }
   if (typeof e.failedPhase === 'string') s.failedPhase = e.failedPhase as ProvisionPhase;
   if (e.createPending === true) s.createPending = true;
+  if (e.enablement === 'enabled' || e.enablement === 'disabled') s.enablement = e.enablement;
   if (groups) s.groups = groups;
   return s;
 }

@@ -7,9 +7,10 @@ const files = import.meta.glob('../../functions/*.ts', { eager: true });
 
 describe('Azure Functions registrations', () => {
   it('registers every function file exactly once', () => {
-    expect(Object.keys(files).length).toBe(11);
+    expect(Object.keys(files).length).toBe(12);
     expect(registered.map((r) => r.metadata.name).sort()).toEqual(
       [
+        'connectorNotification',
         'crawlControl',
         'crawlTimer',
         'deadLetters',
@@ -46,8 +47,13 @@ describe('Azure Functions registrations', () => {
 
   it('requires a function key on every HTTP trigger, with the documented routes and methods', () => {
     const http = registered.filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'));
-    expect(http.length).toBe(6);
-    for (const r of http) expect(triggerOf(r.metadata.name).authLevel).toBe('function');
+    expect(http.length).toBe(7);
+    // The admin center's notification carries no function key: its handler verifies signed tokens instead.
+    for (const r of http)
+      expect(triggerOf(r.metadata.name).authLevel).toBe(
+        r.metadata.name === 'connectorNotification' ? 'anonymous' : 'function',
+      );
+    expect(triggerOf('connectorNotification')).toMatchObject({ route: 'notification', methods: ['POST'] });
     expect(triggerOf('resync')).toMatchObject({ route: 'resync', methods: ['POST'] });
     expect(triggerOf('status')).toMatchObject({ route: 'status', methods: ['GET'] });
     expect(triggerOf('job')).toMatchObject({ route: 'jobs/{id}', methods: ['GET'] });

@@ -56,12 +56,17 @@ afterAll(async () => stack?.close());
 const BIG = 'x'.repeat(70_000);
 
 describe('HTTP triggers: keys, malformed and oversized bodies', () => {
-  it('every HTTP trigger requires a function key (authLevel "function"; the host enforces it)', () => {
+  it('every HTTP trigger requires a function key (authLevel "function"; the host enforces it), but the admin center notification', () => {
     const http = registered.filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'));
     expect(http.map((r) => r.metadata.name).sort()).toEqual(
-      ['deadLetters', 'job', 'provisionHttp', 'replay', 'resync', 'status'].sort(),
+      ['connectorNotification', 'deadLetters', 'job', 'provisionHttp', 'replay', 'resync', 'status'].sort(),
     );
-    for (const r of http) expect(triggerOf(r.metadata.name).authLevel, r.metadata.name).toBe('function');
+    // Microsoft Graph sends no function key; the handler verifies the signed validation tokens instead
+    // (test/hostile/no-forged-enablement-notification.test.ts).
+    for (const r of http)
+      expect(triggerOf(r.metadata.name).authLevel, r.metadata.name).toBe(
+        r.metadata.name === 'connectorNotification' ? 'anonymous' : 'function',
+      );
   });
 
   const posts: { name: 'resync' | 'replay' | 'provisionHttp'; route: string }[] = [

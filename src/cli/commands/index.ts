@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { appPackageCommand } from './app-package.js';
 import { graphCommand } from './graph.js';
 import { provisionCommand } from './provision.js';
 import { validateCommand } from './validate.js';
@@ -23,4 +24,5 @@ export const commands: Command[] = [
   doctorCommand,
   statusCommand,
   workerCommand,
+  appPackageCommand,
 ];
