@@ -47,7 +47,7 @@ details { border-top: 1px solid var(--line); padding: 6px 0; }
 summary { cursor: pointer; display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; }
 summary .code { font-weight: 600; }
 #error { display: none; background: var(--bad); color: #fff; padding: 8px 20px; }
-svg { width: 100%; height: 180px; display: block; }
+svg { width: 100%; max-width: 760px; height: auto; display: block; }
 svg text { fill: var(--muted); font-size: 11px; }
 svg .axis { stroke: var(--line); } svg .line { fill: none; stroke: var(--accent); stroke-width: 2; }
 svg .dot { fill: var(--accent); }
@@ -201,30 +201,42 @@ const SCRIPT = String.raw`
     fill('jobs', [el('table', {}, [el('thead', {}, [head]), el('tbody', {}, rows)])]);
   }
 
-  function chart(points, label) {
-    var w = 600, h = 180, l = 44, b = 22, t = 8, r = 8;
+  // A small SVG chart: bars (one per crawl, evenly spaced) or a line over time (the running crawl).
+  function chart(points, label, bars) {
+    var w = 640, h = 170, l = 44, b = 22, t = 16, r = 10;
     var box = svg('svg', { viewBox: '0 0 ' + w + ' ' + h, role: 'img', 'aria-label': label });
     if (points.length === 0) {
-      box.appendChild(svg('text', { x: l, y: h / 2 }, 'no data yet'));
+      box.appendChild(svg('text', { x: l, y: h / 2 }, 'no finished crawl yet'));
       return box;
     }
-    var x0 = points[0].x, x1 = points[points.length - 1].x;
-    var ymax = Math.max.apply(null, points.map(function (p) { return p.y; }).concat([1]));
-    function X(x) { return x1 === x0 ? (l + w - r) / 2 : l + ((x - x0) / (x1 - x0)) * (w - l - r); }
+    var n = points.length, x0 = points[0].x, x1 = points[n - 1].x;
+    var ymax = Math.max.apply(null, points.map(function (p) { return p.y; }).concat([1])) * 1.1;
+    var slot = (w - l - r) / n;
+    function X(p, i) {
+      if (bars) return l + slot * (i + 0.5);
+      return x1 === x0 ? (l + w - r) / 2 : l + ((p.x - x0) / (x1 - x0)) * (w - l - r);
+    }
     function Y(y) { return h - b - (y / ymax) * (h - b - t); }
     box.appendChild(svg('line', { 'class': 'axis', x1: l, y1: h - b, x2: w - r, y2: h - b }));
     box.appendChild(svg('line', { 'class': 'axis', x1: l, y1: t, x2: l, y2: h - b }));
-    box.appendChild(svg('text', { x: 2, y: t + 10 }, fmt(Math.round(ymax))));
-    box.appendChild(svg('text', { x: 2, y: h - b }, '0'));
-    box.appendChild(svg('text', { x: l, y: h - 4 }, new Date(x0).toLocaleTimeString()));
-    box.appendChild(svg('text', { x: w - r, y: h - 4, 'text-anchor': 'end' }, new Date(x1).toLocaleTimeString()));
-    box.appendChild(svg('polyline', { 'class': 'line', points: points.map(function (p) {
-      return X(p.x).toFixed(1) + ',' + Y(p.y).toFixed(1);
+    box.appendChild(svg('text', { x: l - 4, y: t + 4, 'text-anchor': 'end' }, ymax < 10 ? ymax.toFixed(1) : fmt(Math.round(ymax))));
+    box.appendChild(svg('text', { x: l - 4, y: h - b, 'text-anchor': 'end' }, '0'));
+    box.appendChild(svg('text', { x: bars ? X(points[0], 0) : l, y: h - 4, 'text-anchor': bars ? 'middle' : 'start' },
+      new Date(x0).toLocaleTimeString()));
+    if (n > 1) box.appendChild(svg('text', { x: bars ? X(points[n - 1], n - 1) : w - r, y: h - 4,
+      'text-anchor': bars ? 'middle' : 'end' }, new Date(x1).toLocaleTimeString()));
+    if (!bars) box.appendChild(svg('polyline', { 'class': 'line', points: points.map(function (p, i) {
+      return X(p, i).toFixed(1) + ',' + Y(p.y).toFixed(1);
     }).join(' ') }));
-    points.forEach(function (p) {
-      var dot = svg('circle', { 'class': 'dot', cx: X(p.x).toFixed(1), cy: Y(p.y).toFixed(1), r: 3 });
-      dot.appendChild(svg('title', {}, p.label));
-      box.appendChild(dot);
+    points.forEach(function (p, i) {
+      var shape = bars
+        ? svg('rect', { 'class': 'dot', x: (X(p, i) - Math.min(36, slot * 0.7) / 2).toFixed(1), y: Y(p.y).toFixed(1),
+          width: Math.min(36, slot * 0.7).toFixed(1), height: (h - b - Y(p.y)).toFixed(1) })
+        : svg('circle', { 'class': 'dot', cx: X(p, i).toFixed(1), cy: Y(p.y).toFixed(1), r: 3 });
+      shape.appendChild(svg('title', {}, p.label));
+      box.appendChild(shape);
+      if (bars && n <= 20) box.appendChild(svg('text', { x: X(p, i).toFixed(1), y: (Y(p.y) - 4).toFixed(1),
+        'text-anchor': 'middle' }, p.y < 10 ? p.y.toFixed(1) : fmt(Math.round(p.y))));
     });
     return box;
   }
@@ -248,10 +260,10 @@ const SCRIPT = String.raw`
       var y = dt > 0 ? Math.max(0, live[i].settled - live[i - 1].settled) / dt : 0;
       rates.push({ x: live[i].t, y: y, label: y.toFixed(1) + ' settled/s' });
     }
-    var nodes = [el('h3', { 'class': 'muted', text: 'records read per second, by crawl' }), chart(history, 'records per second by crawl')];
+    var nodes = [el('h3', { 'class': 'muted', text: 'records read per second, by crawl' }), chart(history, 'records per second by crawl', true)];
     if (rates.length) {
       nodes.push(el('h3', { 'class': 'muted', text: 'this crawl: records settled per second (since this page opened)' }));
-      nodes.push(chart(rates, 'records settled per second'));
+      nodes.push(chart(rates, 'records settled per second', false));
     }
     fill('throughput', nodes);
   }
