@@ -135,7 +135,8 @@ describe('HTTP triggers', () => {
     expect(res.status).toBe(200);
     const headers = res.headers as Record<string, string>;
     expect(headers['content-type']).toBe('text/html; charset=utf-8');
-    const html = String(res.body);
+    const html = res.body as string;
+    expect(typeof html).toBe('string');
     const csp = headers['content-security-policy']!;
     const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64');
     const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
