@@ -8,6 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import { runSlice } from '../../src/crawl/enumerate.js';
+import { startCrawl } from '../../src/crawl/start.js';
 import { createHandlers } from '../../src/host/handlers.js';
 import { startApiServer, type ApiServer } from '../../src/local/api-server.js';
 import { encodeItemId } from '../../src/mapping/item-id.js';
@@ -164,6 +167,28 @@ describe.skipIf(!chromiumPath)('the status page in headless Chromium', () => {
     expect(left).toEqual(['reject']);
     // The page refreshed: only the rejection is left.
     await expect.poll(() => page.locator('#deadletters details').count()).toBe(1);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a crawl in progress: its phase, position in the source, records/s and what is pending', async () => {
+    // Started and enumerated, but no worker runs: its operations stay pending on the item queue.
+    const { pipeline } = stack.rt;
+    await stack.writeRecords(records.replaceAll('Dashboard ticket', 'Edited ticket'));
+    const started = await startCrawl(pipeline, { mode: 'full', trigger: 'http' });
+    if (started.status !== 'started') throw new Error(`crawl did not start: ${started.status}`);
+    const slice = await runSlice(pipeline, started.crawlId, { slice: 0 });
+    expect(slice.status).not.toBe('interrupted');
+    const { page, problems } = await open(`${server.dashboardUrl}?code=${KEY}`);
+    await page.waitForSelector('body[data-loaded="true"]', { timeout: 15_000 });
+    const running = (await page.textContent('#running')) ?? '';
+    expect(running).toContain(started.crawlId);
+    expect(running).toContain('enumerated — source read to the end');
+    const size = Buffer.byteLength(await readFile(stack.recordsPath));
+    expect(running).toContain(`${size.toLocaleString('en-US')} of ${size.toLocaleString('en-US')} bytes (100 %)`);
+    expect(running).toMatch(/records\/s\s*\d/);
+    expect(await page.getAttribute('#running [role="progressbar"]', 'aria-valuenow')).toBe('100');
+    expect(await page.locator(`tr[data-crawl="${started.crawlId}"] td`).last().textContent()).toBe('…');
     expect(problems).toEqual([]);
     await page.close();
   });
