@@ -222,6 +222,17 @@ module monitoring 'core/monitoring.bicep' = {
   }
 }
 
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    displayName: 'graph-connector (${environmentName})'
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
 module storage 'core/storage.bicep' = {
   name: 'storage'
   scope: rg

@@ -48,5 +48,6 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 output appInsightsName string = appInsights.name
+output appInsightsId string = appInsights.id
 output logAnalyticsName string = logs.name
 output logAnalyticsId string = logs.id

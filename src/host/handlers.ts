@@ -18,9 +18,13 @@ import { NotificationTokenError, NotificationTokenVerifier } from '../graph/noti
 import { dispatcherFromCaPath } from '../graph/http.js';
 import { ControlMessageError, parseControlMessage } from '../state/queues/control.js';
 import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
+import { DASHBOARD_HEADERS, DASHBOARD_HTML } from './dashboard.js';
 import { RequestError, parseReplayRequest, parseResyncRequest, readJsonBody } from './http.js';
 import type { Runtime } from './runtime.js';
 import { jobView, replayDeadLetters, statusReport } from './status.js';
+
+/** The most jobs GET /api/jobs lists at once (each is read with its live counts). */
+export const MAX_JOBS = 100;
 
 export type RuntimeProvider = () => Promise<Runtime>;
 
@@ -329,6 +333,29 @@ export function createHandlers(runtime: RuntimeProvider) {
         return problemResponse(err);
       }
     },
+
+    /** GET /api/jobs?top= — the newest crawl jobs (default 20, at most 100), with live counts and progress. */
+    jobs: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      try {
+        const raw = request.query.get('top') ?? '20';
+        const top = Number(raw);
+        if (!/^\d+$/.test(raw) || top < 1 || top > MAX_JOBS)
+          throw new RequestError(400, [`"top" must be an integer from 1 to ${MAX_JOBS} (got "${raw.slice(0, 20)}")`]);
+        const rt = await runtime();
+        const jobs = await rt.pipeline.state.jobs.list(rt.pipeline.connectionId, top);
+        const value = await Promise.all(jobs.map((j) => jobView(rt.pipeline.state, j)));
+        return json(200, { value, count: value.length });
+      } catch (err) {
+        return problemResponse(err);
+      }
+    },
+
+    /** GET /api/dashboard — the status page (one HTML document that reads the endpoints above). */
+    dashboard: async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => ({
+      status: 200,
+      body: DASHBOARD_HTML,
+      headers: DASHBOARD_HEADERS,
+    }),
 
     /** GET /api/deadletters?crawlId=&op=&top= — dead letters and rejections, newest crawl first. */
     deadLetters: async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {

@@ -21,7 +21,10 @@ import { crawlLocally } from './crawl-locally.js';
 import { runProvisionToCompletion } from '../provision/provision.js';
 import { createRuntime, type Runtime } from '../host/runtime.js';
 import type { CrawlJob, CrawlMode } from '../state/jobs.js';
+import { createHandlers } from '../host/handlers.js';
+import { startApiServer, type ApiServer } from './api-server.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
+import { runWorker } from './worker.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from './emulator-client.js';
 import { emulatorUserCredential, probeEmulator, searchAll, userGraphClient, type SearchHit } from './user-search.js';
 
@@ -42,6 +45,11 @@ export interface RunOptions {
   /** Users the ACL check searches as (UPNs); default every user of the definition's mapping.acl.directory. */
   users?: string[];
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Serve the status page and its API on 127.0.0.1 while the crawl runs (port 0: any free port), and after the
+   * report until the signal aborts, with the worker still draining what the page replays.
+   */
+  dashboard?: { port: number };
 }
 
 export interface RunResult {
@@ -70,6 +78,7 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
   let emulator: EmulatorHandle | undefined;
   let admin: EmulatorAdmin | undefined;
   let azurite: AzuriteHandle | undefined;
+  let dashboard: ApiServer | undefined;
   const logger: Logger = createLogger({
     level: options.logLevel ?? 'warn',
     pretty: true,
@@ -114,6 +123,13 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
     const rt = await createRuntime({ env, logger });
     out(`connector ${rt.definition.connection.id} — ${rt.definition.connection.name} (${configPath})`);
     await rt.ensureStorage();
+    if (options.dashboard) {
+      dashboard = await startApiServer(
+        createHandlers(async () => rt),
+        { port: options.dashboard.port, logger },
+      );
+      out(`dashboard ${dashboard.dashboardUrl} (the status page; API under ${dashboard.origin}/api/)`);
+    }
     const directory = await loadDirectoryForCheck(rt, admin, Boolean(emulator));
     if (directory.note) out(`directory ${directory.note}`);
     if (options.reset && !emulator) await resetConnection(rt, env, Boolean(azurite), out);
@@ -210,8 +226,21 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
         usersFrom: options.users ? '--users' : directory.file,
       }),
     );
+    if (dashboard && !options.signal.aborted) {
+      out();
+      out(
+        `dashboard still at ${dashboard.dashboardUrl}: press Ctrl-C to stop (replayed dead letters are ingested meanwhile)`,
+      );
+      await runWorker(rt.pipeline, {
+        concurrency: options.concurrency,
+        pollMs: 500,
+        abortSignal: options.signal,
+        stopWhen: async () => options.signal.aborted,
+      });
+    }
     return { job, exitCode: job.status === 'completed' ? 0 : 1 };
   } finally {
+    await dashboard?.close().catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await emulator?.close().catch(() => undefined);
     await azurite?.stop().catch(() => undefined);

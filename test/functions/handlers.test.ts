@@ -2,6 +2,7 @@
  * Every handler run as the host runs it: a real InvocationContext / HttpRequest / Timer, against the stack
  * (Azurite + emulator). The HTTP triggers refuse bad requests with the right status and enqueue nothing.
  */
+import { createHash } from 'node:crypto';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandlers, type Handlers } from '../../src/host/handlers.js';
@@ -109,6 +110,45 @@ describe('HTTP triggers', () => {
     expect(body.provisioning.phase).toBe('ready');
     expect(body.runningCrawl).toBeNull();
     expect(body.jobs[0].status).toBe('completed');
+  });
+
+  it('GET /api/jobs lists the newest jobs with live counts and progress; a bad "top" gets 400', async () => {
+    const list = (url: string) => handlers.jobs(new HttpRequest({ method: 'GET', url }), ctx('jobs'));
+    const res = await list('http://localhost/api/jobs?top=5');
+    expect(res.status).toBe(200);
+    const body = res.jsonBody as { value: { status: string; counts: { ingested: number }; progress: object }[] };
+    expect(body.value[0]).toMatchObject({ status: 'completed', counts: { ingested: 12 } });
+    expect(body.value[0]!.progress).toMatchObject({ enumerated: true, slices: 1 });
+    expect(body.value[0]).not.toHaveProperty('checkpoint');
+    expect(body.value[0]).not.toHaveProperty('etag');
+    for (const top of ['0', '101', 'ten', '1.5', '-1']) {
+      const bad = await list(`http://localhost/api/jobs?top=${top}`);
+      expect(bad.status, top).toBe(400);
+      expect((bad.jsonBody as { error: { problems: string[] } }).error.problems[0]).toMatch(
+        /"top" must be an integer from 1 to 100/,
+      );
+    }
+  });
+
+  it('GET /api/dashboard is one HTML page whose policy runs only its own script and style', async () => {
+    const res = await handlers.dashboard(get('dashboard'), ctx('dashboard'));
+    expect(res.status).toBe(200);
+    const headers = res.headers as Record<string, string>;
+    expect(headers['content-type']).toBe('text/html; charset=utf-8');
+    const html = res.body as string;
+    expect(typeof html).toBe('string');
+    const csp = headers['content-security-policy']!;
+    const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64');
+    const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
+    expect(csp).toContain(`script-src 'sha256-${digest(script)}'`);
+    expect(csp).toContain(`style-src 'sha256-${digest(style)}'`);
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/connect-src 'self'/);
+    expect(headers['referrer-policy']).toBe('no-referrer');
+    // Self-contained: nothing loaded from elsewhere, and no HTML parsing of what the API returns.
+    expect(html).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);
+    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
   });
 
   it('dead letters are listed and replayed; bad filters get 400', async () => {

@@ -40,7 +40,7 @@ afterAll(async () => {
 describe('built entry points under plain Node ESM', () => {
   it('every function file and the CLI load with plain node', async () => {
     const fnFiles = (await readdir(join(out, 'functions'))).filter((f) => f.endsWith('.js'));
-    expect(fnFiles.length).toBe(12);
+    expect(fnFiles.length).toBe(14);
     const script = [
       ...fnFiles.map((f) => `await import(${JSON.stringify(join(out, 'functions', f))});`),
       `const cli = await import(${JSON.stringify(join(out, 'src/cli/index.js'))});`,

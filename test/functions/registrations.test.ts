@@ -7,16 +7,18 @@ const files = import.meta.glob('../../functions/*.ts', { eager: true });
 
 describe('Azure Functions registrations', () => {
   it('registers every function file exactly once', () => {
-    expect(Object.keys(files).length).toBe(12);
+    expect(Object.keys(files).length).toBe(14);
     expect(registered.map((r) => r.metadata.name).sort()).toEqual(
       [
         'connectorNotification',
         'crawlControl',
         'crawlTimer',
+        'dashboard',
         'deadLetters',
         'ingest',
         'ingestPoison',
         'job',
+        'jobs',
         'provision',
         'provisionHttp',
         'replay',
@@ -47,7 +49,7 @@ describe('Azure Functions registrations', () => {
 
   it('requires a function key on every HTTP trigger, with the documented routes and methods', () => {
     const http = registered.filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'));
-    expect(http.length).toBe(7);
+    expect(http.length).toBe(9);
     // The admin center's notification carries no function key: its handler verifies signed tokens instead.
     for (const r of http)
       expect(triggerOf(r.metadata.name).authLevel).toBe(
@@ -57,6 +59,8 @@ describe('Azure Functions registrations', () => {
     expect(triggerOf('resync')).toMatchObject({ route: 'resync', methods: ['POST'] });
     expect(triggerOf('status')).toMatchObject({ route: 'status', methods: ['GET'] });
     expect(triggerOf('job')).toMatchObject({ route: 'jobs/{id}', methods: ['GET'] });
+    expect(triggerOf('jobs')).toMatchObject({ route: 'jobs', methods: ['GET'] });
+    expect(triggerOf('dashboard')).toMatchObject({ route: 'dashboard', methods: ['GET'] });
     expect(triggerOf('deadLetters')).toMatchObject({ route: 'deadletters', methods: ['GET'] });
     expect(triggerOf('replay')).toMatchObject({ route: 'deadletters/replay', methods: ['POST'] });
     expect(triggerOf('provisionHttp')).toMatchObject({ route: 'provision', methods: ['POST'] });

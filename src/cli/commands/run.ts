@@ -4,7 +4,7 @@ import { UsageError } from '../command.js';
 
 const MODES = ['full', 'incremental', 'acl', 'items'] as const;
 
-const help = `Usage: graph-connector run [--mode full|incremental|acl] [--force] [--reset] [--concurrency N]
+const help = `Usage: graph-connector run [--mode full|incremental|acl] [--force] [--reset] [--concurrency N] [--dashboard]
 
 Runs the whole connector on this machine (this is what \`npm start\` does):
   1. starts Azurite and the Graph emulator — unless AzureWebJobsStorage / GRAPH_BASE_URL point at real ones;
@@ -28,6 +28,9 @@ Options:
       --concurrency <n>   item operations in flight (default 8; Graph allows 25 per connection)
       --state-dir <dir>   where local state lives (default .local)
       --users <a,b,…>     the users of the ACL check (default: every user of mapping.acl.directory)
+      --dashboard         serve the status page (GET /api/dashboard and its API) on 127.0.0.1 while the crawl
+                          runs, print its address, and keep serving after the report until Ctrl-C
+      --dashboard-port <n> its port (default 7071, as \`func start\`; 0 for any free port)
   -v, --verbose           log at info level (default: warnings only)
 
 Exit codes: 0 the crawl completed; 1 it failed; 2 usage or configuration error; 3 another crawl holds the
@@ -46,6 +49,8 @@ export const runCommand = defineCommand({
       concurrency: { type: 'string', default: '8' },
       'state-dir': { type: 'string' },
       users: { type: 'string' },
+      dashboard: { type: 'boolean', default: false },
+      'dashboard-port': { type: 'string' },
       verbose: { type: 'boolean', short: 'v', default: false },
     },
   },
@@ -57,6 +62,15 @@ export const runCommand = defineCommand({
       );
     }
     const concurrency = parseWholeNumber('--concurrency', values.concurrency, 1, 25, "Graph's limit per connection");
+    if (values['dashboard-port'] !== undefined && !values.dashboard)
+      throw new UsageError('--dashboard-port needs --dashboard (e.g. --dashboard --dashboard-port 8080)');
+    const dashboardPort = parseWholeNumber(
+      '--dashboard-port',
+      values['dashboard-port'] ?? '7071',
+      0,
+      65535,
+      'a TCP port',
+    );
     let users: string[] | undefined;
     if (values.users !== undefined) {
       users = values.users.split(',').map((s) => s.trim());
@@ -78,6 +92,7 @@ export const runCommand = defineCommand({
       ...(values['state-dir'] ? { stateDir: values['state-dir'] } : {}),
       ...(values.config ? { configPath: values.config } : {}),
       ...(users ? { users } : {}),
+      ...(values.dashboard ? { dashboard: { port: dashboardPort } } : {}),
       logLevel: values.verbose ? 'info' : 'warn',
     });
     return result.exitCode;
