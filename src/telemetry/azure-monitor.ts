@@ -58,7 +58,7 @@ export function azureMonitorSettings(env: Record<string, string | undefined>): A
       problems.push(
         problem(
           'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
-          `must start with "Authorization=AAD" (got "${auth.slice(0, 40)}")`,
+          `must contain "Authorization=AAD" (got "${auth.slice(0, 40)}")`,
           'set it to "Authorization=AAD;ClientId=<client id of the user-assigned identity>", or "Authorization=AAD" for the system-assigned one',
         ),
       );

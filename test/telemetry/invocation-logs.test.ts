@@ -187,7 +187,7 @@ describe('Azure Monitor settings', () => {
         APPLICATIONINSIGHTS_CONNECTION_STRING: cs,
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=Key;ClientId=x',
       }),
-    ).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must start with "Authorization=AAD"[\s\S]*fix: set it to/);
+    ).toThrow(/APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must contain "Authorization=AAD"[\s\S]*fix: set it to/);
     expect(() =>
       azureMonitorSettings({
         APPLICATIONINSIGHTS_CONNECTION_STRING: cs,
