@@ -14,7 +14,7 @@ import { GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential } from '../graph/credentials.js';
 import { createLogger, stderrJsonSink, type Logger } from '../log.js';
 import { noTelemetry, type Telemetry } from '../core/telemetry.js';
-import { telemetryFromEnvironment } from '../telemetry/azure-monitor.js';
+import { telemetryFromSettings } from '../telemetry/azure-monitor.js';
 import { currentTraceParent, invocationRoutedSink } from './invocation.js';
 import { createMapper } from '../mapping/mapper.js';
 import { createSecretProvider } from '../secrets/index.js';
@@ -95,7 +95,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const connectionId = definition.connection.id;
   const telemetrySetup =
     options.telemetry === 'environment'
-      ? await telemetryFromEnvironment(env, { connectionId, logger, traceParent: currentTraceParent })
+      ? await telemetryFromSettings(envConfig.azureMonitor, {
+          env,
+          connectionId,
+          logger,
+          traceParent: currentTraceParent,
+        })
       : { telemetry: options.telemetry ?? noTelemetry, shutdown: async () => {} };
   const telemetry = telemetrySetup.telemetry;
 

@@ -12,69 +12,9 @@
  * the OpenTelemetry SDK are imported only when the connection string is set: the CLI and the tests never load them.
  */
 import type { TokenCredential } from '@azure/identity';
-import { ConfigError, problem } from '../config/problems.js';
+import { azureMonitorSettings, type AzureMonitorSettings } from '../config/azure-monitor.js';
 import { noTelemetry, type Telemetry } from '../core/telemetry.js';
 import type { Logger } from '../log.js';
-
-export interface AzureMonitorSettings {
-  connectionString: string;
-  /** How the exporter authenticates. */
-  identity: { kind: 'userAssigned'; clientId: string } | { kind: 'systemAssigned' } | { kind: 'default' };
-}
-
-/**
- * The exporter's settings from the environment, or undefined when APPLICATIONINSIGHTS_CONNECTION_STRING is unset.
- * A malformed value is a ConfigError naming the setting and the fix.
- */
-export function azureMonitorSettings(env: Record<string, string | undefined>): AzureMonitorSettings | undefined {
-  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
-  if (!connectionString) return undefined;
-  const problems = [];
-  if (!/(^|;)\s*InstrumentationKey\s*=\s*[^;\s]/i.test(connectionString))
-    problems.push(
-      problem(
-        'APPLICATIONINSIGHTS_CONNECTION_STRING',
-        'is not an Application Insights connection string (it has no InstrumentationKey=…)',
-        "copy the resource's connection string from its Overview page, or unset it to turn telemetry off",
-      ),
-    );
-  let identity: AzureMonitorSettings['identity'] = { kind: 'default' };
-  const auth = env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING?.trim();
-  if (auth) {
-    const parts = new Map<string, string>();
-    for (const pair of auth.split(';')) {
-      if (!pair.trim()) continue;
-      const eq = pair.indexOf('=');
-      parts.set(
-        pair
-          .slice(0, eq < 0 ? undefined : eq)
-          .trim()
-          .toLowerCase(),
-        eq < 0 ? '' : pair.slice(eq + 1).trim(),
-      );
-    }
-    const clientId = parts.get('clientid');
-    if (parts.get('authorization')?.toUpperCase() !== 'AAD')
-      problems.push(
-        problem(
-          'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
-          `must contain "Authorization=AAD" (got "${auth.slice(0, 40)}")`,
-          'set it to "Authorization=AAD;ClientId=<client id of the user-assigned identity>", or "Authorization=AAD" for the system-assigned one',
-        ),
-      );
-    else if (clientId !== undefined && !/^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/i.test(clientId))
-      problems.push(
-        problem(
-          'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
-          `ClientId "${clientId.slice(0, 40)}" is not a GUID`,
-          "use the user-assigned identity's client id (not its principal or resource id)",
-        ),
-      );
-    else identity = clientId ? { kind: 'userAssigned', clientId } : { kind: 'systemAssigned' };
-  }
-  if (problems.length) throw new ConfigError(problems, 'the environment');
-  return { connectionString, identity };
-}
 
 export interface TelemetrySetup {
   telemetry: Telemetry;
@@ -98,13 +38,23 @@ async function credentialFor(identity: AzureMonitorSettings['identity']): Promis
   return new DefaultAzureCredential();
 }
 
+export { azureMonitorSettings, type AzureMonitorSettings };
+
 /** Telemetry exported to Application Insights when the environment asks for it; {@link noTelemetry} otherwise. */
 export async function telemetryFromEnvironment(
   env: Record<string, string | undefined>,
   options: TelemetryFromEnvironmentOptions,
 ): Promise<TelemetrySetup> {
-  const settings = azureMonitorSettings(env);
+  return telemetryFromSettings(azureMonitorSettings(env), { ...options, env });
+}
+
+/** Telemetry to Application Insights with validated settings (ConnectorEnvironment.azureMonitor); none without. */
+export async function telemetryFromSettings(
+  settings: AzureMonitorSettings | undefined,
+  options: TelemetryFromEnvironmentOptions & { env?: Record<string, string | undefined> },
+): Promise<TelemetrySetup> {
   if (!settings) return { telemetry: noTelemetry, shutdown: async () => {} };
+  const env = options.env ?? process.env;
   const [exporters, traceSdk, metricsSdk, resources, { createOtelTelemetry }] = await Promise.all([
     import('@azure/monitor-opentelemetry-exporter'),
     import('@opentelemetry/sdk-trace-base'),

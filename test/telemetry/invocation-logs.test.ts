@@ -6,6 +6,8 @@
  */
 import { InvocationContext, type LogLevel } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEnvironment } from '../../src/config/env.js';
+import type { ConfigError } from '../../src/config/problems.js';
 import { noTelemetry } from '../../src/core/telemetry.js';
 import { createHandlers, type Handlers } from '../../src/host/handlers.js';
 import { currentTraceParent, invocationRoutedSink, runInInvocation } from '../../src/host/invocation.js';
@@ -194,6 +196,27 @@ describe('Azure Monitor settings', () => {
         APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=/subscriptions/x',
       }),
     ).toThrow(/ClientId "\/subscriptions\/x" is not a GUID[\s\S]*client id/);
+    // Part of the environment's validation: listed with every other problem at start-up (and by doctor).
+    let listed: ConfigError | undefined;
+    try {
+      loadEnvironment({
+        GRAPH_TENANT_ID: 't1',
+        GRAPH_CLIENT_ID: 'c1',
+        LOG_LEVEL: 'loud',
+        APPLICATIONINSIGHTS_CONNECTION_STRING: cs,
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=nope',
+      });
+    } catch (e) {
+      listed = e as ConfigError;
+    }
+    expect(listed?.problems.map((p) => p.path).sort()).toEqual([
+      'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+      'LOG_LEVEL',
+    ]);
+    expect(
+      loadEnvironment({ GRAPH_TENANT_ID: 't1', GRAPH_CLIENT_ID: 'c1', APPLICATIONINSIGHTS_CONNECTION_STRING: cs })
+        .azureMonitor,
+    ).toEqual({ connectionString: cs, identity: { kind: 'default' } });
     expect(() => azureMonitorSettings({ APPLICATIONINSIGHTS_CONNECTION_STRING: 'https://example.invalid' })).toThrow(
       /APPLICATIONINSIGHTS_CONNECTION_STRING: is not an Application Insights connection string/,
     );
