@@ -1,7 +1,8 @@
 /**
  * Structured logging for the connector (not the emulator, which has its own).
  *
- * - One JSON object per line: `{"time","level","msg", ...fields}`.
+ * - One JSON object per line: `{"time","level","msg", ...fields}`, human lines for the CLI, or any other
+ *   {@link LogSink} (under the Functions host: the invocation's context, see docs/operations.md).
  * - Every secret value the process learns is registered with {@link registerSecret}; every log line,
  *   error message and job record passes through {@link redact} so no secret value can leave the process.
  * - Item content is only logged at `debug`.
@@ -65,13 +66,44 @@ export function redactValue(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/** One log entry as a sink receives it: message and fields already redacted, undefined fields left out. */
+export interface LogEntry {
+  time: string;
+  level: LogLevel;
+  msg: string;
+  fields: LogFields;
+}
+
+/** Where entries go: a line writer (JSON or pretty), the Functions invocation context, a test's array. */
+export type LogSink = (entry: LogEntry) => void;
+
 export interface LoggerOptions {
   level?: LogLevel;
-  /** Where lines go; defaults to stderr so stdout stays free for command output. */
+  /** Where lines go; defaults to stderr so stdout stays free for command output. Ignored with `sink`. */
   write?: (line: string) => void;
   fields?: LogFields;
-  /** Human-readable single lines instead of JSON (the CLI's default on a TTY). */
+  /** Human-readable single lines instead of JSON (the CLI's default on a TTY). Ignored with `sink`. */
   pretty?: boolean;
+  /** Where entries go instead of lines through `write`. */
+  sink?: LogSink;
+}
+
+/** `{"time","level","msg",...fields}` on one line. */
+export function jsonLine(entry: LogEntry): string {
+  return JSON.stringify({ time: entry.time, level: entry.level, msg: entry.msg, ...entry.fields });
+}
+
+/** `level message  key=value ...` on one line. */
+export function prettyLine(entry: LogEntry): string {
+  const extra = Object.entries(entry.fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${entry.level.padEnd(5)} ${entry.msg}${extra ? '  ' + extra : ''}`;
+}
+
+/** The default sink: JSON lines to stderr. */
+export function stderrJsonSink(): LogSink {
+  return (entry) => process.stderr.write(jsonLine(entry) + '\n');
 }
 
 export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
@@ -82,27 +114,21 @@ export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? levelFromEnv();
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const format = options.pretty ? prettyLine : jsonLine;
+  const sink = options.sink ?? ((entry: LogEntry) => write(format(entry)));
   const base = options.fields ?? {};
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const all = redactValue({ ...base, ...fields }) as LogFields;
-    if (options.pretty) {
-      const extra = Object.entries(all)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' ');
-      write(`${lvl.padEnd(5)} ${redact(msg)}${extra ? '  ' + extra : ''}`);
-    } else {
-      // JSON.stringify leaves undefined fields out.
-      write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: redact(msg), ...all }));
-    }
+    for (const k of Object.keys(all)) if (all[k] === undefined) delete all[k];
+    sink({ time: new Date().toISOString(), level: lvl, msg: redact(msg), fields: all });
   };
   return {
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger({ ...options, level, write, fields: { ...base, ...fields } }),
+    child: (fields) => createLogger({ ...options, level, sink, fields: { ...base, ...fields } }),
   };
 }
 

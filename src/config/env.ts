@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, problem, type ConfigProblem } from './problems.js';
 import { validateNcrontab } from './ncrontab.js';
+import { readAzureMonitorSettings, type AzureMonitorSettings } from './azure-monitor.js';
 import type { LogLevel } from '../log.js';
 
 export const GRAPH_CREDENTIAL_KINDS = ['clientSecret', 'certificate', 'managedIdentity', 'workloadIdentity'] as const;
@@ -26,6 +27,8 @@ export type StorageSettings =
 
 export interface ConnectorEnvironment {
   connectorConfig: string;
+  /** Application Insights for spans and metrics (APPLICATIONINSIGHTS_*); absent: telemetry off. */
+  azureMonitor?: AzureMonitorSettings;
   graph: {
     /** Without a trailing slash, e.g. `https://graph.microsoft.com`. */
     baseUrl: string;
@@ -321,6 +324,8 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
     problems.push(problem('LOG_LEVEL', `'${logRaw}' is not a log level`, 'use debug, info, warn or error'));
   }
 
+  const azureMonitor = readAzureMonitorSettings(env, problems);
+
   const crawl = {
     // Well under the Functions host's grace on scale-in (about 60 minutes on Flex Consumption) and its timeout.
     sliceSeconds: intSetting(
@@ -375,6 +380,7 @@ export function loadEnvironment(env: Env = process.env): ConnectorEnvironment {
     ...(azureClientId ? { azureClientId } : {}),
     ...(keyVaultUrl ? { keyVaultUrl } : {}),
     ...(storage ? { storage } : {}),
+    ...(azureMonitor ? { azureMonitor } : {}),
     itemsQueue,
     provisionQueue,
     ledgerTablePrefix,

@@ -1,5 +1,6 @@
 import type { AttachmentService } from '../attachments/index.js';
 import type { OperationOptions } from '../core/async.js';
+import type { Telemetry } from '../core/telemetry.js';
 import type { ExternalGroup } from '../config/model.js';
 import type { GraphConnectorClient } from '../graph/client.js';
 import type { Logger } from '../log.js';
@@ -88,6 +89,8 @@ export interface PipelineDeps {
    */
   syncGroups?: (groups: ExternalGroup[], options?: OperationOptions) => Promise<void>;
   logger: Logger;
+  /** Metrics of the crawl and the ingest (default: none; see docs/operations.md). */
+  telemetry?: Telemetry;
   now: () => number;
   random: () => number;
   settings: PipelineSettings;

@@ -29,6 +29,8 @@ import type { PipelineDeps } from './deps.js';
 import { itemDigest } from './hash.js';
 import { persistSeen, restoreSeen } from './seen.js';
 import { ensureSnapshot } from './snapshot.js';
+import { METRICS } from '../core/telemetry.js';
+import { observeQueueDepth, telemetryOf } from './telemetry.js';
 import { CrawlError, failCrawl, readRequestOptions, renewLease, type CrawlRequestOptions } from './start.js';
 
 export interface SliceResult {
@@ -183,6 +185,8 @@ export async function runSlice(
         }
         throw err;
       }
+      telemetryOf(deps).count(METRICS.itemsUnchanged, outcome.unchanged);
+      telemetryOf(deps).count(METRICS.itemsRejected, outcome.rejected);
       pageStart = deps.now();
       deps.onProgress?.(progressOf(ctx.job));
       if (now - lastRenew > Math.min(60_000, deps.settings.leaseTtlMs / 3)) {
@@ -199,6 +203,7 @@ export async function runSlice(
           pages: next.pages,
           enumerated: next.enumerated,
         });
+        await observeQueueDepth(deps, options);
         return { status: 'continued', counts: countsOf(next), pages: pagesThisSlice };
       }
     }
@@ -220,6 +225,7 @@ export async function runSlice(
     deps.onProgress?.({ ...progressOf(ctx.job), phase: 'enumerated' });
     logger.info('crawl enumerated', { connectionId, crawlId, ...counts, pages: ctx.job.checkpoint.pages });
     await deps.control.send({ v: 1, kind: 'finalize', connectionId, crawlId, checks: 0 }, options);
+    await observeQueueDepth(deps, options);
     return { status: 'enumerated', counts, pages: pagesThisSlice };
   } catch (err) {
     if (abortSignal?.aborted || isAbortError(err)) {

@@ -14,6 +14,7 @@ import { restoreSeen } from './seen.js';
 import { foldTouches } from './snapshot.js';
 import { failCrawl, readRequestOptions, releaseLease, renewLease, requestKey, WATERMARK_CURSOR } from './start.js';
 import { decideSweep } from './sweep-guard.js';
+import { observeQueueDepth, recordCrawlEnd } from './telemetry.js';
 
 export interface FinalizeResult {
   status: 'waiting' | 'sweeping' | 'completed' | 'skipped' | 'failed';
@@ -46,6 +47,7 @@ export async function finalizeCrawl(
       { visibilityDelayMs: delay, ...options },
     );
     deps.onProgress?.({ ...progress(job, counts), phase: 'settling' });
+    await observeQueueDepth(deps, options);
     return { status: 'waiting', outstanding: counts.pending, job: { ...job, counts } };
   }
 
@@ -134,6 +136,8 @@ export async function finalizeCrawl(
   await state.cursors.delete(connectionId, requestKey(crawlId)).catch(() => undefined);
   await state.snapshots.deleteCrawlBlobs(connectionId, crawlId).catch(() => undefined);
   deps.onProgress?.({ ...progress(finished, final), phase: 'finished' });
+  recordCrawlEnd(deps, finished);
+  await observeQueueDepth(deps, options);
   logger.info('crawl completed', { connectionId, crawlId, counts: final });
   return { status: 'completed', job: finished };
 }

@@ -10,6 +10,7 @@ import { newCrawlId } from '../state/jobs.js';
 import type { Lease, LeaseHolder } from '../state/lease.js';
 import { liveCounts } from './counts.js';
 import type { PipelineDeps } from './deps.js';
+import { recordCrawlEnd } from './telemetry.js';
 
 export interface StartCrawlRequest {
   mode: CrawlMode;
@@ -173,7 +174,7 @@ export async function closeJob(
   const job = await deps.state.jobs.get(deps.connectionId, crawlId);
   if (!job) return;
   const counts = await liveCounts(deps.state, job);
-  await deps.state.jobs.finish(deps.connectionId, crawlId, status, counts, extra);
+  recordCrawlEnd(deps, await deps.state.jobs.finish(deps.connectionId, crawlId, status, counts, extra));
 }
 
 /**

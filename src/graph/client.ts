@@ -7,10 +7,19 @@ import { Client, GraphClientError, ResponseType, type GraphRequest } from '@micr
 import type { TokenCredential } from '@azure/identity';
 import type { Dispatcher } from 'undici';
 import type { OperationOptions } from '../core/async.js';
+import { METRICS, noTelemetry, type Telemetry } from '../core/telemetry.js';
+import { displayUrl } from '../core/url.js';
 import type { ExternalGroupMember, ExternalItem } from '../config/model.js';
 import { GraphError, graphErrorFromResponse } from './errors.js';
 import { BearerAuthMiddleware, HttpMiddleware, dispatcherFromCaPath } from './http.js';
-import { GraphRetryOptions, RetryMiddleware, type RetryClock, type RetryEvent, type RetryPolicy } from './retry.js';
+import {
+  GraphAttemptObserver,
+  GraphRetryOptions,
+  RetryMiddleware,
+  type RetryClock,
+  type RetryEvent,
+  type RetryPolicy,
+} from './retry.js';
 import type {
   ExternalActivity,
   ExternalActivityResult,
@@ -41,6 +50,8 @@ export interface GraphClientOptions {
   /** Per-attempt timeout (default 100 s). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** A dependency span per call, and the throttling metrics (default: none). */
+  telemetry?: Telemetry;
 }
 
 /** National-cloud Graph hosts: the token audience is the host itself. */
@@ -114,14 +125,35 @@ export const MAX_ACTIVITIES_PER_CALL = 20;
 /** Percent-encodes one path segment (a connection, item, group or member id). Local to this file. */
 const enc = (segment: string): string => encodeURIComponent(segment);
 
+/** Collections whose next path segment is an id: replaced by `{id}` in span names, so they stay few. */
+const ID_COLLECTIONS = new Set(['connections', 'items', 'groups', 'members', 'operations']);
+
+/** `METHOD /external/connections/{id}/items/{id}`: the span name of a Graph call. */
+export function graphSpanName(method: string, url: string): string {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    path = url.split(/[?#]/, 1)[0]!;
+  }
+  const segments = path.split('/');
+  // Drop the version segment (v1.0, beta), keep the rest.
+  const start = segments.findIndex((s) => /^(v\d+(\.\d+)?|beta)$/.test(s));
+  const rest = start >= 0 ? segments.slice(start + 1) : segments.filter(Boolean);
+  const named = rest.map((s, i) => (i > 0 && ID_COLLECTIONS.has(rest[i - 1]!) ? '{id}' : s));
+  return `${method} /${named.join('/')}`;
+}
+
 export class GraphConnectorClient {
   readonly client: Client;
   readonly baseUrl: string;
   readonly apiVersion: string;
   private readonly credential: TokenCredential;
+  private readonly telemetry: Telemetry;
   constructor(options: GraphClientOptions) {
     this.client = createGraphClient(options);
     this.credential = options.credential;
+    this.telemetry = options.telemetry ?? noTelemetry;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.apiVersion = options.apiVersion ?? 'v1.0';
   }
@@ -165,10 +197,21 @@ export class GraphConnectorClient {
       url.startsWith(`${this.versionedBaseUrl}/`) && !url.startsWith('https://')
         ? url.slice(this.versionedBaseUrl.length)
         : url;
+    const telemetry = this.telemetry;
+    const call = telemetry.dependency('graph', { method, url: displayUrl(url), name: graphSpanName(method, url) });
+    const observer = new GraphAttemptObserver({
+      response(status, retryAfterMs) {
+        call.response(status);
+        if (status !== 429) return;
+        telemetry.count(METRICS.graphThrottled, 1);
+        if (retryAfterMs !== undefined) telemetry.record(METRICS.graphRetryAfter, retryAfterMs / 1000);
+      },
+      retry: (delayMs, reason) => call.retry(delayMs, reason === 'retry-after'),
+    });
     let req: GraphRequest = this.client.api(apiPath).responseType(ResponseType.RAW);
     if (options.headers) req = req.headers(options.headers);
     if (options.abortSignal) req = req.option('signal', options.abortSignal);
-    if (options.retry) req = req.middlewareOptions([new GraphRetryOptions(options.retry)]);
+    req = req.middlewareOptions(options.retry ? [new GraphRetryOptions(options.retry), observer] : [observer]);
     let response: Response;
     try {
       switch (method) {
@@ -189,11 +232,17 @@ export class GraphConnectorClient {
           break;
       }
     } catch (e) {
-      if (e instanceof GraphClientError && e.customError instanceof Error) throw e.customError;
-      throw e;
+      const error = e instanceof GraphClientError && e.customError instanceof Error ? e.customError : e;
+      call.end({ error, ...(error instanceof GraphError && error.status > 0 ? { status: error.status } : {}) });
+      throw error;
     }
-    if (response.ok || options.accept?.includes(response.status)) return response;
-    throw await graphErrorFromResponse(response, { method, url });
+    if (response.ok || options.accept?.includes(response.status)) {
+      call.end({ status: response.status });
+      return response;
+    }
+    const error = await graphErrorFromResponse(response, { method, url });
+    call.end({ status: response.status, error });
+    throw error;
   }
 
   private async json<T>(method: Method, path: string, options: RequestOptions = {}): Promise<T | null> {

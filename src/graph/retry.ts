@@ -51,6 +51,19 @@ export class GraphRetryOptions implements MiddlewareOptions {
   constructor(readonly policy: Partial<RetryPolicy>) {}
 }
 
+/**
+ * Per-request observer of the attempts (the client's telemetry), passed like {@link GraphRetryOptions}: every
+ * response with its Retry-After (when the status is one that honours it), and every retry with its wait.
+ */
+export class GraphAttemptObserver implements MiddlewareOptions {
+  constructor(
+    readonly observe: {
+      response(status: number, retryAfterMs: number | undefined): void;
+      retry(delayMs: number, reason: RetryEvent['reason']): void;
+    },
+  ) {}
+}
+
 /** Statuses whose Retry-After is honoured. */
 const RETRY_AFTER_STATUSES = new Set([429, 503, 504]);
 
@@ -107,6 +120,9 @@ export class RetryMiddleware implements Middleware {
       | GraphRetryOptions
       | undefined;
     const policy: RetryPolicy = { ...this.policy, ...(override?.policy ?? {}) };
+    const observer = (
+      context.middlewareControl?.getMiddlewareOptions(GraphAttemptObserver) as GraphAttemptObserver | undefined
+    )?.observe;
     const options = (context.options ??= {});
     const headers = (options.headers ??= {}) as Record<string, string>;
     if (!Object.keys(headers).some((k) => k.toLowerCase() === 'client-request-id')) {
@@ -128,16 +144,17 @@ export class RetryMiddleware implements Middleware {
         failure = e;
         status = 'network';
       }
+      const retryAfter =
+        status !== 'network' && RETRY_AFTER_STATUSES.has(status)
+          ? parseRetryAfter(context.response!.headers.get('retry-after'), this.clock.now())
+          : undefined;
+      if (status !== 'network') observer?.response(status, retryAfter);
       if ((status !== 'network' && status < 400) || attempt > policy.maxRetries || !this.shouldRetry(policy, status)) {
         if (failure) throw failure as Error;
         return;
       }
       let delayMs: number;
       let reason: RetryEvent['reason'] = 'backoff';
-      const retryAfter =
-        status !== 'network' && RETRY_AFTER_STATUSES.has(status)
-          ? parseRetryAfter(context.response!.headers.get('retry-after'), this.clock.now())
-          : undefined;
       if (retryAfter !== undefined) {
         // Never sooner than asked. If the wait is beyond our cap, hand the response back (re-enqueue upstream).
         if (retryAfter > policy.maxDelayMs) return;
@@ -149,6 +166,7 @@ export class RetryMiddleware implements Middleware {
       const previous = context.response as Response | undefined;
       if (previous) await previous.arrayBuffer().catch(() => undefined);
       this.onRetry?.({ attempt, delayMs, status: status === 'network' ? 0 : status, reason, url, method });
+      observer?.retry(delayMs, reason);
       try {
         await this.clock.sleep(delayMs, { abortSignal });
       } catch (e) {

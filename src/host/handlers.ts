@@ -20,6 +20,7 @@ import { ControlMessageError, parseControlMessage } from '../state/queues/contro
 import { ProvisionMessageError, parseProvisionMessage } from '../state/queues/provision.js';
 import { DASHBOARD_HEADERS, DASHBOARD_HTML } from './dashboard.js';
 import { RequestError, parseReplayRequest, parseResyncRequest, readJsonBody } from './http.js';
+import { runInInvocation } from './invocation.js';
 import type { Runtime } from './runtime.js';
 import { jobView, replayDeadLetters, statusReport } from './status.js';
 
@@ -92,8 +93,21 @@ async function turnedOff(rt: Runtime): Promise<boolean> {
   return stored?.state.phase === 'disabled' || stored?.state.phase === 'deleting';
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each handler has its own trigger type
+type Handler = (trigger: any, context: InvocationContext) => Promise<unknown>;
+
+/** Each handler runs as its invocation: the runtime's logger writes to that invocation's context (./invocation.ts). */
+function inInvocations<H extends Record<string, Handler>>(handlers: H): H {
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, fn]) => [
+      name,
+      (trigger: unknown, context: InvocationContext) => runInInvocation(context, () => fn(trigger, context)),
+    ]),
+  ) as H;
+}
+
 export function createHandlers(runtime: RuntimeProvider) {
-  return {
+  return inInvocations({
     /** Timer: start a crawl on the schedule (CRAWL_SCHEDULE). A crawl still running is left alone. */
     crawlTimer: async (timer: Timer, context: InvocationContext): Promise<void> => {
       const rt = await runtime();
@@ -395,7 +409,7 @@ export function createHandlers(runtime: RuntimeProvider) {
         return problemResponse(err);
       }
     },
-  };
+  });
 }
 
 export type Handlers = ReturnType<typeof createHandlers>;

@@ -12,7 +12,10 @@ import { loadEnvironment, type ConnectorEnvironment } from '../config/env.js';
 import type { ExternalGroup } from '../config/model.js';
 import { GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential } from '../graph/credentials.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, stderrJsonSink, type Logger } from '../log.js';
+import { noTelemetry, type Telemetry } from '../core/telemetry.js';
+import { telemetryFromSettings } from '../telemetry/azure-monitor.js';
+import { currentTraceParent, invocationRoutedSink } from './invocation.js';
 import { createMapper } from '../mapping/mapper.js';
 import { createSecretProvider } from '../secrets/index.js';
 import type { SecretProvider } from '../secrets/types.js';
@@ -34,6 +37,10 @@ export interface Runtime {
   /** Folder of the connector definition; relative paths in it resolve here. */
   baseDir: string;
   logger: Logger;
+  /** Spans and metrics (docs/operations.md); {@link noTelemetry} unless switched on. */
+  telemetry: Telemetry;
+  /** Export buffered telemetry and stop exporting. */
+  shutdownTelemetry(): Promise<void>;
   secrets: SecretProvider;
   /** Graph client for the control plane (with retries). The pipeline's own client re-enqueues instead. */
   graph: GraphConnectorClient;
@@ -48,7 +55,16 @@ export interface Runtime {
 
 export interface RuntimeOptions {
   env?: NodeJS.ProcessEnv;
+  /**
+   * Default: JSON lines to stderr, or — inside a Functions invocation — that invocation's context
+   * (src/host/invocation.ts).
+   */
   logger?: Logger;
+  /**
+   * Spans and metrics: a ready Telemetry (tests pass one over in-memory exporters), or `'environment'` for
+   * Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set (the Function App). Default: none.
+   */
+  telemetry?: Telemetry | 'environment';
   /** Overrides of pipeline settings (tests, benchmarks). */
   settings?: Partial<PipelineSettings>;
   /** Override of the definition file (else CONNECTOR_CONFIG). */
@@ -70,12 +86,23 @@ export interface RuntimeOptions {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const env = options.env ?? process.env;
   const envConfig = loadEnvironment(env);
-  const logger = options.logger ?? createLogger({ level: envConfig.logLevel });
+  const logger =
+    options.logger ?? createLogger({ level: envConfig.logLevel, sink: invocationRoutedSink(stderrJsonSink()) });
   const configPath = resolve(options.configPath ?? envConfig.connectorConfig);
   const baseDir = dirname(configPath);
   const { definition, warnings } = await loadConnectorDefinition(configPath);
   for (const w of warnings) logger.warn(`connector definition: ${w.path}: ${w.message}`, { fix: w.fix });
   const connectionId = definition.connection.id;
+  const telemetrySetup =
+    options.telemetry === 'environment'
+      ? await telemetryFromSettings(envConfig.azureMonitor, {
+          env,
+          connectionId,
+          logger,
+          traceParent: currentTraceParent,
+        })
+      : { telemetry: options.telemetry ?? noTelemetry, shutdown: async () => {} };
+  const telemetry = telemetrySetup.telemetry;
 
   const secrets = createSecretProvider(env, { logger, cwd: process.cwd() });
   const credential = createGraphCredential(envConfig, secrets, { logger });
@@ -83,6 +110,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     baseUrl: envConfig.graph.baseUrl,
     apiVersion: envConfig.graph.apiVersion,
     credential,
+    telemetry,
     ...(envConfig.graph.caCertPath ? { caCertPath: envConfig.graph.caCertPath } : {}),
   };
   const graph = new GraphConnectorClient(graphOptions);
@@ -151,6 +179,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         logger: logger.child({ component: 'source' }),
         baseDir,
         containers: (name) => state.storage.container(name),
+        telemetry,
       }),
     mapper,
     ...(attachments ? { attachments } : {}),
@@ -161,6 +190,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       );
     },
     logger,
+    telemetry,
     now: () => Date.now(),
     random: Math.random,
     settings,
@@ -171,6 +201,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     definition,
     baseDir,
     logger,
+    telemetry,
+    shutdownTelemetry: () => telemetrySetup.shutdown(),
     secrets,
     graph,
     pipeline,
@@ -203,7 +235,7 @@ let shared: Promise<Runtime> | undefined;
 
 /** The process-wide runtime for the Functions host, built on first use from process.env. */
 export function getRuntime(): Promise<Runtime> {
-  shared ??= createRuntime().catch((err: unknown) => {
+  shared ??= createRuntime({ telemetry: 'environment' }).catch((err: unknown) => {
     shared = undefined; // try again on the next invocation (e.g. after an app-setting fix)
     throw err;
   });

@@ -28,6 +28,8 @@ import { messageOf } from '../core/errors.js';
 import type { ExternalItem } from '../config/model.js';
 import type { PipelineDeps } from '../crawl/deps.js';
 import { MAX_ACTIVITIES_PER_CALL } from '../graph/client.js';
+import { METRICS } from '../core/telemetry.js';
+import { telemetryOf } from '../crawl/telemetry.js';
 import { GraphError } from '../graph/errors.js';
 import type { ExternalActivity } from '../graph/types.js';
 import { stripAttachmentQueries, type AttachmentReport } from '../attachments/index.js';
@@ -112,6 +114,19 @@ function writeBudgetMs(deps: PipelineDeps): number {
 }
 
 export async function ingestItem(deps: PipelineDeps, input: IngestInput): Promise<IngestOutcome> {
+  return counted(deps, await ingestOnce(deps, input));
+}
+
+/** The outcome in the item metrics (docs/operations.md). */
+function counted(deps: PipelineDeps, outcome: IngestOutcome): IngestOutcome {
+  const telemetry = telemetryOf(deps);
+  if (outcome.outcome === 'ingested') telemetry.count(METRICS.itemsIngested, 1);
+  else if (outcome.outcome === 'deleted') telemetry.count(METRICS.itemsDeleted, 1);
+  else if (outcome.outcome === 'deadLettered') telemetry.count(METRICS.itemsDeadLettered, 1);
+  return outcome;
+}
+
+async function ingestOnce(deps: PipelineDeps, input: IngestInput): Promise<IngestOutcome> {
   const { state, logger } = deps;
   const options: OperationOptions = input.abortSignal ? { abortSignal: input.abortSignal } : {};
   let msg: ItemMessage;
@@ -517,7 +532,7 @@ export async function ingestPoison(
   try {
     msg = parseItemMessage(payload);
   } catch {
-    return ingestItem(deps, { payload, ...options }); // dead-letters the unreadable message
+    return ingestItem(deps, { payload, ...options }); // dead-letters (and counts) the unreadable message
   }
   const token = options.messageId ?? randomUUID();
   const fence = await deps.state.items.fence(
@@ -527,7 +542,7 @@ export async function ingestPoison(
   );
   const stop = await notFenced(deps, msg, fence, options);
   if (stop) return stop;
-  return deadLetter(
+  const outcome = await deadLetter(
     deps,
     msg,
     {
@@ -540,4 +555,5 @@ export async function ingestPoison(
     token,
     options,
   );
+  return counted(deps, outcome);
 }

@@ -6,6 +6,7 @@
 import type { Dispatcher } from 'undici';
 import type { OperationOptions } from '../core/async.js';
 import { backoffDelay, parseRetryAfter, retryAfterWithJitter, sleep } from '../core/async.js';
+import { noTelemetry, type DependencyCall } from '../core/telemetry.js';
 import type { RetryDefinition } from './rest/definition.js';
 import type { SourceDeps } from './types.js';
 import { displayUrl, SourceError } from './types.js';
@@ -52,7 +53,25 @@ async function wait(ms: number, abortSignal: AbortSignal | undefined, shown: str
   }
 }
 
+/**
+ * One source call with its retries: a dependency span (status, retries, waits) around {@link attempts}.
+ */
 export async function requestWithRetry(url: string, init: RequestInit, ctx: RequestContext): Promise<Response> {
+  const call = (ctx.deps.telemetry ?? noTelemetry).dependency('source', {
+    method: init.method ?? 'GET',
+    url: displayUrl(url),
+  });
+  try {
+    const res = await attempts(url, init, ctx, call);
+    call.end({ status: res.status });
+    return res;
+  } catch (error) {
+    call.end({ error, ...(error instanceof SourceError && error.status ? { status: error.status } : {}) });
+    throw error;
+  }
+}
+
+async function attempts(url: string, init: RequestInit, ctx: RequestContext, call: DependencyCall): Promise<Response> {
   const doFetch = ctx.deps.fetch ?? fetch;
   const maxAttempts = ctx.retry?.maxAttempts ?? 5;
   const backoff = { baseMs: ctx.retry?.baseDelayMs ?? 500, maxMs: MAX_BACKOFF_MS };
@@ -97,6 +116,7 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
       }
     }
     if (res) {
+      call.response(res.status);
       if (res.ok) return res;
       if (res.status === 401 && ctx.auth && !reauthed) {
         reauthed = true;
@@ -150,6 +170,7 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
         waitMs: delay,
       });
       budget.remainingMs -= Math.min(delay, budget.remainingMs);
+      call.retry(delay, retryAfter !== undefined);
       await wait(delay, abortSignal, shown);
       continue;
     }
@@ -162,6 +183,7 @@ export async function requestWithRetry(url: string, init: RequestInit, ctx: Requ
     }
     ctx.deps.logger.warn('source request failed, will retry', { url: shown, error: failure!, attempt, waitMs: delay });
     budget.remainingMs -= delay;
+    call.retry(delay, false);
     await wait(delay, abortSignal, shown);
   }
 }

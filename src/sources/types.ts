@@ -3,6 +3,7 @@
  * nothing of Graph or the queue. Malformed records are yielded as `{ key, error }` so the crawl counts them.
  * Every page carries the position to resume after it; docs/sources.md says what each source stores there.
  */
+import type { Telemetry } from '../core/telemetry.js';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { ExternalGroup } from '../config/model.js';
 import type { OperationOptions } from '../core/async.js';
@@ -114,6 +115,8 @@ export interface SourceDeps {
   containers?: (name: string) => ContainerClient;
   /** Environment for the names of the connector's own containers (`CLAIMS_CONTAINER`); default process.env. */
   env?: Record<string, string | undefined>;
+  /** A dependency span per source call (default: none). */
+  telemetry?: Telemetry;
 }
 
 /** The abort signal of an options bag. */

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateNcrontab } from '../../src/config/ncrontab.js';
 import { stateNamesFromEnv } from '../../src/state/storage.js';
+import { azureMonitorSettings } from '../../src/telemetry/azure-monitor.js';
 import {
   findAll,
   modules,
@@ -279,6 +280,15 @@ describe('security checklist', () => {
       expect(s.has(k), k).toBe(true);
     }
     expect(s.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toContain('Authorization=AAD');
+    // The connector's own exporter reads the same setting: the user-assigned identity, never the key.
+    const auth = (s.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text ?? '').replace(/^'|'$/g, '');
+    const clientId = '11111111-2222-3333-4444-555555555555';
+    expect(
+      azureMonitorSettings({
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: auth.replace('${identityClientId}', clientId),
+      })?.identity,
+    ).toEqual({ kind: 'userAssigned', clientId });
   });
 
   it('the app settings carry the connector environment contract, GRAPH_CREDENTIAL defaulting to workloadIdentity', () => {

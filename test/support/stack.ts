@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { startEmulator, type EmulatorHandle, type EmulatorOptions } from '../../src/emulator/index.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from '../../src/local/emulator-client.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
+import type { Telemetry } from '../../src/core/telemetry.js';
 import type { StartCrawlRequest } from '../../src/crawl/index.js';
 import type { PipelineSettings } from '../../src/crawl/deps.js';
 import { crawlLocally, type LocalCrawlResult } from '../../src/local/crawl-locally.js';
@@ -31,6 +32,8 @@ export interface StackOptions {
   settings?: Partial<PipelineSettings>;
   env?: Record<string, string>;
   logger?: Logger;
+  /** Spans and metrics of the runtime (test/support/telemetry.ts builds one over in-memory exporters). */
+  telemetry?: Telemetry;
   /** Provision the connection before returning (default true). */
   provision?: boolean;
   /** Called for every storage request of the runtime (count them, or throw to crash a step mid-way). */
@@ -111,6 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const rt = await createRuntime({
     env,
     logger,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     settings: { finalizeDelayMs: 100, maxFinalizeDelayMs: 500, ...options.settings },
     ...(options.onStorageRequest ? { onStorageRequest: options.onStorageRequest } : {}),
   });

@@ -14,6 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isTransientStatus, statusOf } from '../../core/errors.js';
+import { noTelemetry } from '../../core/telemetry.js';
 import { requestWithRetry } from '../http.js';
 import type { SourceDeps } from '../types.js';
 import { displayUrl, SourceError } from '../types.js';
@@ -409,13 +410,21 @@ async function openBlob(blob: BlobInputDefinition, deps: SourceDeps, options: Op
   }
   const client = deps.containers(blob.container).getBlobClient(blob.name);
   let res: Awaited<ReturnType<typeof client.download>>;
+  const call = (deps.telemetry ?? noTelemetry).dependency('source', {
+    method: 'GET',
+    url: displayUrl(client.url),
+    name: 'GET blob',
+  });
   try {
     res = await client.download(start, undefined, {
       maxRetryRequests: 5,
       ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}),
       ...(expected?.kind === 'blob' ? { conditions: { ifMatch: expected.etag } } : {}),
     });
+    call.end({ status: res._response.status });
   } catch (e) {
+    const status = statusOf(e);
+    call.end({ error: e, ...(status !== undefined ? { status } : {}) });
     throw blobError(e, where, start);
   }
   const etag = res.etag ?? '';
