@@ -31,14 +31,14 @@ function compare(a: { hi: number; lo: number }, b: { hi: number; lo: number }): 
 /**
  * The snapshot a new crawl should diff against, brought up to date first: touch rows left since the last fold
  * (operations of a failed crawl that settled later, replayed dead letters) are folded in, so the crawl's diff and its
- * sweep see them. When no snapshot was ever written but the ledger has item rows (an upgrade from the ledger
+ * sweep see them. Never undefined: an empty snapshot is a ref with no blob. When no snapshot was ever written but the ledger has item rows (an upgrade from the ledger
  * without snapshots), or the current one's blob is gone, it is rebuilt from the ledger. Undefined = empty.
  */
 export async function ensureSnapshot(
   deps: PipelineDeps,
   crawlId: string,
   options: OperationOptions = {},
-): Promise<SnapshotRef | undefined> {
+): Promise<SnapshotRef> {
   const { state, connectionId, logger } = deps;
   let current = await state.snapshots.current(connectionId, options);
   if (!current || !(await state.snapshots.exists(current.ref, options))) {
@@ -53,7 +53,12 @@ export async function ensureSnapshot(
   const base = await state.snapshots.load(connectionId, current?.ref, options);
   const fold = await foldTouches(deps, base, current, { crawlId, ...options });
   const ref = fold?.ref ?? current?.ref;
-  return ref && ref.count > 0 ? ref : undefined;
+  // An empty snapshot is pinned too (a ref with no blob): a crawl must fold once, at its first page. Folding again
+  // at a later slice would fold this crawl's own settled operations, delete their touch rows (its counts) and move
+  // the positions its seen bitmap refers to.
+  return ref && ref.count > 0
+    ? ref
+    : { version: ref?.version ?? 0, blob: '', idsBlob: '', count: 0, createdAt: new Date(deps.now()).toISOString() };
 }
 
 /** What Graph holds for one item row, as a snapshot entry (undefined: nothing). */
