@@ -24,7 +24,7 @@ export function reservedContainerReason(
   if (name.startsWith('app-package-') || name === 'scm-releases')
     return `"${name}" holds the function app's deployment package`;
   if (name === (env.CLAIMS_CONTAINER?.trim() || 'graph-claims'))
-    return `"${name}" is the connector's claim-check container (CLAIMS_CONTAINER): it holds other items' bodies`;
+    return `"${name}" is the claims container (CLAIMS_CONTAINER), the connector's claim-check container: it holds other items' bodies`;
   if (name === (env.STATE_CONTAINER?.trim() || 'graph-state'))
     return `"${name}" is the connector's state container (STATE_CONTAINER)`;
   return undefined;
