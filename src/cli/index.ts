@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { ConfigError } from '../config/problems.js';
+import { ConnectorError } from '../core/errors.js';
 import { commands } from './commands/index.js';
 import { UsageError, type CommandIo } from './command.js';
 
@@ -84,7 +85,7 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       stderr.write(`graph-connector ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || (err instanceof ConnectorError && err.code === 'InvalidUsage')) {
       stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;
     }
