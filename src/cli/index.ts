@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { ConfigError } from '../config/problems.js';
 import { ConnectorError } from '../core/errors.js';
+import { tlsCodeOf, tlsDiagnosis } from '../graph/tls.js';
 import { commands } from './commands/index.js';
 import { UsageError, type CommandIo } from './command.js';
 
@@ -90,7 +91,14 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       return 2;
     }
     const e = err as Error;
-    stderr.write(`graph-connector ${name}: ${e?.message ?? String(err)}\n`);
+    const message = e?.message ?? String(err);
+    stderr.write(`graph-connector ${name}: ${message}\n`);
+    // A certificate problem the message does not already explain (any command, any call): the one diagnosis.
+    const tlsCode = tlsCodeOf(err);
+    if (tlsCode && !message.includes(tlsCode)) {
+      const d = tlsDiagnosis(tlsCode, { caCertPath: env.GRAPH_CA_CERT_PATH });
+      stderr.write(`  ${d.message}\n  fix: ${d.fix}\n`);
+    }
     return 1;
   } finally {
     cleanup();

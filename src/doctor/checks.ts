@@ -13,7 +13,8 @@ import { ConfigError, type ConfigProblem } from '../config/problems.js';
 import { graphClientFromEnvironment, graphTokenScope, type GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential, type GraphCredential } from '../graph/credentials.js';
 import { GraphError } from '../graph/errors.js';
-import { dispatcherFromCaPath } from '../graph/http.js';
+import { dispatcherFromCaPath, readCaCertificate } from '../graph/http.js';
+import { diagnoseTls } from '../graph/tls.js';
 import type { Dispatcher } from 'undici';
 import type { ExternalConnection } from '../graph/types.js';
 import { registerSecret, type Logger } from '../log.js';
@@ -362,14 +363,16 @@ function aadstsFix(code: string, env: ConnectorEnvironment, secrets: SecretProvi
   }
 }
 
-const TLS_TRUST =
-  /self[- ]signed|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify the first certificate|unable to get local issuer|CERT_UNTRUSTED|DEPTH_ZERO_SELF_SIGNED_CERT/i;
 const NETWORK =
   /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|socket hang up|getaddrinfo/i;
 
 /** GET the tenant's OpenID metadata with the connector's CA trust; '' when it answers, else the failure. */
+function authorityMetadataUrl(env: ConnectorEnvironment): string {
+  return `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
+}
+
 async function probeAuthority(env: ConnectorEnvironment, options: OperationOptions = {}): Promise<string> {
-  const url = `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
+  const url = authorityMetadataUrl(env);
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = dispatcherFromCaPath(env.graph.caCertPath);
@@ -435,18 +438,21 @@ export const tokenCheck: Check<DoctorContext> = {
         };
       }
       const detail = splitFix(message).what;
-      // MSAL wraps transport failures (e.g. endpoints_resolution_error) without their cause: ask the
-      // authority's metadata endpoint directly to tell TLS trust from reachability.
-      const chain = `${causeChain(err)} | ${await probeAuthority(env, { abortSignal })}`;
-      if (TLS_TRUST.test(chain)) {
-        return {
-          status: 'fail',
-          message: `no token: the TLS certificate of ${env.graph.authorityHost} is not trusted: ${detail}`,
-          fix: env.graph.caCertPath
-            ? `GRAPH_CA_CERT_PATH (${env.graph.caCertPath}) does not hold the CA of ${env.graph.authorityHost}: point it at the right PEM`
-            : `for a local emulator set GRAPH_CA_CERT_PATH to its CA certificate (caCertPath in its info); otherwise check GRAPH_AUTHORITY_HOST and any TLS-intercepting proxy`,
-        };
+      // The one TLS diagnosis every command uses (it asks the authority itself when MSAL hid the cause).
+      let ca: Buffer | undefined;
+      try {
+        ca = env.graph.caCertPath ? readCaCertificate(env.graph.caCertPath) : undefined;
+      } catch {
+        ca = undefined;
       }
+      const tls = await diagnoseTls(err, {
+        urls: [authorityMetadataUrl(env)],
+        ca,
+        caCertPath: env.graph.caCertPath,
+        abortSignal,
+      });
+      if (tls) return { status: 'fail', message: `no token: ${tls.message}`, fix: tls.fix };
+      const chain = `${causeChain(err)} | ${await probeAuthority(env, { abortSignal })}`;
       if (NETWORK.test(chain)) {
         return {
           status: 'fail',
