@@ -333,6 +333,78 @@ export const secretsCheck: Check<DoctorContext> = {
   },
 };
 
+// 3b. the definition's secrets ---------------------------------------------------------------------------
+
+/**
+ * Every secret name the connector definition gives: the fields whose name ends in `Secret` (the rule every source
+ * type follows for secret references: `tokenSecret`, `passwordSecret`, `clientSecretSecret`, `pfxSecret`,
+ * `passphraseSecret`, …), with the JSON path that names each.
+ */
+export function definitionSecretNames(definition: ConnectorDefinition): { name: string; path: string }[] {
+  const out: { name: string; path: string }[] = [];
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (depth > 8 || value === null || typeof value !== 'object') return;
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const p = Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`;
+      if (/Secret$/.test(k) && typeof v === 'string' && v.trim()) out.push({ name: v.trim(), path: p });
+      else walk(v, p, depth + 1);
+    }
+  };
+  walk(definition.source, 'source', 0);
+  walk(definition.mapping, 'mapping', 0);
+  return out;
+}
+
+export const sourceSecretsCheck: Check<DoctorContext> = {
+  id: 'source-secrets',
+  title: 'definition secrets',
+  needs: ['definition'],
+  async run(ctx, { abortSignal }) {
+    const named = definitionSecretNames(ctx.definition!);
+    if (!named.length)
+      return { status: 'pass', message: `the definition names no secret (source type ${ctx.definition!.source.type})` };
+    const secrets = (ctx.secrets ??=
+      ctx.secretsOverride ?? createSecretProvider(ctx.rawEnv, { logger: ctx.logger, cwd: ctx.cwd }));
+    const found: string[] = [];
+    const failures: { what: string; fix: string }[] = [];
+    for (const { name, path } of named) {
+      try {
+        const value = await secrets.get(name, { abortSignal });
+        registerSecret(value);
+        if (!value.trim()) {
+          failures.push({
+            what: `'${name}' (${path}) is empty in ${secrets.describe(name)}`,
+            fix: `store the value in ${secrets.describe(name)}`,
+          });
+        } else found.push(`'${name}' (${path}): found in ${secrets.describe(name)}`);
+      } catch (err) {
+        if (abortSignal.aborted) throw err;
+        const { what, fix } = splitFix((err as Error).message ?? String(err));
+        failures.push({
+          what: `'${name}' (${path}): ${what}`,
+          fix: fix ?? `make the secret '${name}' available in ${secrets.describe(name)}`,
+        });
+      }
+    }
+    if (failures.length) {
+      return {
+        status: 'fail',
+        message:
+          failures.length === 1
+            ? failures[0]!.what
+            : `${failures.length} of ${named.length} secrets the definition names cannot be read`,
+        details: [...(failures.length === 1 ? [] : failures.map((f) => f.what)), ...found],
+        fix: `the crawl cannot authenticate to the source without them: ${[...new Set(failures.map((f) => f.fix))].join('; ')}`,
+      };
+    }
+    return {
+      status: 'pass',
+      message: `${named.length} secret${named.length === 1 ? '' : 's'} the definition names resolve (values not shown)`,
+      details: found,
+    };
+  },
+};
+
 // 4. Graph token ------------------------------------------------------------------------------------------
 
 /** Fixes for the Entra errors a misconfigured connector meets most. */
@@ -770,6 +842,7 @@ export const ALL_CHECKS: Check<DoctorContext>[] = [
   environmentCheck,
   definitionCheck,
   secretsCheck,
+  sourceSecretsCheck,
   tokenCheck,
   rolesCheck,
   reachableCheck,
