@@ -50,7 +50,17 @@ export const statusCommand = defineCommand({
         logger: commandLogger(io.stderr, { env: io.env, verbose: values.verbose }),
         ...(values.config ? { configPath: values.config } : {}),
       });
-      report = await statusReport(rt, { jobs });
+      try {
+        report = await statusReport(rt, { jobs });
+      } catch (e) {
+        // A storage account nothing has run against yet has no ledger tables: say that, not the raw table error.
+        if ((e as { code?: unknown }).code === 'TableNotFound' || /TableNotFound/.test(String((e as Error).message)))
+          throw new Error(
+            `the ledger tables (${rt.pipeline.state.names.tablePrefix}…) do not exist in this storage: nothing has run against it yet. Run \`graph-connector run\` or \`graph-connector provision\`, or \`graph-connector doctor --create\` to create them`,
+            { cause: e },
+          );
+        throw e;
+      }
     } finally {
       await local.close();
     }
