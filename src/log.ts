@@ -148,3 +148,24 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/** Where a command writes its log lines: a stream that may be a terminal. */
+export interface LogStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/**
+ * The one rule for the log lines of a `graph-connector` command: human lines (`warn  message  key=value`) when
+ * the stream is a terminal, one JSON object per line when it is not (a pipe, a file, a CI log). A command a person
+ * runs logs warnings and errors by default (`verbose`: info too); `LOG_LEVEL=debug` shows everything. The
+ * commands that do the Functions host's work (`worker`) pass `level` and follow LOG_LEVEL like the host.
+ */
+export function commandLogger(
+  stream: LogStream,
+  options: { env?: NodeJS.ProcessEnv; verbose?: boolean; level?: LogLevel } = {},
+): Logger {
+  const debug = (options.env?.LOG_LEVEL ?? '').toLowerCase() === 'debug';
+  const level: LogLevel = options.level ?? (debug ? 'debug' : options.verbose ? 'info' : 'warn');
+  return createLogger({ level, pretty: stream.isTTY === true, write: (line) => stream.write(line + '\n') });
+}

@@ -25,6 +25,12 @@ export function parseCommandArgs<const T extends CommandArgsConfig>(
 /** `-c, --config <file>`: the connector definition (every command that reads it). */
 export const CONFIG_FLAG = { config: { type: 'string', short: 'c' } } as const;
 
+/** `-v, --verbose`: log at info level (default: warnings and errors; see commandLogger in src/log.ts). */
+export const VERBOSE_FLAG = { verbose: { type: 'boolean', short: 'v', default: false } } as const;
+
+/** `--state-dir <dir>`: the local state of `graph-connector run` (default `.local`). */
+export const STATE_DIR_FLAG = { 'state-dir': { type: 'string' } } as const;
+
 /** `--json`: print the result as JSON. */
 export const JSON_FLAG = { json: { type: 'boolean', default: false } } as const;
 

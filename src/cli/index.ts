@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setMaxListeners } from 'node:events';
 import { ConfigError } from '../config/problems.js';
+import { ConnectorError } from '../core/errors.js';
+import { tlsCodeOf, tlsDiagnosis } from '../graph/tls.js';
 import { commands } from './commands/index.js';
 import { UsageError, type CommandIo } from './command.js';
 
@@ -84,12 +86,19 @@ export async function main(argv: string[], io: Partial<Omit<CommandIo, 'argv'>> 
       stderr.write(`graph-connector ${name}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || (err instanceof ConnectorError && err.code === 'InvalidUsage')) {
       stderr.write(`graph-connector ${name}: ${err.message}\nRun \`graph-connector ${name} --help\` for usage.\n`);
       return 2;
     }
     const e = err as Error;
-    stderr.write(`graph-connector ${name}: ${e?.message ?? String(err)}\n`);
+    const message = e?.message ?? String(err);
+    stderr.write(`graph-connector ${name}: ${message}\n`);
+    // A certificate problem the message does not already explain (any command, any call): the one diagnosis.
+    const tlsCode = tlsCodeOf(err);
+    if (tlsCode && !message.includes(tlsCode)) {
+      const d = tlsDiagnosis(tlsCode, { caCertPath: env.GRAPH_CA_CERT_PATH });
+      stderr.write(`  ${d.message}\n  fix: ${d.fix}\n`);
+    }
     return 1;
   } finally {
     cleanup();

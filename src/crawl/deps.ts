@@ -56,6 +56,8 @@ export interface CrawlProgress {
   rejected: number;
   /** Pages committed and where the source is (when it can tell). */
   pages?: number;
+  /** In phase `groups`: the external groups synced (absent while they are being read and synced). */
+  groups?: number;
   progress?: SourceProgress;
 }
 

@@ -111,6 +111,7 @@ export async function runSlice(
         options,
       );
       logger.info('external groups synced', { connectionId, crawlId, groups: groups.length });
+      deps.onProgress?.({ ...progressOf(job), phase: 'groups', groups: groups.length });
     }
     // The mapping checks externalGroup ACL values against the groups the connector synced (fail closed).
     const groupIds = source.capabilities.groups ? await state.snapshots.loadGroupIds(connectionId, options) : undefined;

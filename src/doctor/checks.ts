@@ -13,7 +13,8 @@ import { ConfigError, type ConfigProblem } from '../config/problems.js';
 import { graphClientFromEnvironment, graphTokenScope, type GraphConnectorClient } from '../graph/client.js';
 import { createGraphCredential, type GraphCredential } from '../graph/credentials.js';
 import { GraphError } from '../graph/errors.js';
-import { dispatcherFromCaPath } from '../graph/http.js';
+import { dispatcherFromCaPath, readCaCertificate } from '../graph/http.js';
+import { diagnoseTls } from '../graph/tls.js';
 import type { Dispatcher } from 'undici';
 import type { ExternalConnection } from '../graph/types.js';
 import { registerSecret, type Logger } from '../log.js';
@@ -332,6 +333,78 @@ export const secretsCheck: Check<DoctorContext> = {
   },
 };
 
+// 3b. the definition's secrets ---------------------------------------------------------------------------
+
+/**
+ * Every secret name the connector definition gives: the fields whose name ends in `Secret` (the rule every source
+ * type follows for secret references: `tokenSecret`, `passwordSecret`, `clientSecretSecret`, `pfxSecret`,
+ * `passphraseSecret`, …), with the JSON path that names each.
+ */
+export function definitionSecretNames(definition: ConnectorDefinition): { name: string; path: string }[] {
+  const out: { name: string; path: string }[] = [];
+  const walk = (value: unknown, path: string, depth: number) => {
+    if (depth > 8 || value === null || typeof value !== 'object') return;
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const p = Array.isArray(value) ? `${path}[${k}]` : `${path}.${k}`;
+      if (/Secret$/.test(k) && typeof v === 'string' && v.trim()) out.push({ name: v.trim(), path: p });
+      else walk(v, p, depth + 1);
+    }
+  };
+  walk(definition.source, 'source', 0);
+  walk(definition.mapping, 'mapping', 0);
+  return out;
+}
+
+export const sourceSecretsCheck: Check<DoctorContext> = {
+  id: 'source-secrets',
+  title: 'definition secrets',
+  needs: ['definition'],
+  async run(ctx, { abortSignal }) {
+    const named = definitionSecretNames(ctx.definition!);
+    if (!named.length)
+      return { status: 'pass', message: `the definition names no secret (source type ${ctx.definition!.source.type})` };
+    const secrets = (ctx.secrets ??=
+      ctx.secretsOverride ?? createSecretProvider(ctx.rawEnv, { logger: ctx.logger, cwd: ctx.cwd }));
+    const found: string[] = [];
+    const failures: { what: string; fix: string }[] = [];
+    for (const { name, path } of named) {
+      try {
+        const value = await secrets.get(name, { abortSignal });
+        registerSecret(value);
+        if (!value.trim()) {
+          failures.push({
+            what: `'${name}' (${path}) is empty in ${secrets.describe(name)}`,
+            fix: `store the value in ${secrets.describe(name)}`,
+          });
+        } else found.push(`'${name}' (${path}): found in ${secrets.describe(name)}`);
+      } catch (err) {
+        if (abortSignal.aborted) throw err;
+        const { what, fix } = splitFix((err as Error).message ?? String(err));
+        failures.push({
+          what: `'${name}' (${path}): ${what}`,
+          fix: fix ?? `make the secret '${name}' available in ${secrets.describe(name)}`,
+        });
+      }
+    }
+    if (failures.length) {
+      return {
+        status: 'fail',
+        message:
+          failures.length === 1
+            ? failures[0]!.what
+            : `${failures.length} of ${named.length} secrets the definition names cannot be read`,
+        details: [...(failures.length === 1 ? [] : failures.map((f) => f.what)), ...found],
+        fix: `the crawl cannot authenticate to the source without them: ${[...new Set(failures.map((f) => f.fix))].join('; ')}`,
+      };
+    }
+    return {
+      status: 'pass',
+      message: `${named.length} secret${named.length === 1 ? '' : 's'} the definition names resolve (values not shown)`,
+      details: found,
+    };
+  },
+};
+
 // 4. Graph token ------------------------------------------------------------------------------------------
 
 /** Fixes for the Entra errors a misconfigured connector meets most. */
@@ -362,14 +435,16 @@ function aadstsFix(code: string, env: ConnectorEnvironment, secrets: SecretProvi
   }
 }
 
-const TLS_TRUST =
-  /self[- ]signed|UNABLE_TO_VERIFY_LEAF_SIGNATURE|unable to verify the first certificate|unable to get local issuer|CERT_UNTRUSTED|DEPTH_ZERO_SELF_SIGNED_CERT/i;
 const NETWORK =
   /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ENETUNREACH|socket hang up|getaddrinfo/i;
 
 /** GET the tenant's OpenID metadata with the connector's CA trust; '' when it answers, else the failure. */
+function authorityMetadataUrl(env: ConnectorEnvironment): string {
+  return `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
+}
+
 async function probeAuthority(env: ConnectorEnvironment, options: OperationOptions = {}): Promise<string> {
-  const url = `${env.graph.authorityHost}/${encodeURIComponent(env.graph.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`;
+  const url = authorityMetadataUrl(env);
   let dispatcher: Dispatcher | undefined;
   try {
     dispatcher = dispatcherFromCaPath(env.graph.caCertPath);
@@ -435,18 +510,21 @@ export const tokenCheck: Check<DoctorContext> = {
         };
       }
       const detail = splitFix(message).what;
-      // MSAL wraps transport failures (e.g. endpoints_resolution_error) without their cause: ask the
-      // authority's metadata endpoint directly to tell TLS trust from reachability.
-      const chain = `${causeChain(err)} | ${await probeAuthority(env, { abortSignal })}`;
-      if (TLS_TRUST.test(chain)) {
-        return {
-          status: 'fail',
-          message: `no token: the TLS certificate of ${env.graph.authorityHost} is not trusted: ${detail}`,
-          fix: env.graph.caCertPath
-            ? `GRAPH_CA_CERT_PATH (${env.graph.caCertPath}) does not hold the CA of ${env.graph.authorityHost}: point it at the right PEM`
-            : `for a local emulator set GRAPH_CA_CERT_PATH to its CA certificate (caCertPath in its info); otherwise check GRAPH_AUTHORITY_HOST and any TLS-intercepting proxy`,
-        };
+      // The one TLS diagnosis every command uses (it asks the authority itself when MSAL hid the cause).
+      let ca: Buffer | undefined;
+      try {
+        ca = env.graph.caCertPath ? readCaCertificate(env.graph.caCertPath) : undefined;
+      } catch {
+        ca = undefined;
       }
+      const tls = await diagnoseTls(err, {
+        urls: [authorityMetadataUrl(env)],
+        ca,
+        caCertPath: env.graph.caCertPath,
+        abortSignal,
+      });
+      if (tls) return { status: 'fail', message: `no token: ${tls.message}`, fix: tls.fix };
+      const chain = `${causeChain(err)} | ${await probeAuthority(env, { abortSignal })}`;
       if (NETWORK.test(chain)) {
         return {
           status: 'fail',
@@ -764,6 +842,7 @@ export const ALL_CHECKS: Check<DoctorContext>[] = [
   environmentCheck,
   definitionCheck,
   secretsCheck,
+  sourceSecretsCheck,
   tokenCheck,
   rolesCheck,
   reachableCheck,

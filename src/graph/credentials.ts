@@ -28,6 +28,7 @@ import type { SecretProvider } from '../secrets/types.js';
 import { registerSecret, type Logger } from '../log.js';
 import { CertificateError, GraphAuthError } from './errors.js';
 import { readCaCertificate } from './http.js';
+import { diagnoseTls } from './tls.js';
 
 export interface GraphCredentialOptions {
   /** PEM of an extra CA (default: read env.graph.caCertPath). */
@@ -101,6 +102,13 @@ interface Built {
   secretNames: string[];
 }
 
+/** Where a token request goes and with which trust: for telling a certificate problem from a bad secret. */
+interface TokenEndpointTrust {
+  urls: string[];
+  ca?: string | Buffer | undefined;
+  caCertPath?: string | undefined;
+}
+
 class LazyGraphCredential implements GraphCredential {
   private built?: Promise<Built>;
   constructor(
@@ -110,6 +118,7 @@ class LazyGraphCredential implements GraphCredential {
     private readonly fix: string,
     private readonly secrets: SecretProvider,
     private readonly logger?: Logger,
+    private readonly trust: TokenEndpointTrust = { urls: [] },
   ) {}
 
   /** Forget the built credential (and its token cache): the next token is fetched anew. */
@@ -137,6 +146,19 @@ class LazyGraphCredential implements GraphCredential {
       this.built = undefined;
       const msg = ((e as Error).message ?? String(e)).split('\n')[0];
       this.logger?.warn('Graph token request failed', { credential: this.kind });
+      // A certificate the process does not accept is not a bad secret: say which and how to trust it.
+      const tls = await diagnoseTls(e, {
+        ...this.trust,
+        ...(options?.abortSignal ? { abortSignal: options.abortSignal as AbortSignal } : {}),
+      });
+      if (tls)
+        throw new GraphAuthError(
+          `Graph authentication failed with ${this.description}: ${tls.message}. Fix: ${tls.fix}`,
+          {
+            credential: this.kind,
+            cause: e,
+          },
+        );
       throw new GraphAuthError(`Graph authentication failed with ${this.description}: ${msg}. Fix: ${this.fix}`, {
         credential: this.kind,
         cause: e,
@@ -160,6 +182,13 @@ export function createGraphCredential(
   };
   const tenant = g.tenantId ?? '(unset)';
   const client = g.clientId ?? '(unset)';
+  const trust: TokenEndpointTrust = {
+    urls: [
+      `${g.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(g.tenantId ?? 'common')}/v2.0/.well-known/openid-configuration`,
+    ],
+    ca: caPem,
+    caCertPath: g.caCertPath,
+  };
   const mi = () =>
     new ManagedIdentityCredential({
       ...(env.azureClientId ? { clientId: env.azureClientId } : {}),
@@ -183,6 +212,7 @@ export function createGraphCredential(
         `check that the secret named '${name}' (${secrets.describe(name)}) holds a current client secret of app ${client} in tenant ${tenant}, and that GRAPH_TENANT_ID/GRAPH_CLIENT_ID are right`,
         secrets,
         options.logger,
+        trust,
       );
     }
     case 'certificate': {
@@ -215,6 +245,7 @@ export function createGraphCredential(
         `check that ${source} holds the private key and certificate registered on app ${client} in tenant ${tenant} (and its password, if a PFX)`,
         secrets,
         options.logger,
+        trust,
       );
     }
     case 'managedIdentity':
@@ -225,6 +256,7 @@ export function createGraphCredential(
         'check that the Function App has this managed identity assigned (AZURE_CLIENT_ID for a user-assigned one) and that it was granted the Graph application permissions',
         secrets,
         options.logger,
+        trust,
       );
     case 'workloadIdentity':
       return new LazyGraphCredential(
@@ -249,6 +281,7 @@ export function createGraphCredential(
         `check that app ${client} has a federated identity credential trusting managed identity ${env.azureClientId ?? '(AZURE_CLIENT_ID)'} (issuer/subject), and that the managed identity is assigned to this app`,
         secrets,
         options.logger,
+        trust,
       );
   }
 }

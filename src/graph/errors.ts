@@ -3,6 +3,7 @@
  * https://learn.microsoft.com/graph/errors). `retryable` (from {@link ConnectorError}) tells the caller whether
  * the same request can succeed later (408, 429, 5xx, network) or not (other 4xx).
  */
+import { tlsCodeOf, tlsDiagnosis } from './tls.js';
 import { parseRetryAfter } from '../core/async.js';
 import { ConnectorError, isTransientStatus } from '../core/errors.js';
 
@@ -142,10 +143,16 @@ export function networkError(
 ): GraphError {
   const c = cause as { message?: string; cause?: { code?: string; message?: string } };
   const detail = [c?.message, c?.cause?.code ?? c?.cause?.message].filter(Boolean).join(': ');
+  // A certificate that is not accepted does not fix itself: say so (not retryable), with what to set.
+  const tlsCode = tlsCodeOf(cause);
+  const tls = tlsCode ? tlsDiagnosis(tlsCode, { ...(request.url ? { url: request.url } : {}) }) : undefined;
   return new GraphError({
     status: 0,
-    code: 'NetworkError',
-    message: `${request.method ?? 'GET'} ${request.url ?? ''} failed before a response: ${detail || String(cause)}`,
+    code: tls ? 'TlsCertificateNotAccepted' : 'NetworkError',
+    ...(tls ? { retryable: false } : {}),
+    message: tls
+      ? `${request.method ?? 'GET'} ${request.url ?? ''} failed: ${tls.message}. Fix: ${tls.fix}`
+      : `${request.method ?? 'GET'} ${request.url ?? ''} failed before a response: ${detail || String(cause)}`,
     clientRequestId: request.clientRequestId,
     method: request.method,
     url: request.url,

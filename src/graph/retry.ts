@@ -140,7 +140,8 @@ export class RetryMiddleware implements Middleware {
         status = context.response!.status;
       } catch (e) {
         const inner = e instanceof GraphClientError ? (e.customError as unknown) : undefined;
-        if (!(inner instanceof GraphError) || inner.status !== 0) throw e;
+        // A failure before any response is retried, unless it cannot succeed later (an untrusted certificate).
+        if (!(inner instanceof GraphError) || inner.status !== 0 || !inner.retryable) throw e;
         failure = e;
         status = 'network';
       }

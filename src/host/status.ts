@@ -114,17 +114,22 @@ export interface ReplayResult {
 export async function replayDeadLetters(
   rt: Runtime,
   request: ReplayRequest,
-  options: OperationOptions = {},
+  options: OperationOptions & {
+    /** Narrow the dead letters the request selects further (the CLI's --code and --op). */
+    where?: (dl: DeadLetter) => boolean;
+  } = {},
 ): Promise<ReplayResult> {
+  const { where, ...opts } = options;
   const { state, connectionId } = rt.pipeline;
   const wanted = request.itemIds ? new Set(request.itemIds) : undefined;
   const result: ReplayResult = { replayed: 0, skipped: [] };
   const matches = [];
   for await (const dl of state.deadLetters.list(connectionId, {
     ...(request.crawlId ? { crawlId: request.crawlId } : {}),
-    ...options,
+    ...opts,
   })) {
     if (wanted && !wanted.has(dl.itemId)) continue;
+    if (where && !where(dl)) continue;
     matches.push(dl);
   }
   for (const dl of matches) {
@@ -137,12 +142,12 @@ export async function replayDeadLetters(
       continue;
     }
     if (dl.op === 'activities') {
-      const why = await replayActivities(rt, dl, options);
+      const why = await replayActivities(rt, dl, opts);
       if (why) result.skipped.push({ key: dl.key, itemId: dl.itemId, reason: why });
       else result.replayed++;
       continue;
     }
-    const body = await state.deadLetters.body(dl, options);
+    const body = await state.deadLetters.body(dl, opts);
     if (!body) {
       result.skipped.push({
         key: dl.key,
@@ -164,8 +169,8 @@ export async function replayDeadLetters(
     }
     const { notBefore: _nb, ...rest } = msg;
     const { etag: _etag, ...fresh } = rest;
-    await state.queue.send({ ...fresh, attempt: 0 }, options);
-    await state.deadLetters.remove(connectionId, dl.key, options);
+    await state.queue.send({ ...fresh, attempt: 0 }, opts);
+    await state.deadLetters.remove(connectionId, dl.key, opts);
     result.replayed++;
   }
   return result;

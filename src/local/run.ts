@@ -10,10 +10,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { loadConnectorDefinition } from '../config/definition.js';
 import { startEmulator, type EmulatorHandle, type EmulatorInfo } from '../emulator/index.js';
 import type { AttachmentReport } from '../attachments/service.js';
 import { GraphError } from '../graph/errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { commandLogger, type Logger } from '../log.js';
 import type { CrawlProgress } from '../crawl/deps.js';
 import { failCrawl } from '../crawl/start.js';
 import type { IngestOutcome } from '../ingest/ingest.js';
@@ -25,6 +26,14 @@ import { createHandlers } from '../host/handlers.js';
 import { startApiServer, type ApiServer } from './api-server.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
 import { runWorker } from './worker.js';
+import {
+  exportLines,
+  LocalStateError,
+  readKeptServices,
+  removeKeptServices,
+  writeKeptServices,
+  type KeptServices,
+} from './local-services.js';
 import { emulatorAdmin, graphEnvForEmulator, type EmulatorAdmin } from './emulator-client.js';
 import { emulatorUserCredential, probeEmulator, searchAll, userGraphClient, type SearchHit } from './user-search.js';
 
@@ -44,18 +53,26 @@ export interface RunOptions {
   configPath?: string;
   /** Users the ACL check searches as (UPNs); default every user of the definition's mapping.acl.directory. */
   users?: string[];
-  logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /**
    * Serve the status page and its API on 127.0.0.1 while the crawl runs (port 0: any free port), and after the
    * report until the signal aborts, with the worker still draining what the page replays.
    */
   dashboard?: { port: number };
+  /**
+   * Leave Azurite and the emulator running when the run ends (`run --keep`): they are recorded in
+   * `<stateDir>/kept.json` for the inspection commands, and how to reach them is printed; `RunResult.kept` stops them.
+   */
+  keep?: boolean;
+  /** Log at info level (default: warnings and errors; LOG_LEVEL=debug shows everything). */
+  verbose?: boolean;
 }
 
 export interface RunResult {
   job?: CrawlJob;
   busy?: string;
   exitCode: number;
+  /** With `keep`: the services left running, and how to stop them (also removes `kept.json`). */
+  kept?: { services: KeptServices; close(): Promise<void> };
 }
 
 function isTty(stream: Writable): boolean {
@@ -65,6 +82,14 @@ function isTty(stream: Writable): boolean {
 export async function runLocal(options: RunOptions): Promise<RunResult> {
   const out = (line = '') => options.stdout.write(line + '\n');
   const stateDir = resolve(options.cwd, options.stateDir ?? '.local');
+  // A `run --keep` still holding this state: never start a second Azurite or emulator on the same folders.
+  const keptBefore = await readKeptServices(stateDir);
+  if (keptBefore && (options.reset || options.keep)) {
+    throw new LocalStateError(
+      `graph-connector run --keep (pid ${keptBefore.pid}) keeps Azurite and the emulator running on ${stateDir}: ` +
+        `stop it first (Ctrl-C where it runs, or kill ${keptBefore.pid})${options.reset ? ', then --reset' : ', or run without --keep to use them'}`,
+    );
+  }
   if (options.reset && existsSync(stateDir)) {
     await rm(stateDir, { recursive: true, force: true });
     out(`reset: removed ${stateDir}`);
@@ -74,15 +99,25 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
   const configPath = resolve(options.cwd, options.configPath ?? env.CONNECTOR_CONFIG ?? 'connector.json');
   env.CONNECTOR_CONFIG = configPath;
   env.CRAWL_SCHEDULE ??= '0 0 */6 * * *';
+  // An invalid definition stops the run before anything starts (ConfigError: exit 2, as `validate` exits).
+  await loadConnectorDefinition(configPath);
+
+  if (keptBefore) {
+    if (keptBefore.storage && !env.AzureWebJobsStorage && !env.AzureWebJobsStorage__queueServiceUri)
+      env.AzureWebJobsStorage = keptBefore.storage.connectionString;
+    if (keptBefore.graph && !env.GRAPH_BASE_URL)
+      Object.assign(env, graphEnvForEmulator(keptBefore.graph as EmulatorInfo));
+    out(`kept      using the Azurite and emulator of graph-connector run --keep (pid ${keptBefore.pid})`);
+  }
 
   let emulator: EmulatorHandle | undefined;
   let admin: EmulatorAdmin | undefined;
   let azurite: AzuriteHandle | undefined;
   let dashboard: ApiServer | undefined;
-  const logger: Logger = createLogger({
-    level: options.logLevel ?? 'warn',
-    pretty: true,
-    write: (l) => options.stderr.write(l + '\n'),
+  let keepOpen = false;
+  const logger: Logger = commandLogger(options.stderr, {
+    env: options.env,
+    verbose: options.verbose ?? false,
   });
   try {
     if (!env.GRAPH_BASE_URL) {
@@ -155,6 +190,13 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
       const now = Date.now();
       if (!tty && now - lastLine < 2000 && p.phase === 'enumerating') return;
       lastLine = now;
+      if (p.phase === 'groups') {
+        // Groups are synced before the first record is read: say what happens, not "read 0".
+        const text = `crawl     [groups] ${p.groups === undefined ? 'syncing external groups…' : `${p.groups} external group${p.groups === 1 ? '' : 's'} synced`}`;
+        if (tty) options.stdout.write(`\r\x1b[2K${text}${p.groups === undefined ? '' : '\n'}`);
+        else out(text);
+        return;
+      }
       const text = `crawl     [${p.phase}] read ${p.enumerated} · queued ${p.enqueued} · unchanged ${p.unchanged} · rejected ${p.rejected}  (${((now - started) / 1000).toFixed(1)} s)`;
       if (tty) options.stdout.write(`\r\x1b[2K${text}`);
       else out(text);
@@ -238,13 +280,84 @@ export async function runLocal(options: RunOptions): Promise<RunResult> {
         stopWhen: async () => options.signal.aborted,
       });
     }
-    return { job, exitCode: job.status === 'completed' ? 0 : 1 };
+    const exitCode = job.status === 'completed' ? 0 : 1;
+    if (options.keep && (emulator || azurite)) {
+      const services: KeptServices = {
+        pid: process.pid,
+        since: new Date().toISOString(),
+        ...(azurite
+          ? {
+              storage: {
+                connectionString: azurite.connectionString,
+                ports: azurite.ports,
+                location: join(stateDir, 'azurite'),
+              },
+            }
+          : {}),
+        ...(emulator
+          ? {
+              graph: {
+                baseUrl: emulator.info.baseUrl,
+                authorityHost: emulator.info.authorityHost,
+                tenantId: emulator.info.tenantId,
+                clientId: emulator.info.clientId,
+                clientSecret: emulator.info.clientSecret,
+                adminUrl: emulator.info.adminUrl,
+                ...(emulator.info.caCertPath ? { caCertPath: emulator.info.caCertPath } : {}),
+              },
+            }
+          : {}),
+      };
+      await writeKeptServices(stateDir, services);
+      out();
+      out(keptBanner(services, stateDir));
+      keepOpen = true;
+      const [a, e, z] = [admin, emulator, azurite];
+      return {
+        job,
+        exitCode,
+        kept: {
+          services,
+          close: async () => {
+            await removeKeptServices(stateDir);
+            await a?.close().catch(() => undefined);
+            await e?.close().catch(() => undefined);
+            await z?.stop().catch(() => undefined);
+          },
+        },
+      };
+    }
+    return { job, exitCode };
   } finally {
     await dashboard?.close().catch(() => undefined);
-    await admin?.close().catch(() => undefined);
-    await emulator?.close().catch(() => undefined);
-    await azurite?.stop().catch(() => undefined);
+    if (!keepOpen) {
+      await admin?.close().catch(() => undefined);
+      await emulator?.close().catch(() => undefined);
+      await azurite?.stop().catch(() => undefined);
+    }
   }
+}
+
+/** What `run --keep` prints: where the services are, how to reach them from another shell, how to stop them. */
+export function keptBanner(kept: KeptServices, stateDir: string): string {
+  const lines = [`kept      Azurite and the emulator keep running in this process (pid ${kept.pid}):`];
+  if (kept.storage) {
+    const p = kept.storage.ports;
+    lines.push(
+      `  storage   Azurite: queue http://127.0.0.1:${p.queue}, table http://127.0.0.1:${p.table}, blob http://127.0.0.1:${p.blob} (data in ${kept.storage.location})`,
+    );
+  }
+  if (kept.graph)
+    lines.push(
+      `  graph     emulator: ${kept.graph.baseUrl} (admin API ${kept.graph.adminUrl}, CA ${kept.graph.caCertPath ?? 'none'})`,
+    );
+  lines.push(
+    `  graph-connector status, deadletters and search (run from here, or with --state-dir ${stateDir}) find them on their own.`,
+    '  For other tools or a shell of your own:',
+    ...exportLines(kept).map((l) => `    ${l}`),
+    `  Stop them with Ctrl-C here (or kill ${kept.pid}); their data stays in ${stateDir} for the next run.`,
+  );
+  return lines.join('\n');
 }
 
 async function graphWrites(

@@ -136,7 +136,7 @@ describe('graph-connector search', () => {
       await localTls.dispatcher.close();
       const r = await cli(['--as', 'megan@contoso.com', '--connection', 'tickets', '--state-dir', dir, 'gateway'], {});
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toMatch(/the emulator state of graph-connector run/);
+      expect(r.stderr).toMatch(/the emulator on the state of graph-connector run .*started for this command/);
       expect(r.stdout).toMatch(/megan@contoso\.com finds 1 item for "gateway"/);
     } finally {
       await rm(dir, { recursive: true, force: true });

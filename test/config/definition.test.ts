@@ -148,14 +148,18 @@ describe('connector definition', () => {
     expect(problems[0]!.fix).toMatch(/--config/);
   });
 
-  it('`validate` prints every problem and exits 1 on errors, 0 on a valid file', async () => {
+  it('`validate` prints every problem and exits 2 on errors (as `run` does on the same file), 0 on a valid file', async () => {
     const def = await example();
     def.connection.id = 'bad id';
     def.schema.properties[3].labels = [];
     const path = await write('cli.json', def);
     const bad = await runCli(['validate', '--config', path]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stdout).toMatch(/error {2}.*connection\.id/);
+    // One meaning per exit code: the same invalid file stops `run` with 2 before anything starts.
+    const run = await runCli(['run', '--config', path, '--state-dir', join(dir, 'run-state')]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/connection\.id/);
     expect(bad.stdout).toMatch(/warning .*'iconUrl'/);
     expect(bad.stdout).toMatch(/[1-9]\d* error\(s\), [1-9]\d* warning\(s\)/);
     const good = await runCli(['validate', '-c', new URL('../../connector.json', import.meta.url).pathname]);

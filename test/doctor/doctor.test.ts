@@ -2,6 +2,7 @@
  * `graph-connector doctor` end to end through main(): the real Graph connectors emulator (HTTPS, Entra-like
  * token endpoint, trusted through GRAPH_CA_CERT_PATH), the shared Azurite, real @azure/identity credentials.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { TableClient } from '@azure/data-tables';
@@ -11,6 +12,7 @@ import { loadEnvironment } from '../../src/config/env.js';
 import { GraphConnectorClient } from '../../src/graph/client.js';
 import { createGraphCredential } from '../../src/graph/credentials.js';
 import { createSecretProvider } from '../../src/secrets/index.js';
+import { exampleDefinition } from '../support/definition.js';
 import {
   admin as adminApi,
   doctorJson,
@@ -42,6 +44,7 @@ const ALL = [
   'environment',
   'definition',
   'secrets',
+  'source-secrets',
   'graph-token',
   'graph-roles',
   'graph-reachable',
@@ -62,6 +65,7 @@ describe('graph-connector doctor', () => {
       'environment',
       'definition',
       'secrets',
+      'source-secrets',
       'graph-token',
       'graph-roles',
       'graph-reachable',
@@ -96,14 +100,18 @@ describe('graph-connector doctor', () => {
     expect(good.code, good.stdout).toBe(0);
     const lines = good.stdout.trim().split('\n');
     expect(lines.filter((l) => /^(PASS|WARN|FAIL|SKIP) /.test(l)).map((l) => l.slice(0, 4))).toEqual(
-      Array(9).fill('PASS'),
+      Array(10).fill('PASS'),
+    );
+    // The sample definition reads files: it names no secret, and says so.
+    expect(good.stdout).toMatch(
+      /PASS {2}definition secrets\s+the definition names no secret \(source type jsonLines\)/,
     );
     expect(good.stdout).toMatch(new RegExp(`PASS  connection\\s+connection '${nm.connectionId}' exists and is ready`));
     expect(good.stdout).toMatch(/PASS {2}crawl schedule\s+'0 0 \*\/6 \* \* \*' is valid; next full crawl at \d{4}-/);
     expect(good.stdout).toContain(
       "'graph-client-secret' (the Graph client secret): found in environment variable GRAPH_CLIENT_SECRET",
     );
-    expect(lines.at(-1)).toBe('doctor: 9 passed, 0 warnings, 0 failed, 0 skipped');
+    expect(lines.at(-1)).toBe('doctor: 10 passed, 0 warnings, 0 failed, 0 skipped');
     // The emulator agrees the connection is ready.
     const state = await admin<{ connections: { id: string; state: string }[] }>('GET', 'state');
     expect(state.connections.find((c) => c.id === nm.connectionId)?.state).toBe('ready');
@@ -142,6 +150,49 @@ describe('graph-connector doctor', () => {
     expect(by('secrets').message).toContain('DOCTOR_MISSING_SECRET');
     expect(by('secrets').fix).toMatch(/export DOCTOR_MISSING_SECRET=/);
     expect(by('graph-token')).toMatchObject({ status: 'skip', message: 'skipped: secrets failed' });
+  });
+
+  it('every secret the definition names is checked by name and where it was looked for; a missing one fails doctor', async () => {
+    const nm = names();
+    const def = exampleDefinition(nm.connectionId) as unknown as Record<string, any>;
+    def.source = {
+      type: 'rest',
+      url: 'https://crm.example.test/api/tickets',
+      recordsPath: 'value',
+      keyField: 'ticketId',
+      auth: {
+        type: 'oauth2ClientCredentials',
+        tokenUrl: 'https://login.example.test/token',
+        clientId: 'crm-app',
+        clientSecretSecret: 'crm-client-secret',
+      },
+    };
+    delete def.mapping.attachments;
+    def.mapping.acl.directory = new URL('../../samples/contoso-tasks/directory.json', import.meta.url).pathname;
+    const config = join(stack.dir, `${nm.connectionId}-rest.json`);
+    writeFileSync(config, JSON.stringify(def));
+    const missing = await doctorJson(envFor(nm, { CONNECTOR_CONFIG: config }));
+    expect(missing.by('definition').status, missing.by('definition').message).not.toBe('fail');
+    expect(missing.code).toBe(1);
+    const line = missing.by('source-secrets');
+    expect(line.status).toBe('fail');
+    expect(line.message).toContain("'crm-client-secret' (source.auth.clientSecretSecret)");
+    expect(line.message).toContain('CRM_CLIENT_SECRET');
+    expect(line.fix).toMatch(/export CRM_CLIENT_SECRET=/);
+    // The Graph credential's secret is its own line, and the Graph checks still run.
+    expect(missing.by('secrets').status).toBe('pass');
+    expect(missing.by('secrets').details?.join('\n')).toMatch(
+      /'graph-client-secret' \(the Graph client secret\): found in environment variable GRAPH_CLIENT_SECRET/,
+    );
+    expect(missing.by('graph-token').status).toBe('pass');
+
+    const found = await doctorJson(envFor(nm, { CONNECTOR_CONFIG: config, CRM_CLIENT_SECRET: 'crm-secret-value-1' }));
+    const ok = found.by('source-secrets');
+    expect(ok.status).toBe('pass');
+    expect(ok.details).toEqual([
+      "'crm-client-secret' (source.auth.clientSecretSecret): found in environment variable CRM_CLIENT_SECRET",
+    ]);
+    expect(found.stdout + found.stderr).not.toContain('crm-secret-value-1');
   });
 
   it('an app without ExternalItem.ReadWrite.OwnedBy: the permissions line names that role and the admin-consent fix', async () => {

@@ -175,13 +175,15 @@ describe('Graph client against the emulator', () => {
     expect(r!.path).toContain('/items/a%20b%2Fc%3Fd');
   });
 
-  it('without the extra CA the emulator certificate is rejected (NetworkError), so GRAPH_CA_CERT_PATH is what makes it work', async () => {
+  it('without the extra CA the emulator certificate is rejected (TlsCertificateNotAccepted, not retried), so GRAPH_CA_CERT_PATH is what makes it work', async () => {
     const { caCertPath: _ca, ...rest } = emu.info;
     const env = environmentFor(emu.info); // the credential trusts the CA; the Graph fetch does not
-    const client = clientFor({ ...rest }, { caCertPath: undefined, retry: { maxRetries: 0 } }, env);
+    const client = clientFor({ ...rest }, { caCertPath: undefined }, env);
     const err = await failure<Error>(client.listConnections());
     // token acquisition goes through identity (which has the CA), the Graph call through fetch (which has not)
-    expect((err as GraphError).code ?? err.name).toMatch(/NetworkError/);
+    expect((err as GraphError).code ?? err.name).toBe('TlsCertificateNotAccepted');
+    expect((err as GraphError).retryable).toBe(false);
+    expect(err.message).toContain(`the TLS certificate of ${emu.info.baseUrl} is not trusted`);
   });
 });
 

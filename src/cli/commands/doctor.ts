@@ -10,12 +10,16 @@ for each failure. Exits 1 when a check fails (warnings do not fail).
   1. environment        every variable of the contract is valid (all problems listed)
   2. definition         the connector definition is valid (warnings shown as WARN)
   3. secrets            the secrets GRAPH_CREDENTIAL needs resolve (names and sources only, never values)
-  4. Graph token        a token for Microsoft Graph can be acquired (the Entra error and the secret on failure)
-  5. Graph permissions  the token carries ExternalConnection.ReadWrite.OwnedBy and ExternalItem.ReadWrite.OwnedBy
-  6. Graph endpoint     GET external/connections/{id} answers (200 or 404)
-  7. connection         the connection exists and is ready
-  8. storage            the queues, ledger tables and claims container exist (--create creates them)
-  9. crawl schedule     CRAWL_SCHEDULE is a valid 6-field NCRONTAB; prints the next run
+  4. definition secrets every secret the definition names (source auth: tokens, passwords, client secrets,
+                        certificates and their passphrases) resolves, each by name, the field naming it and
+                        the environment variable or Key Vault secret it was looked for in
+  5. Graph token        a token for Microsoft Graph can be acquired (the Entra error and the secret on failure;
+                        a certificate the process does not trust is named as that, with the fix)
+  6. Graph permissions  the token carries ExternalConnection.ReadWrite.OwnedBy and ExternalItem.ReadWrite.OwnedBy
+  7. Graph endpoint     GET external/connections/{id} answers (200 or 404)
+  8. connection         the connection exists and is ready
+  9. storage            the queues, ledger tables and claims container exist (--create creates them)
+ 10. crawl schedule     CRAWL_SCHEDULE is a valid 6-field NCRONTAB; prints the next run
 
 A check whose prerequisite failed is skipped, with the reason. Each check has a time limit.
 

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { defineCommand, parseDuration, parseWholeNumber } from '../args.js';
+import { VERBOSE_FLAG, defineCommand, parseDuration, parseWholeNumber } from '../args.js';
 import { UsageError } from '../command.js';
 import { loadEnvironment } from '../../config/env.js';
 import { createGraphCredential } from '../../graph/credentials.js';
 import { GraphConnectorClient } from '../../graph/client.js';
 import { GraphError } from '../../graph/errors.js';
-import { createLogger, redact, redactValue } from '../../log.js';
+import { commandLogger, redact, redactValue } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 
 /** Percent-encodes a query part but keeps OData's `$` and `,` readable (`$select=id,name`). */
@@ -31,8 +31,15 @@ Options:
       --backoff <kind>           exponential (default, full jitter) | fixed
       --api-version <v>          v1.0 or beta (default: GRAPH_API_VERSION or v1.0)
       --debug                    print the request and response headers to stderr (token redacted)
+  -v, --verbose                  log at info level (default: warnings and errors)
 
-Example: create an identity API connector (see docs/cli.md)
+Examples (the connector's own calls first):
+  graph-connector graph GET external/connections
+  graph-connector graph GET external/connections/contosotasks/schema
+  graph-connector graph GET external/connections/contosotasks/items/TSP100001
+  graph-connector graph GET external/connections/contosotasks/groups/payments
+  graph-connector graph DELETE external/connections/contosotasks/items/TSP100001
+Anything else the app may call, e.g. an identity API connector (see docs/cli.md):
   graph-connector graph POST identity/apiConnectors --data @api-connector.json`;
 
 export const graphCommand = defineCommand({
@@ -53,6 +60,7 @@ export const graphCommand = defineCommand({
       backoff: { type: 'string' },
       'api-version': { type: 'string' },
       debug: { type: 'boolean' },
+      ...VERBOSE_FLAG,
     },
   },
   async run({ values, positionals }, io) {
@@ -87,7 +95,7 @@ export const graphCommand = defineCommand({
       }
     }
     const env = loadEnvironment(io.env);
-    const logger = createLogger({ level: env.logLevel, pretty: true, write: (l) => io.stderr.write(l + '\n') });
+    const logger = commandLogger(io.stderr, { env: io.env, verbose: values.verbose });
     const secrets = createSecretProvider(io.env, { logger });
     const credential = createGraphCredential(env, secrets, { logger });
     const client = new GraphConnectorClient({

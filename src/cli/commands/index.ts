@@ -8,6 +8,7 @@ import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
 import { searchCommand } from './search.js';
 import { statusCommand } from './status.js';
+import { deadLettersCommand } from './deadletters.js';
 import { workerCommand } from './worker.js';
 
 /**
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   searchCommand,
   doctorCommand,
   statusCommand,
+  deadLettersCommand,
   workerCommand,
   appPackageCommand,
 ];

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { CONFIG_FLAG, defineCommand, parseDuration } from '../args.js';
+import { CONFIG_FLAG, VERBOSE_FLAG, defineCommand, parseDuration } from '../args.js';
 import { UsageError } from '../command.js';
 import { loadConnectorDefinition } from '../../config/definition.js';
 import { loadEnvironment } from '../../config/env.js';
 import type { ExternalGroup } from '../../config/model.js';
 import { createGraphCredential } from '../../graph/credentials.js';
 import { graphClientFromEnvironment } from '../../graph/client.js';
-import { createLogger } from '../../log.js';
+import { commandLogger } from '../../log.js';
 import { createSecretProvider } from '../../secrets/index.js';
 import { MemoryProvisionStore, TableProvisionStore, type ProvisionStore } from '../../state/provision-store.js';
 import { runProvisionToCompletion } from '../../provision/provision.js';
@@ -37,13 +37,14 @@ export const provisionCommand = defineCommand({
       timeout: { type: 'string' },
       'consent-timeout': { type: 'string' },
       'poll-interval': { type: 'string' },
+      ...VERBOSE_FLAG,
     },
   },
   async run({ values }, io) {
     const env = loadEnvironment(io.env);
     const path = values.config ?? env.connectorConfig;
     const { definition, warnings } = await loadConnectorDefinition(path);
-    const logger = createLogger({ level: env.logLevel, pretty: true, write: (l) => io.stderr.write(l + '\n') });
+    const logger = commandLogger(io.stderr, { env: io.env, verbose: values.verbose });
     for (const w of warnings) logger.warn(`${w.path}: ${w.message} (fix: ${w.fix})`);
     let groups: ExternalGroup[] | undefined;
     if (values.groups) {

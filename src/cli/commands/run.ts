@@ -16,7 +16,9 @@ Runs the whole connector on this machine (this is what \`npm start\` does):
      GRAPH_BASE_URL names); against anything else it says why the check is skipped.
 
 Local state (Azurite's data, the emulator's state and certificate) lives in .local/ (git-ignored): a second
-run sees the first and sends only what changed. --reset starts clean.
+run sees the first and sends only what changed. --reset starts clean. After the run, \`graph-connector status\`,
+\`deadletters\` and \`search\` read that state (starting Azurite and the emulator on it for themselves), or use
+what --keep left running.
 
 Options:
   -c, --config <file>     the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
@@ -31,6 +33,9 @@ Options:
       --dashboard         serve the status page (GET /api/dashboard and its API) on 127.0.0.1 while the crawl
                           runs, print its address, and keep serving after the report until Ctrl-C
       --dashboard-port <n> its port (default 7071, as \`func start\`; 0 for any free port)
+      --keep              leave Azurite and the emulator running when the run ends, and print how to reach them
+                          (endpoints, export lines for another shell) until Ctrl-C; status, deadletters and search
+                          use them meanwhile (recorded in .local/kept.json)
   -v, --verbose           log at info level (default: warnings only)
 
 Exit codes: 0 the crawl completed; 1 it failed; 2 usage or configuration error; 3 another crawl holds the
@@ -51,6 +56,7 @@ export const runCommand = defineCommand({
       users: { type: 'string' },
       dashboard: { type: 'boolean', default: false },
       'dashboard-port': { type: 'string' },
+      keep: { type: 'boolean', default: false },
       verbose: { type: 'boolean', short: 'v', default: false },
     },
   },
@@ -93,8 +99,16 @@ export const runCommand = defineCommand({
       ...(values.config ? { configPath: values.config } : {}),
       ...(users ? { users } : {}),
       ...(values.dashboard ? { dashboard: { port: dashboardPort } } : {}),
-      logLevel: values.verbose ? 'info' : 'warn',
+      verbose: values.verbose,
+      keep: values.keep,
     });
+    if (result.kept) {
+      // Kept until this process is told to stop (Ctrl-C, SIGTERM): then stopped cleanly, their data kept.
+      if (!io.abortSignal.aborted)
+        await new Promise<void>((done) => io.abortSignal.addEventListener('abort', () => done(), { once: true }));
+      await result.kept.close();
+      io.stdout.write('kept      stopped Azurite and the emulator\n');
+    }
     return result.exitCode;
   },
 });

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { TokenCredential } from '@azure/identity';
 import { loadConnectorDefinition, type ConnectorDefinition } from '../../config/definition.js';
-import { startEmulator, type EmulatorHandle } from '../../emulator/index.js';
+import { localServices } from '../../local/local-services.js';
 import {
   deviceCodeCredential,
   emulatorUserCredential,
@@ -27,8 +27,8 @@ AND / OR / NOT combine them, * matches every item.
 Where it searches, and how it signs in as <user>:
   - GRAPH_BASE_URL is the Graph emulator (graph-connector emulator, or the one \`run\` starts): its password grant
     for users of its directory (start it with --directory FILE), through its app (ExternalItem.Read.All delegated);
-  - GRAPH_BASE_URL unset and .local/emulator holds the state \`graph-connector run\` left: that state, in an
-    emulator started for this search;
+  - GRAPH_BASE_URL unset: the emulator \`graph-connector run --keep\` keeps running, or — when none runs and
+    .local/emulator holds the state \`graph-connector run\` left — that state, in an emulator started for this search;
   - otherwise a tenant (GRAPH_BASE_URL, default https://graph.microsoft.com): a device-code sign-in through the
     public client app GRAPH_SEARCH_CLIENT_ID (delegated permission ExternalItem.Read.All, public client flows
     allowed) in GRAPH_TENANT_ID; sign in as <user> (anyone else is refused).
@@ -107,18 +107,20 @@ export const searchCommand = defineCommand({
     const apiVersion = env.GRAPH_API_VERSION ?? 'v1.0';
     let baseUrl = env.GRAPH_BASE_URL?.replace(/\/+$/, '');
     let caCertPath = env.GRAPH_CA_CERT_PATH;
-    let started: EmulatorHandle | undefined;
     let credential: TokenCredential;
     let where: string;
+    // GRAPH_BASE_URL unset: the emulator `run --keep` keeps, or one started on the state `run` left in .local.
+    const local = await localServices({
+      env,
+      stateDir: resolve(values['state-dir'] ?? '.local'),
+      graph: true,
+      command: 'search',
+    });
     try {
-      if (!baseUrl) {
-        const stateDir = join(resolve(values['state-dir'] ?? '.local'), 'emulator');
-        if (existsSync(join(stateDir, 'emulator-state.json'))) {
-          started = await startEmulator({ stateDir, log: () => {} });
-          baseUrl = started.info.baseUrl;
-          caCertPath = started.info.caCertPath;
-          err(`search    the emulator state of graph-connector run (${stateDir}), started for this search`);
-        }
+      for (const note of local.notes) err(`search    ${note.replace(/^graph\s+/, '')}`);
+      if (!baseUrl && local.env.GRAPH_BASE_URL) {
+        baseUrl = local.env.GRAPH_BASE_URL;
+        caCertPath = local.env.GRAPH_CA_CERT_PATH;
       }
       const probe = baseUrl ? await probeEmulator(baseUrl, caCertPath) : undefined;
       if (probe?.ok) {
@@ -179,7 +181,7 @@ export const searchCommand = defineCommand({
       if (page.moreResultsAvailable) out(`  … more: --from ${from + page.hits.length}`);
       return 0;
     } finally {
-      await started?.close();
+      await local.close();
     }
   },
 });

@@ -1,36 +1,69 @@
-import { createLogger } from '../../log.js';
+import { commandLogger } from '../../log.js';
 import { createRuntime } from '../../host/runtime.js';
 import { statusReport } from '../../host/status.js';
-import { CONFIG_FLAG, JSON_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
+import { resolve } from 'node:path';
+import { localServices } from '../../local/local-services.js';
+import { CONFIG_FLAG, JSON_FLAG, STATE_DIR_FLAG, VERBOSE_FLAG, defineCommand, parseWholeNumber } from '../args.js';
 
-const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--json]
+const help = `Usage: graph-connector status [--config connector.json] [--jobs N] [--state-dir .local] [--json]
 
 Shows what GET /api/status shows, read straight from storage: the provisioning phase, the crawl holding
 the connection (if any), the most recent crawl jobs with their counts, the item queue depth, and how many
-dead letters wait. Uses AzureWebJobsStorage and the GRAPH_* settings like every other command.
+dead letters wait. Uses AzureWebJobsStorage and the GRAPH_* settings like every other command; without them it
+reads the local state of \`graph-connector run\` (.local/): the Azurite and emulator \`run --keep\` keeps, or
+an Azurite on .local/azurite (and the emulator on .local/emulator) started for this command.
 
 Options:
   -c, --config <file>   the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
       --jobs <n>        how many recent jobs to show (default 5, at most 50)
-      --json            print the report as JSON`;
+      --state-dir <dir> the local state of \`graph-connector run\` (default .local)
+      --json            print the report as JSON
+  -v, --verbose         log at info level (default: warnings and errors)`;
 
 export const statusCommand = defineCommand({
   name: 'status',
   summary: 'Show provisioning, the running crawl, recent jobs, queue depth and dead letters',
   help,
-  args: { options: { ...CONFIG_FLAG, ...JSON_FLAG, jobs: { type: 'string', default: '5' } } },
+  args: {
+    options: {
+      ...CONFIG_FLAG,
+      ...JSON_FLAG,
+      ...VERBOSE_FLAG,
+      ...STATE_DIR_FLAG,
+      jobs: { type: 'string', default: '5' },
+    },
+  },
   async run({ values }, io) {
     const jobs = parseWholeNumber('--jobs', values.jobs, 1, 50);
-    requireStorageSetting(
-      io.env,
-      'status reads the ledger in storage. Point it at your storage account (or at the Azurite of `graph-connector run`).',
-    );
-    const rt = await createRuntime({
+    const local = await localServices({
       env: io.env,
-      logger: createLogger({ level: 'warn' }),
-      ...(values.config ? { configPath: values.config } : {}),
+      stateDir: resolve(values['state-dir'] ?? '.local'),
+      storage: true,
+      graph: true,
+      command: 'status',
     });
-    const report = await statusReport(rt, { jobs });
+    let report;
+    try {
+      for (const note of local.notes) io.stderr.write(note + '\n');
+      const rt = await createRuntime({
+        env: local.env,
+        logger: commandLogger(io.stderr, { env: io.env, verbose: values.verbose }),
+        ...(values.config ? { configPath: values.config } : {}),
+      });
+      try {
+        report = await statusReport(rt, { jobs });
+      } catch (e) {
+        // A storage account nothing has run against yet has no ledger tables: say that, not the raw table error.
+        if ((e as { code?: unknown }).code === 'TableNotFound' || /TableNotFound/.test(String((e as Error).message)))
+          throw new Error(
+            `the ledger tables (${rt.pipeline.state.names.tablePrefix}…) do not exist in this storage: nothing has run against it yet. Run \`graph-connector run\` or \`graph-connector provision\`, or \`graph-connector doctor --create\` to create them`,
+            { cause: e },
+          );
+        throw e;
+      }
+    } finally {
+      await local.close();
+    }
     if (values.json) {
       io.stdout.write(JSON.stringify(report, null, 2) + '\n');
       return 0;

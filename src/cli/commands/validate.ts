@@ -6,7 +6,8 @@ import { ConfigError, type ConfigProblem } from '../../config/problems.js';
 const help = `Usage: graph-connector validate [--config connector.json] [--env]
 
 Checks the connector definition (and with --env the environment variables) and prints every problem
-found, errors and warnings, each with where it is and how to fix it. Exits 1 when there is an error.
+found, errors and warnings, each with where it is and how to fix it. Exits 2 when there is an error
+(an invalid definition or environment: the code every command uses for it), 0 otherwise.
 
 Options:
   -c, --config <file>  the connector definition (default: $CONNECTOR_CONFIG or ./connector.json)
@@ -44,6 +45,7 @@ export const validateCommand = defineCommand({
           : `${path} is valid${problems.length ? ` (${problems.length} warning(s))` : ''}\n`,
       );
     }
-    return errors.length ? 1 : 0;
+    // Exit 2 = usage or configuration error, the same code `run` and every other command give for this file.
+    return errors.length ? 2 : 0;
   },
 });

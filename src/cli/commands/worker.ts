@@ -1,4 +1,4 @@
-import { createLogger, levelFromEnv } from '../../log.js';
+import { commandLogger, levelFromEnv } from '../../log.js';
 import { createRuntime } from '../../host/runtime.js';
 import { runWorker } from '../../local/worker.js';
 import { CONFIG_FLAG, defineCommand, parseWholeNumber, requireStorageSetting } from '../args.js';
@@ -63,7 +63,7 @@ export const workerCommand = defineCommand({
       io.env,
       'the worker drains the queues of that storage. Point it at your storage account (or at an Azurite).',
     );
-    const logger = createLogger({ level: levelFromEnv(io.env), write: (line) => io.stderr.write(line + '\n') });
+    const logger = commandLogger(io.stderr, { level: levelFromEnv(io.env) });
     const rt = await createRuntime({
       env: io.env,
       logger,
