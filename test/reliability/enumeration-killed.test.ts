@@ -5,7 +5,7 @@
  * checkpoint, re-reading at most the page it was on, and the crawl completes with every count exact and Graph
  * holding exactly the source.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,10 +14,13 @@ import {
   ROOT,
   expectNoSecrets,
   jsonl,
+  killChild,
   reportFigures,
   sized,
   startReliabilityStack,
+  startWorkerProcess,
   ticket,
+  waitFor,
   type RStack,
 } from './support.js';
 
@@ -26,17 +29,14 @@ const N = sized(20_010, 1_010);
 const PAGE = sized(100, 50);
 const PAGES = Math.ceil(N / PAGE);
 const KILL_AT_PAGES = [Math.round(PAGES / 5), Math.round(PAGES / 2), Math.round((PAGES * 4) / 5)];
-const BIN = join(ROOT, 'bin', 'graph-connector.js');
 let stack: RStack;
 const childLines: string[] = [];
 const children = new Set<ChildProcess>();
 
 function startWorker(): ChildProcess {
-  const child = spawn(
-    process.execPath,
+  return startWorkerProcess(
+    stack,
     [
-      BIN,
-      'worker',
       '--concurrency',
       '25',
       '--visibility-ms',
@@ -49,41 +49,11 @@ function startWorker(): ChildProcess {
       '500',
     ],
     {
-      env: { ...stack.env, CRAWL_PAGE_SIZE: String(PAGE), CRAWL_SLICE_PAGES: '7', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { CRAWL_PAGE_SIZE: String(PAGE), CRAWL_SLICE_PAGES: '7', LOG_LEVEL: 'info' },
+      lines: childLines,
+      children,
     },
   );
-  let buf = '';
-  const take = (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    childLines.push(...parts);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill(signal);
-  return exited;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 async function job(crawlId: string) {
@@ -100,7 +70,7 @@ beforeAll(async () => {
   await stack.writeRecords(jsonl(Array.from({ length: N }, (_, i) => ({ ...ticket(i), visibility: 'public' }))));
 });
 afterAll(async () => {
-  for (const c of children) await kill(c, 'SIGKILL');
+  for (const c of children) await killChild(c, 'SIGKILL');
   await stack?.close();
 });
 
@@ -112,12 +82,16 @@ describe('the enumerating worker SIGKILLed three times, restarted each time', ()
     const killedAt: number[] = [];
     for (const pages of KILL_AT_PAGES) {
       const w = startWorker();
-      const at = await waitFor(`the enumeration to pass page ${pages}`, async () => {
-        const j = await job(start.crawlId);
-        if (j && j.status !== 'running') throw new Error(`the enumeration ended before the kill (${j.status})`);
-        return j && j.checkpoint.pages >= pages ? j.checkpoint.pages : undefined;
-      });
-      await kill(w, 'SIGKILL');
+      const at = await waitFor(
+        `the enumeration to pass page ${pages}`,
+        async () => {
+          const j = await job(start.crawlId);
+          if (j && j.status !== 'running') throw new Error(`the enumeration ended before the kill (${j.status})`);
+          return j && j.checkpoint.pages >= pages ? j.checkpoint.pages : undefined;
+        },
+        { everyMs: 25 },
+      );
+      await killChild(w, 'SIGKILL');
       killedAt.push(at);
     }
     const last = startWorker();
@@ -125,7 +99,7 @@ describe('the enumerating worker SIGKILLed three times, restarted each time', ()
       const j = await job(start.crawlId);
       return j && (j.status === 'completed' || j.status === 'failed') ? j : undefined;
     });
-    expect(await kill(last, 'SIGTERM')).toBe(0);
+    expect(await killChild(last, 'SIGTERM')).toBe(0);
 
     expect(done.status, done.error).toBe('completed');
     const cp = done.checkpoint;

@@ -3,6 +3,7 @@
  * Azurite, a runtime built from environment variables as the Functions host builds it), its environment for
  * worker child processes, and every log line for the secret scan.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { expect, inject } from 'vitest';
@@ -10,7 +11,7 @@ import type { EmulatorOptions } from '../../src/emulator/index.js';
 import { AZURITE_KEY } from '../../src/local/azurite.js';
 import { createMemoryLogger, type Logger } from '../../src/log.js';
 import type { PipelineSettings } from '../../src/crawl/deps.js';
-import { startStack, type Stack } from '../support/stack.js';
+import { ROOT, startStack, type Stack } from '../support/stack.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -146,4 +147,51 @@ export async function sourceGroupIds(stack: Stack): Promise<Set<string>> {
   const ids = new Set<string>();
   if (source.groups) for await (const g of source.groups()) ids.add(g.id);
   return ids;
+}
+
+/** A `graph-connector worker` child process (from the build) on the stack's storage; its output goes to `lines`. */
+export function startWorkerProcess(
+  stack: Stack,
+  args: string[],
+  options: { env?: Record<string, string>; lines: string[]; children: Set<ChildProcess> },
+): ChildProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'graph-connector.js'), 'worker', ...args], {
+    env: { ...stack.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let buf = '';
+  const take = (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    options.lines.push(...parts);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  options.children.add(child);
+  child.on('exit', () => options.children.delete(child));
+  return child;
+}
+
+/** Send `signal` to `child` and wait for it to exit (its exit code; null when a signal ended it). */
+export async function killChild(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill(signal);
+  return exited;
+}
+
+/** Poll `fn` until it returns a value (or throws), at most `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  options: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<T> {
+  const until = Date.now() + (options.timeoutMs ?? 300_000);
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, options.everyMs ?? 100));
+  }
 }

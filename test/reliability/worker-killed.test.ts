@@ -5,7 +5,7 @@
  * crawl with changed records survives the same; and an older crawl's message delivered late (what a killed
  * worker's message is) never overwrites the newer version.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,69 +17,31 @@ import {
   ROOT,
   expectNoSecrets,
   jsonl,
+  killChild,
   reportFigures,
   sized,
   sourceGroupIds,
   startReliabilityStack,
+  startWorkerProcess,
   ticket,
+  waitFor,
   type RStack,
 } from './support.js';
 
 const N = sized(1200, 200);
-const BIN = join(ROOT, 'bin', 'graph-connector.js');
 let stack: RStack;
 const childLines: string[] = [];
 const children = new Set<ChildProcess>();
 
 function startWorker(): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'worker',
-      '--concurrency',
-      '5',
-      '--visibility-ms',
-      '3000',
-      '--poll-ms',
-      '50',
-      '--max-finalize-delay-ms',
-      '1000',
-    ],
-    { env: { ...stack.env, LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  return startWorkerProcess(
+    stack,
+    ['--concurrency', '5', '--visibility-ms', '3000', '--poll-ms', '50', '--max-finalize-delay-ms', '1000'],
+    { env: { LOG_LEVEL: 'debug' }, lines: childLines, children },
   );
-  let buf = '';
-  const take = (d: Buffer) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    childLines.push(...parts);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.kill(signal);
-  return exited;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function job(crawlId: string) {
   const j = await stack.rt.pipeline.state.jobs.get(stack.connectionId, crawlId);
@@ -99,7 +61,7 @@ async function crawlWithKill(records: Record<string, unknown>[], changed: number
     if (j.status === 'completed') throw new Error('the crawl completed before the worker could be killed');
     return j.status !== 'running' && j.counts.ingested >= changed / 4 ? j : undefined;
   });
-  await kill(w1, 'SIGKILL');
+  await killChild(w1, 'SIGKILL');
   const atKill = (await job(start.crawlId))!;
   expect(atKill.status).not.toBe('completed');
   const w2 = startWorker();
@@ -107,7 +69,7 @@ async function crawlWithKill(records: Record<string, unknown>[], changed: number
     const j = await job(start.crawlId);
     return j && (j.status === 'completed' || j.status === 'failed') ? j : undefined;
   });
-  expect(await kill(w2, 'SIGTERM')).toBe(0);
+  expect(await killChild(w2, 'SIGTERM')).toBe(0);
   return { crawlId: start.crawlId, done, ingestedAtKill: atKill.counts.ingested };
 }
 
@@ -118,7 +80,7 @@ beforeAll(async () => {
   stack = await startReliabilityStack({ emulator: { latencyMs: 40 } });
 });
 afterAll(async () => {
-  for (const c of children) await kill(c, 'SIGKILL');
+  for (const c of children) await killChild(c, 'SIGKILL');
   await stack?.close();
 });
 
