@@ -59,7 +59,17 @@ describe('HTTP triggers: keys, malformed and oversized bodies', () => {
   it('every HTTP trigger requires a function key (authLevel "function"; the host enforces it), but the admin center notification', () => {
     const http = registered.filter((r) => Object.values(r.metadata.bindings).some((b) => b.type === 'httpTrigger'));
     expect(http.map((r) => r.metadata.name).sort()).toEqual(
-      ['connectorNotification', 'deadLetters', 'job', 'provisionHttp', 'replay', 'resync', 'status'].sort(),
+      [
+        'connectorNotification',
+        'dashboard',
+        'deadLetters',
+        'job',
+        'jobs',
+        'provisionHttp',
+        'replay',
+        'resync',
+        'status',
+      ].sort(),
     );
     // Microsoft Graph sends no function key; the handler verifies the signed validation tokens instead
     // (test/hostile/no-forged-enablement-notification.test.ts).
@@ -118,7 +128,7 @@ describe('HTTP triggers: keys, malformed and oversized bodies', () => {
       retries: 0,
       deadLetters: 0,
       lost: 0,
-      note: 'every refusal 400/413/415 with nothing enqueued; keys: authLevel "function" on all 6 (enforced by the host)',
+      note: 'every refusal 400/413/415 with nothing enqueued; keys: authLevel "function" on all 8 (enforced by the host), the notification verifies signed tokens',
     });
   });
 
