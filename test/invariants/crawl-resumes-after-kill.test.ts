@@ -58,6 +58,7 @@ async function enumerateWithCrashes(crawlId: string): Promise<{ crashes: number;
     return s;
   };
   const crashedSlices = new Set<number>();
+  const outcomes: string[] = [];
   try {
     for (let guard = 0; guard < 500; guard++) {
       const [m] = await pipeline.control.receive(1, 5_000);
@@ -78,11 +79,13 @@ async function enumerateWithCrashes(crawlId: string): Promise<{ crashes: number;
       }
       try {
         const r = await runSlice(pipeline, crawlId, { slice, dequeueCount: m.dequeueCount });
+        outcomes.push(`${slice}:${r.status}${'reason' in r && r.reason ? ` (${r.reason})` : ''}`);
         crashAt = undefined; // this slice got through before its crash point
         slices++;
         await pipeline.control.delete(m);
         if (r.status === 'enumerated') return { crashes, pagesRead, slices };
-      } catch {
+      } catch (err) {
+        outcomes.push(`${slice}:crashed (${err instanceof Error ? err.message : String(err)})`);
         crashes++;
         crashAt = undefined;
         // The invocation died: the message comes back (at once here, instead of after its visibility timeout).
@@ -92,7 +95,10 @@ async function enumerateWithCrashes(crawlId: string): Promise<{ crashes: number;
   } finally {
     pipeline.source = source;
   }
-  throw new Error('the enumeration did not finish');
+  const job = await pipeline.state.jobs.get(pipeline.connectionId, crawlId);
+  throw new Error(
+    `the enumeration did not finish: job ${job?.status}${job?.error ? ` (${job.error})` : ''}, slice ${job?.checkpoint.slice}; slices run: ${outcomes.slice(-12).join(', ')}`,
+  );
 }
 
 describe('a crawl killed at any moment resumes where it was', () => {
