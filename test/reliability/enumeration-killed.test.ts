@@ -25,8 +25,8 @@ import {
 } from './support.js';
 
 // Not a multiple of the page size: the last page is short, so the reader knows it is the last.
-const N = sized(20_010, 1_010);
-const PAGE = sized(100, 50);
+const N = sized(20_010, 510);
+const PAGE = sized(100, 25);
 const PAGES = Math.ceil(N / PAGE);
 const KILL_AT_PAGES = [Math.round(PAGES / 5), Math.round(PAGES / 2), Math.round((PAGES * 4) / 5)];
 let stack: RStack;
