@@ -8,6 +8,8 @@ export default defineConfig({
     // Captures Azure Functions registrations outside the host (see the file).
     setupFiles: ['./test/functions/fake-core.ts'],
     pool: 'forks',
+    // Most files wait on Azurite, the emulator or a child process rather than the CPU: three at once on two cores.
+    maxWorkers: 3,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 20_000,
